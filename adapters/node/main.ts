@@ -1,0 +1,73 @@
+// The `kortex` command.
+import { parseArgs } from 'node:util'
+import { startKortex } from './start.ts'
+import { ConfigError } from '../../src/config/load.ts'
+
+const usage = `Usage: kortex [--config FILE] [--port N] [--host ADDR]
+
+  --config FILE   serve this config (multi-document YAML); reloaded on change.
+                  Also KORTEX_CONFIG. Without one, an embedded demo config.
+  --port N        listen port (PORT, default 8080)
+  --host ADDR     listen address (HOST, default 127.0.0.1; 0.0.0.0 in containers)
+`
+
+async function main() {
+  let args
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values
+  } catch (err) {
+    console.error(`kortex: ${(err as Error).message}\n\n${usage}`)
+    process.exit(2)
+  }
+  if (args.help) {
+    console.log(usage)
+    return
+  }
+  const configPath = args.config ?? process.env.KORTEX_CONFIG
+  const port = Number(args.port ?? process.env.PORT ?? 8080)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`kortex: invalid port ${JSON.stringify(args.port ?? process.env.PORT)}`)
+    process.exit(2)
+  }
+  const host = args.host ?? process.env.HOST ?? '127.0.0.1'
+  let k
+  try {
+    k = await startKortex({ configPath, port, host })
+  } catch (err) {
+    if (err instanceof ConfigError) console.error(`kortex: the config was refused.\n${err.message}`)
+    else if ((err as NodeJS.ErrnoException).code === 'ENOENT') console.error(`kortex: config file not found: ${configPath}`)
+    else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') console.error(`kortex: port ${port} is already in use (set PORT or --port)`)
+    else console.error(`kortex: failed to start: ${(err as Error).message}`)
+    process.exit(1)
+  }
+  const model = k.config().models[0]?.id ?? 'your-model'
+  const keyNote = k.config().gateway.auth.open ? '' : ` \\\n  -H "Authorization: Bearer $KORTEX_API_KEY"`
+  console.error(
+    [
+      `Kortex is listening on ${k.url}  (OpenAI base URL: ${k.url}/v1)`,
+      k.usingDefaultConfig
+        ? 'Config: the embedded demo config. Model "kortex-demo" is a built-in DEMO backend that echoes your message; no API key needed.'
+        : `Config: ${configPath} (watched; edits reload)`,
+      '',
+      'Try it:',
+      `  curl ${k.url}/v1/chat/completions -H 'content-type: application/json'${keyNote} \\`,
+      `    -d '{"model":"${model}","messages":[{"role":"user","content":"Hello, Kortex"}]}'`,
+      '',
+    ].join('\n'),
+  )
+  const stop = () => {
+    k.close().then(() => process.exit(0))
+    setTimeout(() => process.exit(0), 5000).unref()
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
+main()

@@ -1,0 +1,61 @@
+// Starts Kortex on Node: config (a watched file, or the embedded demo),
+// the gateway, the HTTP server. The CLI and the tests both come through here.
+import { createGateway } from '../../src/app.ts'
+import type { CompiledConfig } from '../../src/config/compile.ts'
+import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
+import { buildConfig } from '../../src/config/source.ts'
+import { ConfigError } from '../../src/config/load.ts'
+import type { FetchLike } from '../../src/providers/types.ts'
+import { consoleLogger, type Logger } from '../../src/telemetry/log.ts'
+import { watchConfigFile } from './config-file.ts'
+import { listen, type RunningServer } from './server.ts'
+import { createUpstreamFetch } from './upstream-fetch.ts'
+
+export interface StartOptions {
+  /** A config file to serve and watch; the embedded demo config when absent. */
+  configPath?: string
+  port?: number
+  host?: string
+  log?: Logger
+  fetch?: FetchLike
+  /** Where human-readable notices go (config reloads, refusals). */
+  notice?: (line: string) => void
+}
+
+export interface Kortex extends RunningServer {
+  config(): CompiledConfig
+  usingDefaultConfig: boolean
+}
+
+export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
+  const notice = opts.notice ?? ((line: string) => console.error(line))
+  let current: () => CompiledConfig
+  let stopWatching = () => {}
+  if (opts.configPath) {
+    const watched = await watchConfigFile(opts.configPath, {
+      loaded: (c) => {
+        notice(`kortex: reloaded ${opts.configPath}: ${c.routes.length} routes, ${c.backends.size} backends`)
+        for (const w of c.warnings) notice(`kortex: warning: ${w}`)
+      },
+      refused: (err) =>
+        notice(`kortex: refused the new ${opts.configPath}; the running config stays.\n${err instanceof ConfigError ? err.message : String(err)}`),
+    })
+    current = watched.current
+    stopWatching = watched.close
+    for (const w of watched.current().warnings) notice(`kortex: warning: ${w}`)
+  } else {
+    const c = await buildConfig(DEFAULT_CONFIG_YAML, (n) => process.env[n], 'embedded demo config')
+    current = () => c
+  }
+  const gateway = createGateway({ config: current, fetch: opts.fetch ?? createUpstreamFetch(), log: opts.log ?? consoleLogger })
+  const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1')
+  return {
+    ...server,
+    config: current,
+    usingDefaultConfig: !opts.configPath,
+    close: async () => {
+      stopWatching()
+      await server.close()
+    },
+  }
+}

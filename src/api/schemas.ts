@@ -1,0 +1,73 @@
+// Request validation for the OpenAI endpoints. The schemas check only what
+// the gateway itself relies on and the types a backend would choke on;
+// every other field passes through untouched (loose objects).
+import { z } from 'zod'
+import { badRequest } from './errors.ts'
+
+const message = z.looseObject({
+  role: z.string(),
+  content: z.union([z.string(), z.array(z.looseObject({ type: z.string() })), z.null()]).optional(),
+})
+
+const common = {
+  model: z.string().min(1),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  max_tokens: z.int().min(1).nullish(),
+  max_completion_tokens: z.int().min(1).nullish(),
+  temperature: z.number().nullish(),
+  top_p: z.number().nullish(),
+  n: z.int().min(1).nullish(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  user: z.string().nullish(),
+}
+
+export const chatRequest = z.looseObject({
+  ...common,
+  messages: z.array(message).min(1),
+  tools: z.array(z.looseObject({ type: z.string() })).nullish(),
+})
+
+export const completionRequest = z.looseObject({
+  ...common,
+  prompt: z.union([z.string(), z.array(z.string()), z.array(z.int()), z.array(z.array(z.int()))]),
+})
+
+export const embeddingRequest = z.looseObject({
+  model: z.string().min(1),
+  input: z.union([z.string(), z.array(z.string()), z.array(z.int()), z.array(z.array(z.int()))]),
+  encoding_format: z.enum(['float', 'base64']).optional(),
+  dimensions: z.int().min(1).optional(),
+})
+
+export type ChatRequest = z.infer<typeof chatRequest>
+export type CompletionRequest = z.infer<typeof completionRequest>
+export type EmbeddingRequest = z.infer<typeof embeddingRequest>
+
+/** A dotted path the way OpenAI names params: `messages[0].content`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p)
+  return out
+}
+
+/** Validate a parsed body; throws a 400 naming the first bad field. */
+export function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body, { reportInput: true })
+  if (r.success) return r.data
+  const issue = r.error.issues[0]!
+  const param = formatPath(issue.path)
+  const what = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : describe(issue)
+  throw badRequest(param ? `Invalid request: '${param}' ${what}` : `Invalid request: ${issue.message}`, param || null, 'invalid_value')
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') return `must be ${issue.expected}, got ${kindOf(issue.input)}`
+  return `is invalid: ${issue.message}`
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'array'
+  return typeof v
+}

@@ -1,0 +1,282 @@
+// The config schema: the same resources the cluster holds (InferenceBackend,
+// InferenceRoute, InferenceExperiment) plus the gateway's own settings.
+// Field names and defaults follow the manifests users already have (the old
+// Go operator's CRDs); enums accept any case because its own docs wrote
+// `External` and `OpenAI` against lowercase enums.
+import { z } from 'zod'
+
+export const API_GROUPS = ['gateway.kortex.io', 'gateway.inference-gateway.io'] as const
+
+/** An enum that accepts any case and yields the canonical lowercase value. */
+const anyCase = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(values)) as unknown as z.ZodType<T[number], unknown>
+
+/** Prices arrive as decimal strings ("0.03"); numbers are accepted too. */
+const decimal = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const s = String(v).trim()
+  if (!/^\d+(\.\d+)?$/.test(s)) {
+    ctx.addIssue({ code: 'custom', message: `must be a non-negative decimal like "0.03", got ${JSON.stringify(v)}` })
+    return z.NEVER
+  }
+  return s
+})
+
+const name = z.string().min(1)
+
+export const secretRef = z.strictObject({ name, key: name })
+
+export const metadata = z.looseObject({
+  name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS-1123 name (lowercase letters, digits, - and .)'),
+  namespace: z.string().optional(),
+})
+
+const documentHead = {
+  apiVersion: z.string().refine((v) => API_GROUPS.some((g) => v === `${g}/v1alpha1`), {
+    message: `must be ${API_GROUPS.map((g) => `${g}/v1alpha1`).join(' or ')}`,
+  }),
+  metadata,
+  status: z.unknown().optional(), // written by the controller; ignored here
+}
+
+// --- InferenceBackend ---------------------------------------------------
+
+export const backendSpec = z.strictObject({
+  type: anyCase(['external', 'kserve', 'kubernetes', 'demo']),
+  external: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }),
+      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'custom']).default('openai'),
+      apiKeySecret: secretRef.optional(),
+      model: z.string().optional(),
+      /** Azure OpenAI: the api-version query parameter (deployment URLs). */
+      apiVersion: z.string().optional(),
+      /** Azure OpenAI: the deployment name; defaults to `model`. */
+      deployment: z.string().optional(),
+      /** Extra headers sent upstream (never secrets: use apiKeySecret). */
+      headers: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  kserve: z
+    .strictObject({
+      serviceName: name,
+      namespace: z.string().optional(),
+      /** openai: the runtime's OpenAI-compatible API; v1/v2: predictive protocols (pass-through only). */
+      protocol: anyCase(['openai', 'v1', 'v2']).default('openai'),
+      /** Where the OpenAI API lives: "/openai" for the Hugging Face runtime, "" for native vLLM. */
+      pathPrefix: z.string().default('/openai'),
+      /** Override the in-cluster address (e.g. the InferenceService's status.address.url). */
+      url: z.url({ protocol: /^https?$/ }).optional(),
+      model: z.string().optional(),
+    })
+    .optional(),
+  kubernetes: z
+    .strictObject({
+      serviceName: name,
+      namespace: z.string().optional(),
+      port: z.int().min(1).max(65535).default(8080),
+      pathPrefix: z.string().default('/v1'),
+      model: z.string().optional(),
+    })
+    .optional(),
+  demo: z
+    .strictObject({
+      /** Delay between streamed words, to watch a stream arrive. */
+      chunkDelayMs: z.int().min(0).max(5000).default(0),
+    })
+    .optional(),
+  healthCheck: z
+    .strictObject({
+      path: z.string().default('/health'),
+      intervalSeconds: z.int().min(1).default(30),
+      timeoutSeconds: z.int().min(1).default(5),
+      failureThreshold: z.int().min(1).default(3),
+    })
+    .optional(),
+  cost: z
+    .strictObject({
+      inputTokenCost: decimal.optional(),
+      outputTokenCost: decimal.optional(),
+      cachedInputTokenCost: decimal.optional(),
+      requestCost: decimal.optional(),
+      currency: z.string().default('USD'),
+    })
+    .optional(),
+  timeoutSeconds: z.number().positive().default(60),
+  maxConcurrency: z.int().min(1).default(100),
+  priority: z.int().default(0),
+  /** Context window in tokens, when known (used to skip fallbacks that cannot fit). */
+  contextWindow: z.int().min(1).optional(),
+  /** Headers a request must carry for this backend to be chosen (the design article's shape). */
+  matchHeaders: z.record(z.string(), z.string()).optional(),
+})
+  .superRefine((s, ctx) => {
+    const need = s.type === 'demo' ? undefined : s.type
+    if (need && !s[need as 'external' | 'kserve' | 'kubernetes']) ctx.addIssue({ code: 'custom', path: [need], message: `type ${need} needs a "${need}" section` })
+  })
+
+export const inferenceBackend = z.strictObject({
+  ...documentHead,
+  kind: z.literal('InferenceBackend'),
+  spec: backendSpec,
+})
+
+// --- InferenceRoute -----------------------------------------------------
+
+const backendRef = z.strictObject({
+  name,
+  weight: z.int().min(0).max(100).default(100),
+  matchHeaders: z.record(z.string(), z.string()).optional(),
+})
+
+const duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration like "30s", "500ms", "5m", "7d"'),
+])
+
+const trigger = z.union([
+  z.strictObject({ status: z.int().min(100).max(599) }),
+  z.strictObject({ timeout: duration }),
+  z.strictObject({ error: anyCase(['connection', 'timeout', 'context_length_exceeded', 'rate_limit', 'server']) }),
+])
+
+export const routeSpec = z.strictObject({
+  /** Public model names this route serves (Kortex addition). A route with none, and no modelPattern rule, serves any model. */
+  models: z.array(name).optional(),
+  rules: z
+    .array(
+      z.strictObject({
+        match: z
+          .strictObject({
+            headers: z.record(z.string(), z.string()).optional(),
+            pathPrefix: z.string().optional(),
+            modelPattern: z.string().optional(),
+          })
+          .optional(),
+        backends: z.array(backendRef).min(1),
+      }),
+    )
+    .default([]),
+  defaultBackend: backendRef.optional(),
+  fallback: z
+    .strictObject({
+      backends: z.array(name).default([]),
+      timeoutSeconds: z.number().positive().default(30),
+    })
+    .optional(),
+  failover: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      maxRetries: z.int().min(0).max(10).default(0),
+      chain: z.array(name).default([]),
+      triggers: z.array(trigger).optional(),
+    })
+    .optional(),
+  rateLimit: z
+    .strictObject({
+      requestsPerMinute: z.int().min(1),
+      perUser: z.boolean().default(false),
+      userHeader: z.string().default('x-user-id'),
+    })
+    .optional(),
+  experiments: z
+    .array(
+      z.strictObject({
+        name,
+        control: name,
+        treatment: name,
+        trafficPercent: z.number().min(0).max(100).default(10),
+        metric: z.string().default('latency_p95'),
+      }),
+    )
+    .default([]),
+  costTracking: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        enabled: z.boolean().default(true),
+        attribution: z.array(z.strictObject({ header: name })).default([]),
+      }),
+    ])
+    .default(true),
+  enableLogging: z.boolean().default(false),
+})
+  .superRefine((s, ctx) => {
+    if (!s.defaultBackend && s.rules.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['defaultBackend'], message: 'a route needs a defaultBackend or at least one rule' })
+    }
+  })
+
+export const inferenceRoute = z.strictObject({
+  ...documentHead,
+  kind: z.literal('InferenceRoute'),
+  spec: routeSpec,
+})
+
+// --- InferenceExperiment (the statistics engine is its own issue) -------
+
+export const experimentSpec = z.strictObject({
+  /** The route whose traffic the experiment splits. */
+  route: z.string().optional(),
+  variants: z.array(z.strictObject({ name, backend: name, weight: z.number().min(0).max(100).default(50) })).min(2),
+  trafficPercent: z.number().min(0).max(100).default(100),
+  subjectHeader: z.string().optional(),
+  metrics: z.array(z.string()).default([]),
+  start: z.string().optional(),
+  duration: z.string().optional(),
+  minimumSampleSize: z.int().min(1).optional(),
+})
+
+export const inferenceExperiment = z.strictObject({
+  ...documentHead,
+  kind: z.literal('InferenceExperiment'),
+  spec: experimentSpec,
+})
+
+// --- Gateway settings -----------------------------------------------------
+
+export const apiKeyEntry = z
+  .strictObject({
+    name,
+    /** The key itself. Prefer keySha256 or keyEnv in files you commit. */
+    key: z.string().min(8).optional(),
+    /** Hex sha256 of the key (`printf %s "$KEY" | sha256sum`). */
+    keySha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits').optional(),
+    /** Name of an environment variable (or Worker secret) holding the key. */
+    keyEnv: z.string().optional(),
+    team: z.string().optional(),
+    tier: z.string().optional(),
+    /** Models this key may use (exact names or globs). Empty or absent: all. */
+    models: z.array(z.string()).optional(),
+    admin: z.boolean().default(false),
+  })
+  .refine((k) => [k.key, k.keySha256, k.keyEnv].filter(Boolean).length === 1, {
+    message: 'give exactly one of key, keySha256, keyEnv',
+  })
+
+export const gatewaySpec = z.strictObject({
+  auth: z
+    .strictObject({
+      /** Serve requests without a gateway key. Only for demos and trusted networks. */
+      open: z.boolean().default(false),
+      keys: z.array(apiKeyEntry).default([]),
+    })
+    .default({ open: false, keys: [] }),
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes: z.int().min(1024).default(4 * 1024 * 1024),
+  /** One JSON line per request on the log. */
+  accessLog: z.boolean().default(true),
+})
+
+export const gatewaySettings = z.strictObject({
+  ...documentHead,
+  kind: z.literal('GatewayConfig'),
+  spec: gatewaySpec,
+})
+
+export const document = z.discriminatedUnion('kind', [inferenceBackend, inferenceRoute, inferenceExperiment, gatewaySettings])
+
+export type BackendSpec = z.output<typeof backendSpec>
+export type RouteSpec = z.output<typeof routeSpec>
+export type ExperimentSpec = z.output<typeof experimentSpec>
+export type GatewaySpec = z.output<typeof gatewaySpec>
+export type ConfigDocument = z.output<typeof document>

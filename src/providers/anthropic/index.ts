@@ -1,0 +1,10 @@
+// Placeholder until the anthropic provider lands.
+import { UpstreamError } from '../errors.ts'
+import type { Provider } from '../types.ts'
+
+export const anthropic: Provider = {
+  supports: () => false,
+  send: async () => {
+    throw new UpstreamError('unavailable', 'provider not implemented yet')
+  },
+}

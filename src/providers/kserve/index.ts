@@ -1,0 +1,10 @@
+// Placeholder until the kserve provider lands.
+import { UpstreamError } from '../errors.ts'
+import type { Provider } from '../types.ts'
+
+export const kserve: Provider = {
+  supports: () => false,
+  send: async () => {
+    throw new UpstreamError('unavailable', 'provider not implemented yet')
+  },
+}
