@@ -35,14 +35,14 @@ export interface LoadedDocument {
 
 export function parseConfigText(text: string, source = 'config'): LoadedDocument[] {
   const lines = new LineCounter()
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false })
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: true })
   if (!Array.isArray(docs)) throw new ConfigError([{ doc: 1, path: '', message: 'not a YAML document stream' }], source)
   const problems: ConfigProblem[] = []
   const out: LoadedDocument[] = []
   docs.forEach((d, i) => {
     const n = i + 1
     for (const e of d.errors) {
-      problems.push({ doc: n, path: '', line: e.linePos?.[0]?.line, message: e.message.split('\n')[0]! })
+      problems.push({ doc: n, path: '', line: e.linePos?.[0]?.line, message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:$/, '') })
     }
     if (d.errors.length) return
     const value: unknown = d.toJS()
@@ -54,13 +54,9 @@ export function parseConfigText(text: string, source = 'config'): LoadedDocument
     }
     const resource = describeResource(value)
     for (const issue of r.error.issues) {
-      problems.push({
-        doc: n,
-        resource,
-        path: formatPath(issue.path),
-        line: lineOf(d, issue.path, lines),
-        message: issueMessage(issue),
-      })
+      // Point an unknown field at the field itself.
+      const path = issue.code === 'unrecognized_keys' && issue.keys.length === 1 ? [...issue.path, issue.keys[0]!] : issue.path
+      problems.push({ doc: n, resource, path: formatPath(path), line: lineOf(d, path, lines), message: issueMessage(issue) })
     }
   })
   if (problems.length) throw new ConfigError(problems, source)

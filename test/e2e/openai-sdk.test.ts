@@ -232,7 +232,7 @@ describe('keys', () => {
 })
 
 describe('bad input and broken upstreams get the documented error', () => {
-  const post = (body: string | Uint8Array, headers: Record<string, string> = {}) =>
+  const post = (body: string, headers: Record<string, string> = {}) =>
     fetch(`${k.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${GATEWAY_KEY}`, 'content-type': 'application/json', ...headers }, body })
 
   it.each([

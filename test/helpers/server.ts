@@ -8,7 +8,7 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-export async function startServer(handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>): Promise<TestServer> {
+export async function startServer(handler: (req: IncomingMessage, res: ServerResponse) => unknown): Promise<TestServer> {
   const server = createServer((req, res) => {
     Promise.resolve(handler(req, res)).catch((err) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' })
