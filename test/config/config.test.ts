@@ -177,3 +177,16 @@ spec: { type: external, external: { url: "https://x/v1", apiKey: sk-live } }`)
     expect(err.problems[0]!.message).toContain('"apiKey"')
   })
 })
+
+describe('the README', () => {
+  it("its config example loads as written", async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!)
+    expect(blocks.length).toBeGreaterThan(0)
+    for (const b of blocks) {
+      const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key' }))
+      expect(c.routes.length).toBeGreaterThan(0)
+      expect(c.warnings).toEqual([])
+    }
+  })
+})
