@@ -81,7 +81,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const model = body.model
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers)
-    const plan = planBackends(config, route, { model, path: new URL(req.url).pathname, headers: req.headers })
+    const plan = planBackends(config, route, { model, path: c.req.path, headers: req.headers })
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
     const ctx = c.env?.ctx

@@ -35,7 +35,7 @@ spec:
 beforeAll(async () => {
   process.env.TEST_OPENAI_API_KEY = PROVIDER_KEY
   up = await startOpenAIUpstream()
-  const modes = ['ok', '500', '503', '429', '400', '401', 'context', 'hang', 'reset', 'html', 'badjson', 'cut', 'early-error', 'slow']
+  const modes = ['ok', '500', '503', '429', '400', '401', 'context', 'hang', 'reset', 'html', 'badjson', 'cut', 'stall', 'early-error', 'slow']
   const yaml = [
     `apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
@@ -136,6 +136,18 @@ describe('chat completions', () => {
       })(),
     ).rejects.toThrow(/upstream stream/i)
     expect(text).toBe('Hello from')
+  })
+
+  it('a stream that stalls after content ends with a timeout error event and the upstream is dropped', async () => {
+    const stream = await client.chat.completions.create({ model: 'm-stall', stream: true, messages: [{ role: 'user', content: 'hi' }] })
+    let text = ''
+    const err = await (async () => {
+      for await (const c of stream) text += c.choices[0]?.delta.content ?? ''
+    })().catch((e) => e)
+    expect(err).toBeInstanceOf(OpenAI.APIError)
+    expect(err.message).toMatch(/no data for 1000 ms/)
+    expect(text).toBe('Hello')
+    await eventually(() => up.aborted.some((p) => p.includes('/mode/stall/')))
   })
 
   it('a client that disconnects mid-stream aborts the upstream request', async () => {

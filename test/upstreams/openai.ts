@@ -5,7 +5,7 @@
 // server can play a healthy backend and several broken ones:
 //   http://host/mode/<mode>/v1/chat/completions
 // modes: ok, 500, 503, 429, 400, 401, context, hang, reset, html, badjson,
-//        cut (stream dies after some content), early-error (error before content), slow (chunks 150 ms apart)
+//        cut (stream dies after some content), stall (content, then silence), early-error (error before content), slow (chunks 150 ms apart)
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
 
@@ -111,6 +111,7 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
       if (mode === 'slow') await sleep(150)
       if (res.destroyed) return
       res.write(`data: ${JSON.stringify(chunk(model, { content: w }, null))}\n\n`)
+      if (mode === 'stall' && i === 0) return // content sent, then silence with the connection open
       if (mode === 'cut' && i === 1) {
         await sleep(100) // let the content reach the client first, then die
         return req.socket.destroy()
