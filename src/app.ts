@@ -2,7 +2,7 @@
 // it a config getter (swapped atomically on reload), a fetch for upstream
 // calls and a logger; it needs nothing else from its runtime.
 import { Hono, type Context } from 'hono'
-import type { z } from 'zod'
+import type * as z from 'zod'
 import { GatewayError, errorResponse } from './api/errors.ts'
 import { readJsonBody } from './api/body.ts'
 import { chatRequest, completionRequest, embeddingRequest, validate } from './api/schemas.ts'

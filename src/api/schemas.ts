@@ -1,7 +1,7 @@
 // Request validation for the OpenAI endpoints. The schemas check only what
 // the gateway itself relies on and the types a backend would choke on;
 // every other field passes through untouched (loose objects).
-import { z } from 'zod'
+import * as z from 'zod'
 import { badRequest } from './errors.ts'
 
 const message = z.looseObject({

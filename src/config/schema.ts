@@ -3,7 +3,7 @@
 // Field names and defaults follow the manifests users already have (the old
 // Go operator's CRDs); enums accept any case because its own docs wrote
 // `External` and `OpenAI` against lowercase enums.
-import { z } from 'zod'
+import * as z from 'zod'
 
 export const API_GROUPS = ['gateway.kortex.io', 'gateway.inference-gateway.io'] as const
 
