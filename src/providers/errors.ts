@@ -131,7 +131,7 @@ export async function fromResponse(res: Response, secret?: string): Promise<Upst
   const hint = `${code ?? ''} ${type ?? ''} ${message}`.toLowerCase()
   const retryAfter = parseRetryAfter(res.headers.get('retry-after'))
   let cls: FailureClass
-  if (/context_length|context window|maximum context|prompt is too long|too many tokens/.test(hint)) cls = 'context_window'
+  if (/context_length|context window|maximum context|prompt is too long|exceed context limit|too many tokens/.test(hint)) cls = 'context_window'
   else if (/insufficient_quota|billing|credit balance/.test(hint)) cls = 'billing'
   else if (status === 429) cls = 'rate_limit'
   else if (status === 401 || status === 403) cls = 'auth'
