@@ -2,7 +2,8 @@
 // POST {baseUrl}/v1/messages and the answer back to OpenAI's shapes, whole or
 // streamed (see request.ts, response.ts, stream.ts).
 import type { Backend } from '../../config/compile.ts'
-import { UpstreamError, fromFetchError, fromResponse } from '../errors.ts'
+import { UpstreamError } from '../errors.ts'
+import { isEventStream, postJson, readJsonObject } from '../http.ts'
 import type { Provider, ProviderResult, UpstreamCall } from '../types.ts'
 import { toAnthropicRequest } from './request.ts'
 import { isAnthropicMessage, toOpenAIResponse } from './response.ts'
@@ -21,41 +22,11 @@ export function anthropicHeaders(backend: Backend, stream: boolean): Headers {
 }
 
 async function send(call: UpstreamCall): Promise<ProviderResult> {
-  const { backend } = call
-  if (backend.missingSecret) throw new UpstreamError('unavailable', `credentials not configured (set ${backend.missingSecret})`)
   if (call.op !== 'chat') throw new UpstreamError('unavailable', `anthropic does not serve ${call.op}`)
   const body = toAnthropicRequest(call.body, call.stream)
-  let res: Response
-  try {
-    res = await call.fetch(`${backend.baseUrl}/v1/messages`, {
-      method: 'POST',
-      headers: anthropicHeaders(backend, call.stream),
-      body: JSON.stringify(body),
-      signal: call.signal,
-    })
-  } catch (err) {
-    throw fromFetchError(err, call.signal)
-  }
-  if (!res.ok) throw await fromResponse(res, backend.apiKey)
-  const type = res.headers.get('content-type') ?? ''
-  if (call.stream && type.includes('text/event-stream') && res.body) return { kind: 'stream', body: translateStream(res.body, body.model) }
-
-  let raw: string
-  try {
-    raw = await res.text()
-  } catch (err) {
-    throw fromFetchError(err, call.signal)
-  }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(raw)
-  } catch {
-    throw new UpstreamError('bad_response', /^\s*</.test(raw) ? 'HTML instead of JSON' : 'malformed JSON', res.status)
-  }
-  if (parsed && typeof parsed === 'object' && (parsed as { type?: unknown }).type === 'error') {
-    // An error body with a 2xx status: classify it like any other.
-    throw await fromResponse(new Response(raw, { status: 502 }), backend.apiKey)
-  }
+  const res = await postJson(call, `${call.backend.baseUrl}/v1/messages`, anthropicHeaders(call.backend, call.stream), body)
+  if (call.stream && isEventStream(res)) return { kind: 'stream', body: translateStream(res.body!, body.model) }
+  const { body: parsed } = await readJsonObject(call, res, (o) => o.type === 'error')
   if (!isAnthropicMessage(parsed)) throw new UpstreamError('bad_response', 'not an Anthropic message object', res.status)
   // Asked for a stream and got a whole message: the core turns it into chunks.
   return { kind: 'json', body: toOpenAIResponse(parsed, body.model) }

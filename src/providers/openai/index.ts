@@ -3,7 +3,7 @@
 // upstream as the client sent it, model aside; the response comes back
 // byte for byte.
 import type { Backend } from '../../config/compile.ts'
-import { UpstreamError, fromFetchError, fromResponse } from '../errors.ts'
+import { isEventStream, postJson, readJsonObject } from '../http.ts'
 import type { Operation, Provider, ProviderResult, UpstreamCall } from '../types.ts'
 
 export const OPENAI_PATHS: Record<Operation, string> = {
@@ -41,39 +41,12 @@ export function withStreamUsage(body: Record<string, unknown>, op: Operation, st
 
 /** POST an OpenAI-protocol request and read the result; shared by openai, azure-openai and kserve. */
 export async function sendOpenAI(call: UpstreamCall, req: OpenAIRequest): Promise<ProviderResult> {
-  if (call.backend.missingSecret) throw new UpstreamError('unavailable', `credentials not configured (set ${call.backend.missingSecret})`)
-  const body = withStreamUsage(call.body, call.op, call.stream)
-  let res: Response
-  try {
-    res = await call.fetch(req.url, { method: 'POST', headers: req.headers, body: JSON.stringify(body), signal: call.signal })
-  } catch (err) {
-    throw fromFetchError(err, call.signal)
-  }
-  if (!res.ok) throw await fromResponse(res, call.backend.apiKey)
-  const type = res.headers.get('content-type') ?? ''
-  if (call.stream && type.includes('text/event-stream') && res.body) return { kind: 'stream', body: res.body }
-  let raw: string
-  try {
-    raw = await res.text()
-  } catch (err) {
-    throw fromFetchError(err, call.signal)
-  }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(raw)
-  } catch {
-    throw new UpstreamError('bad_response', /^\s*</.test(raw) ? 'HTML instead of JSON' : 'malformed JSON', res.status)
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UpstreamError('bad_response', 'not a JSON object', res.status)
-  if ('error' in parsed && (parsed as { error: unknown }).error) {
-    // Some servers answer 200 with an error body.
-    throw await fromResponse(new Response(raw, { status: 502 }), call.backend.apiKey)
-  }
-  if (call.stream) {
-    // Asked for a stream, got a whole response: legal for some servers; the core turns it into chunks.
-    return { kind: 'json', body: parsed as Record<string, unknown> }
-  }
-  return { kind: 'json', body: parsed as Record<string, unknown>, raw }
+  const res = await postJson(call, req.url, req.headers, withStreamUsage(call.body, call.op, call.stream))
+  if (call.stream && isEventStream(res)) return { kind: 'stream', body: res.body! }
+  // Some servers answer 200 with an error body.
+  const { raw, body } = await readJsonObject(call, res, (o) => Boolean(o.error))
+  // Asked for a stream, got a whole response: legal for some servers; the core turns it into chunks.
+  return call.stream ? { kind: 'json', body } : { kind: 'json', body, raw }
 }
 
 export const openai: Provider = {
