@@ -185,6 +185,19 @@ describe('failover', () => {
   })
 })
 
+describe('route selection', () => {
+  it('X-Route names a route whatever the model; an unknown route is a 404', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: 'anything-at-all', messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'X-Route': 'r-ok' } })
+      .withResponse()
+    expect(data.choices[0]!.message.content).toBe('Hello from ok')
+    expect(response.headers.get('x-kortex-route')).toBe('r-ok')
+    const err = await client.chat.completions.create({ model: 'm-ok', messages: [{ role: 'user', content: 'hi' }] }, { headers: { 'X-Route': 'nope', 'X-Namespace': 'default' } }).catch((e) => e)
+    expect(err).toBeInstanceOf(OpenAI.NotFoundError)
+    expect(err.code).toBe('route_not_found')
+  })
+})
+
 describe('other endpoints', () => {
   it('completions, streaming and not', async () => {
     const c = await client.completions.create({ model: 'm-ok', prompt: 'Say this is a test' })
