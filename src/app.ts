@@ -3,8 +3,9 @@
 // calls and a logger; it needs nothing else from its runtime.
 import { Hono, type Context } from 'hono'
 import type * as z from 'zod'
-import { GatewayError, errorResponse } from './api/errors.ts'
-import { readJsonBody } from './api/body.ts'
+import { GatewayError, errorResponse, notFound } from './api/errors.ts'
+import { readBodyBytes, readJsonBody } from './api/body.ts'
+import { kservePassthrough, matchKservePath } from './providers/kserve/passthrough.ts'
 import { chatRequest, completionRequest, embeddingRequest, validate } from './api/schemas.ts'
 import type { CompiledConfig, Principal } from './config/compile.ts'
 import { authenticate, checkModelAllowed } from './auth/authenticate.ts'
@@ -147,6 +148,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
   app.post('/v1/chat/completions', handle('chat'))
   app.post('/v1/completions', handle('completions'))
   app.post('/v1/embeddings', handle('embeddings'))
+
+  // KServe V1/V2 for predictive models: /kserve/{backend}/v2/models/{m}/infer and friends.
+  app.all('/kserve/:backend/*', async (c) => {
+    const config = current()
+    const req = c.req.raw
+    const principal = await authenticate(config, req.headers)
+    const name = c.req.param('backend')
+    const backend = config.backends.get(`${req.headers.get('x-namespace') ?? 'default'}/${name}`)
+    if (!backend || backend.provider !== 'kserve') throw notFound(`No kserve backend named '${name}'`, 'backend_not_found')
+    const path = c.req.path.slice(`/kserve/${name}`.length)
+    const { model } = matchKservePath(req.method, path)
+    if (model) checkModelAllowed(principal, model)
+    const body = req.method === 'POST' ? await readBodyBytes(req, config.gateway.maxBodyBytes) : null
+    return kservePassthrough({ backend, path, method: req.method, body, contentType: req.headers.get('content-type') ?? undefined, fetch: deps.fetch, signal: req.signal })
+  })
 
   app.notFound((c) => errorResponse(new GatewayError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', 'unknown_url'), { 'x-request-id': c.get('requestId') ?? '' }))
 

@@ -13,7 +13,7 @@ export async function readJsonBody(req: Request, max: number): Promise<unknown> 
     text = await req.text()
     if (text.length > max) throw tooLarge(max)
   } else {
-    text = await readLimited(req, max)
+    text = new TextDecoder().decode(await readLimited(req, max))
   }
   if (!text.trim()) throw badRequest('The request body is empty; send a JSON object.', null, 'invalid_json')
   try {
@@ -23,8 +23,16 @@ export async function readJsonBody(req: Request, max: number): Promise<unknown> 
   }
 }
 
-async function readLimited(req: Request, max: number): Promise<string> {
-  if (!req.body) return ''
+/** The raw body, within the limit (for pass-through routes). */
+export async function readBodyBytes(req: Request, max: number): Promise<ArrayBuffer> {
+  const declared = Number(req.headers.get('content-length') ?? NaN)
+  if (declared > max) throw tooLarge(max)
+  const bytes = await readLimited(req, max)
+  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer
+}
+
+async function readLimited(req: Request, max: number): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array()
   const reader = req.body.getReader()
   const parts: Uint8Array[] = []
   let size = 0
@@ -41,5 +49,5 @@ async function readLimited(req: Request, max: number): Promise<string> {
   const all = new Uint8Array(size)
   let off = 0
   for (const p of parts) all.set(p, (off += p.byteLength) - p.byteLength)
-  return new TextDecoder().decode(all)
+  return all
 }
