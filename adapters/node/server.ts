@@ -17,8 +17,10 @@ export function listen(gateway: Gateway, port: number, hostname: string): Promis
         fetch: (req) => gateway.fetch(req, { waitUntil: (p) => void p.catch(() => {}) }),
         port,
         hostname,
-        // Keep Node's own Request/Response globals: replacing them breaks code that builds responses from upstream ones.
-        overrideGlobalObjects: false,
+        // node-server's lightweight Response (installed globally) hands a string body
+        // straight to the socket; a plain Response is read back through a stream.
+        // Safe here because the core builds every response with fresh headers.
+        overrideGlobalObjects: true,
       },
       (info: AddressInfo) => {
         const host = info.family === 'IPv6' ? `[${info.address}]` : info.address

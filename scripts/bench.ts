@@ -1,0 +1,157 @@
+// npm run bench: a local upstream, the Kortex Node gateway and a raw undici
+// proxy (the reference) in one run. Load generator and upstream share CPU 0;
+// each proxy in turn gets CPU 1. For each: req/s, p50/p99, the proxy's CPU
+// time per request and its peak RSS; then time-to-first-content on a stream
+// with and without the gateway. Everything runs on 127.0.0.1 and stops itself.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+// @ts-expect-error autocannon ships no types
+import autocannon from 'autocannon'
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
+const root = new URL('..', import.meta.url).pathname
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+const pin = (cpu: number, cmd: string[]) => (hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] : cmd)
+if (hasTaskset) execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' })
+
+const children: ChildProcess[] = []
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')))
+
+function start(cmd: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const on = (d: Buffer) => {
+      out += d
+      const m = /listening (\d+)|listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
+      if (m) resolve({ child, port: Number(m[1] ?? m[2]) })
+    }
+    child.stdout!.on('data', on)
+    child.stderr!.on('data', on)
+    child.on('exit', (code) => reject(new Error(`${cmd.join(' ')} exited ${code}: ${out}`)))
+  })
+}
+
+const TICK = 100 // clock ticks per second on Linux
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(f[11]) + Number(f[12])) / TICK // utime + stime
+}
+const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+
+const body = JSON.stringify({
+  model: 'bench-model',
+  messages: [
+    { role: 'system', content: 'You are a helpful assistant. '.repeat(10) },
+    { role: 'user', content: 'Summarise the following text in one sentence: ' + 'lorem ipsum dolor sit amet '.repeat(22) },
+  ],
+  temperature: 0.2,
+  max_tokens: 256,
+})
+
+async function load(url: string, seconds: number) {
+  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: CONNECTIONS, duration: seconds })
+}
+
+interface Row {
+  name: string
+  rps: number
+  p50: number
+  p99: number
+  cpuUs: number
+  rssMb: number
+  errors: number
+}
+
+async function measure(name: string, url: string, pid: number): Promise<Row> {
+  await load(url, 2) // warm-up: JIT, connection pools
+  const cpu0 = cpuSeconds(pid)
+  const r = await load(url, DURATION)
+  const cpu = cpuSeconds(pid) - cpu0
+  const n = r.requests.total
+  return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, cpuUs: (cpu / n) * 1e6, rssMb: peakRssMb(pid), errors: r.errors + r.non2xx }
+}
+
+async function timeToFirstContent(url: string): Promise<{ first: number; total: number }> {
+  const t0 = performance.now()
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: 'x' }] }) })
+  const reader = res.body!.getReader()
+  const dec = new TextDecoder()
+  let first = 0
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    if (!first && dec.decode(r.value).includes('part0')) first = performance.now() - t0
+  }
+  return { first, total: performance.now() - t0 }
+}
+
+async function main() {
+  console.log(`Kortex bench: ${DURATION}s per target, ${CONNECTIONS} connections, ~${body.length} B chat request${hasTaskset ? ', load+upstream on CPU 0, proxy on CPU 1' : ' (taskset missing: no pinning)'}`)
+  const tsx = ['node', '--import', 'tsx']
+  const upstream = await start(pin(0, [...tsx, 'scripts/bench-upstream.ts', '0']))
+  const upstreamUrl = `http://127.0.0.1:${upstream.port}`
+
+  const dir = mkdtempSync(join(tmpdir(), 'kortex-bench-'))
+  const config = join(dir, 'bench.yaml')
+  writeFileSync(
+    config,
+    `apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: bench }
+spec: { auth: { open: true }, accessLog: false }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: upstream }
+spec: { type: external, external: { url: "${upstreamUrl}/v1", provider: openai } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: bench }
+spec: { models: [bench-model], defaultBackend: { name: upstream } }
+`,
+  )
+
+  const rows: Row[] = []
+  const raw = await start(pin(1, [...tsx, 'scripts/bench-raw-proxy.ts', '0', upstreamUrl]))
+  const rawPid = raw.child.pid!
+  rows.push(await measure('raw undici proxy', `http://127.0.0.1:${raw.port}/v1/chat/completions`, rawPid))
+  const rawStream = await timeToFirstContent(`http://127.0.0.1:${raw.port}/v1/chat/completions`)
+  raw.child.kill()
+
+  // Started as `npm start` starts it.
+  const gw = await start(pin(1, ['node', '--max-semi-space-size=4', 'bin/kortex.js', '--config', config, '--port', '0']))
+  const gwPid = gw.child.pid!
+  rows.push(await measure('kortex (node)', `http://127.0.0.1:${gw.port}/v1/chat/completions`, gwPid))
+  const gwStream = await timeToFirstContent(`http://127.0.0.1:${gw.port}/v1/chat/completions`)
+  const direct = await timeToFirstContent(`${upstreamUrl}/v1/chat/completions`)
+  gw.child.kill()
+
+  console.log('\nnon-streaming chat, one route with a default backend')
+  console.table(rows.map((r) => ({ target: r.name, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU µs/req': Math.round(r.cpuUs), 'peak RSS MB': Math.round(r.rssMb), errors: r.errors })))
+  const ratio = rows[1]!.rps / rows[0]!.rps
+  const rssOk = rows[1]!.rssMb < 120
+  console.log(`kortex / raw: ${(ratio * 100).toFixed(0)}% of the reference's req/s (target ≥ 70%: ${ratio >= 0.7 ? 'PASS' : 'FAIL'}); peak RSS ${Math.round(rows[1]!.rssMb)} MB (target < 120 MB: ${rssOk ? 'PASS' : 'FAIL'})`)
+  console.log('\nstreaming: first content chunk after the upstream sends it 100 ms in (no buffering means the same time)')
+  console.table([
+    { path: 'direct to upstream', 'first content ms': direct.first.toFixed(1), 'total ms': direct.total.toFixed(1) },
+    { path: 'raw proxy', 'first content ms': rawStream.first.toFixed(1), 'total ms': rawStream.total.toFixed(1) },
+    { path: 'kortex', 'first content ms': gwStream.first.toFixed(1), 'total ms': gwStream.total.toFixed(1) },
+  ])
+  process.exit(0)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
