@@ -48,7 +48,7 @@ async function main() {
     process.exit(1)
   }
   const model = k.config().models[0]?.id ?? 'your-model'
-  const keyNote = k.config().gateway.auth.open ? '' : ` \\\n  -H "Authorization: Bearer $KORTEX_API_KEY"`
+  const keyNote = k.config().gateway.auth.open ? '' : ` \\\n    -H "Authorization: Bearer $KORTEX_API_KEY"`
   console.error(
     [
       `Kortex is listening on ${k.url}  (OpenAI base URL: ${k.url}/v1)`,
