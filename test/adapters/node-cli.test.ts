@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import OpenAI from 'openai'
+import { echoConfig } from '../helpers/configs.ts'
 import { afterEach, expect, it } from 'vitest'
 
 const bin = new URL('../../bin/kortex.js', import.meta.url).pathname
@@ -49,21 +50,7 @@ it('with no config: the demo backend answers the SDK, and the printed curl line 
 
 it('--config serves a file; KORTEX_CONFIG does the same', async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'kortex-cli-')), 'k.yaml')
-  writeFileSync(file, `apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: g }
-spec: { auth: { keys: [ { name: me, key: kx-cli-test-key } ] } }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceBackend
-metadata: { name: echo }
-spec: { type: demo }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: r }
-spec: { models: [from-file], defaultBackend: { name: echo } }
-`)
+  writeFileSync(file, echoConfig('from-file', '{ auth: { keys: [ { name: me, key: kx-cli-test-key } ] } }'))
   const a = await run(['--config', file])
   expect(a.output()).toContain(`Config: ${file}`)
   expect((await fetch(`${a.url}/v1/models`)).status).toBe(401)

@@ -1,24 +1,9 @@
 import { writeFileSync, renameSync } from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startTestKortex, eventually, type TestKortex } from '../helpers/kortex.ts'
+import { echoConfig } from '../helpers/configs.ts'
 
-const config = (model: string) => `apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: g }
-spec: { auth: { open: true }, accessLog: false }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceBackend
-metadata: { name: echo }
-spec: { type: demo }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: r }
-spec:
-  models: [${model}]
-  defaultBackend: { name: echo }
-`
+const config = (model: string) => echoConfig(model)
 
 let k: TestKortex
 beforeAll(async () => {
