@@ -11,7 +11,7 @@ import type { ProviderResult } from '../../src/providers/types.ts'
 import { openStream } from '../../src/resilience/stream.ts'
 import { MESSAGE_ID, TOOL_USE_ID, WEATHER_INPUT, startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
 
-const KEY = 'sk-ant-api03-test-key-0123456789'
+const KEY = 'test-anthropic-key-0123456789'
 const MODEL = 'claude-sonnet-4-5-20250929'
 
 function backend(baseUrl: string, extra: Partial<Backend> = {}): Backend {
