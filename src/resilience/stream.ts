@@ -33,6 +33,7 @@ export interface StreamOptions {
 }
 
 const enc = new TextEncoder()
+const HAS_USAGE = /"usage":\s*\{/
 const encodeBlock = (block: string) => enc.encode(`${block}\n\n`)
 
 export function streamErrorEvent(message: string, code: string): Uint8Array {
@@ -132,7 +133,8 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
       sawDone = true
       return true
     }
-    if (ev.data.includes('"usage"')) {
+    // OpenAI puts "usage":null on every chunk once usage is asked for: parse only a real one.
+    if (HAS_USAGE.test(ev.data)) {
       try {
         const chunk = JSON.parse(ev.data) as { usage?: Usage | null; choices?: unknown[] }
         if (chunk.usage) outcome.usage = chunk.usage
