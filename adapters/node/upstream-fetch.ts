@@ -28,6 +28,54 @@ function toWebStream(body: Readable): ReadableStream<Uint8Array> {
   })
 }
 
+/**
+ * A Response whose text()/json()/arrayBuffer() read the Node stream
+ * directly; the Web stream is built only if `.body` is asked for (streams).
+ * Most upstream answers are read whole, and the bridge cost ~25 µs each.
+ */
+class NodeBodyResponse extends Response {
+  #node: Readable
+  #web: ReadableStream<Uint8Array> | undefined
+
+  constructor(node: Readable, init: ResponseInit) {
+    super(null, init)
+    this.#node = node
+  }
+
+  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> {
+    // Node's chunks sit on ArrayBuffers; lib.dom's type wants to be told.
+    return (this.#web ??= toWebStream(this.#node)) as ReadableStream<Uint8Array<ArrayBuffer>>
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#node.readableDidRead || this.#web?.locked === true
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    const b = await this.#bytes()
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer
+  }
+
+  override async text(): Promise<string> {
+    return (await this.#bytes()).toString('utf8')
+  }
+
+  override async json(): Promise<any> {
+    return JSON.parse(await this.text())
+  }
+
+  #bytes(): Promise<Buffer> {
+    if (this.#web) return new Response(this.#web).arrayBuffer().then((a) => Buffer.from(a))
+    const node = this.#node
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      node.on('data', (c: Buffer) => chunks.push(c))
+      node.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)))
+      node.once('error', (err) => reject(new TypeError('terminated', { cause: err })))
+    })
+  }
+}
+
 function toHeaders(raw: Dispatcher.ResponseData['headers']): Headers {
   const h = new Headers()
   for (const [k, v] of Object.entries(raw)) {
@@ -58,7 +106,11 @@ export function createUpstreamFetch(agent: Dispatcher = new Agent({ keepAliveTim
       if (signal?.aborted) throw signal.reason
       throw new TypeError('fetch failed', { cause: err })
     }
-    const body = NULL_BODY.has(res.statusCode) ? (res.body.resume(), null) : toWebStream(res.body)
-    return new Response(body, { status: res.statusCode, headers: toHeaders(res.headers) })
+    const meta = { status: res.statusCode, headers: toHeaders(res.headers) }
+    if (NULL_BODY.has(res.statusCode)) {
+      res.body.resume()
+      return new Response(null, meta)
+    }
+    return new NodeBodyResponse(res.body, meta)
   }
 }
