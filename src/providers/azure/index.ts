@@ -1,26 +1,64 @@
-// Azure OpenAI. Two URL styles: deployment URLs
-//   {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...
-// when `apiVersion` is set, else the v1 API
-//   {endpoint}/openai/v1/chat/completions   (model in the body).
-// The key goes in the `api-key` header.
+// Azure OpenAI. Two URL styles:
+//   deployment URLs, when `apiVersion` is set:
+//     {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=...
+//   the v1 API otherwise (model = deployment name, in the body):
+//     {endpoint}/openai/v1/chat/completions
+// `external.url` may be the resource endpoint (https://x.openai.azure.com),
+// end in /openai, name the deployment (.../openai/deployments/{d}) or be
+// the v1 base (.../openai/v1); segments are never doubled. The key goes in
+// the `api-key` header, never in Authorization.
 import type { Backend } from '../../config/compile.ts'
+import { UpstreamError } from '../errors.ts'
+import { isEventStream, postJson, readJsonObject } from '../http.ts'
 import { OPENAI_PATHS, openAIHeaders, sendOpenAI } from '../openai/index.ts'
-import type { Operation, Provider } from '../types.ts'
+import type { Operation, Provider, ProviderResult, UpstreamCall } from '../types.ts'
+
+const DEPLOYMENT_URL = /\/openai\/deployments\/[^/]+$/
+const V1_URL = /\/openai\/v1$/
 
 export function azureUrl(backend: Backend, op: Operation, model: unknown): string {
   const ext = backend.spec.external
   const root = backend.baseUrl.replace(/\/+$/, '')
-  if (ext?.apiVersion) {
-    const deployed = /\/openai\/deployments\/[^/]+$/.test(root)
-    const deployment = ext.deployment ?? backend.model ?? String(model)
-    const base = deployed ? root : `${root.replace(/\/openai$/, '')}/openai/deployments/${encodeURIComponent(deployment)}`
-    return `${base}${OPENAI_PATHS[op]}?api-version=${encodeURIComponent(ext.apiVersion)}`
+  const version = ext?.apiVersion
+  const query = version ? `?api-version=${encodeURIComponent(version)}` : ''
+  // Already the v1 base: keep it; an apiVersion here is the v1 API's own (e.g. "preview").
+  if (V1_URL.test(root)) return root + OPENAI_PATHS[op] + query
+  if (DEPLOYMENT_URL.test(root)) {
+    if (!version) throw new UpstreamError('unavailable', 'its url names a deployment, which needs external.apiVersion (e.g. "2024-10-21"); or give the resource endpoint to use the v1 API')
+    return root + OPENAI_PATHS[op] + query
   }
-  const base = /\/openai\/v1$/.test(root) ? root : `${root.replace(/\/openai$/, '')}/openai/v1`
-  return base + OPENAI_PATHS[op]
+  const endpoint = root.replace(/\/openai$/, '')
+  if (version) {
+    const deployment = ext?.deployment ?? backend.model ?? String(model)
+    return `${endpoint}/openai/deployments/${encodeURIComponent(deployment)}${OPENAI_PATHS[op]}${query}`
+  }
+  return `${endpoint}/openai/v1${OPENAI_PATHS[op]}`
+}
+
+/**
+ * Dated api-versions before 2024-09-01 refuse `stream_options` with a 400
+ * ("Unrecognized request argument"); the v1 API, "preview" and later dates
+ * take it. Only then does the gateway ask for the usage chunk itself.
+ */
+export function azureTakesStreamOptions(apiVersion: string | undefined): boolean {
+  const date = apiVersion && /^\d{4}-\d{2}-\d{2}/.exec(apiVersion)?.[0]
+  return !date || date >= '2024-09-01'
+}
+
+/** sendOpenAI without adding stream_options: for api-versions that reject it. */
+async function sendAsIs(call: UpstreamCall, url: string, headers: Record<string, string>): Promise<ProviderResult> {
+  const res = await postJson(call, url, headers, call.body)
+  if (call.stream && isEventStream(res)) return { kind: 'stream', body: res.body! }
+  const { raw, body } = await readJsonObject(call, res, (o) => Boolean(o.error))
+  return call.stream ? { kind: 'json', body } : { kind: 'json', body, raw }
 }
 
 export const azureOpenAI: Provider = {
   supports: () => true,
-  send: (call) => sendOpenAI(call, { url: azureUrl(call.backend, call.op, call.body.model), headers: openAIHeaders(call.backend, 'api-key') }),
+  send: async (call) => {
+    const url = azureUrl(call.backend, call.op, call.body.model)
+    const headers = openAIHeaders(call.backend, 'api-key')
+    if (call.stream && !azureTakesStreamOptions(call.backend.spec.external?.apiVersion)) return sendAsIs(call, url, headers)
+    return sendOpenAI(call, { url, headers })
+  },
 }

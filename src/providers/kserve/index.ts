@@ -1,18 +1,21 @@
 // KServe InferenceServices. LLM runtimes serve the OpenAI API (the Hugging
-// Face runtime under /openai/v1, native vLLM under /v1: `pathPrefix`);
-// predictive models speak V1/V2 and are reached through the pass-through
-// route (passthrough.ts), not through the OpenAI endpoints.
+// Face runtime under /openai/v1, native vLLM under /v1: `pathPrefix`; the
+// compiled baseUrl already ends in it); predictive models speak V1/V2 and
+// are reached through the pass-through route (passthrough.ts), not through
+// the OpenAI endpoints.
 import { UpstreamError } from '../errors.ts'
 import { OPENAI_PATHS, openAIHeaders, sendOpenAI } from '../openai/index.ts'
 import type { Provider } from '../types.ts'
 
+export { kservePassthrough, kserveReady, matchKservePath } from './passthrough.ts'
+
 export const kserve: Provider = {
-  // Unknown per backend here; send() refuses V1/V2 backends with the way to reach them.
+  // supports() cannot see the backend; send() refuses V1/V2 backends with the way to reach them.
   supports: () => true,
   send: async (call) => {
     const protocol = call.backend.spec.kserve?.protocol ?? 'openai'
     if (protocol !== 'openai') {
-      throw new UpstreamError('unavailable', `it speaks KServe ${protocol.toUpperCase()}; use /kserve/${call.backend.name}/${protocol}/... instead of the OpenAI endpoints`)
+      throw new UpstreamError('unavailable', `it speaks KServe ${protocol.toUpperCase()}, not the OpenAI API; use the pass-through route /kserve/${call.backend.name}/${protocol}/...`)
     }
     return sendOpenAI(call, { url: call.backend.baseUrl + OPENAI_PATHS[call.op], headers: openAIHeaders(call.backend) })
   },
