@@ -9,9 +9,8 @@
 // the `api-key` header, never in Authorization.
 import type { Backend } from '../../config/compile.ts'
 import { UpstreamError } from '../errors.ts'
-import { isEventStream, postJson, readJsonObject } from '../http.ts'
 import { OPENAI_PATHS, openAIHeaders, sendOpenAI } from '../openai/index.ts'
-import type { Operation, Provider, ProviderResult, UpstreamCall } from '../types.ts'
+import type { Operation, Provider } from '../types.ts'
 
 const DEPLOYMENT_URL = /\/openai\/deployments\/[^/]+$/
 const V1_URL = /\/openai\/v1$/
@@ -45,20 +44,11 @@ export function azureTakesStreamOptions(apiVersion: string | undefined): boolean
   return !date || date >= '2024-09-01'
 }
 
-/** sendOpenAI without adding stream_options: for api-versions that reject it. */
-async function sendAsIs(call: UpstreamCall, url: string, headers: Record<string, string>): Promise<ProviderResult> {
-  const res = await postJson(call, url, headers, call.body)
-  if (call.stream && isEventStream(res)) return { kind: 'stream', body: res.body! }
-  const { raw, body } = await readJsonObject(call, res, (o) => Boolean(o.error))
-  return call.stream ? { kind: 'json', body } : { kind: 'json', body, raw }
-}
-
 export const azureOpenAI: Provider = {
   supports: () => true,
   send: async (call) => {
     const url = azureUrl(call.backend, call.op, call.body.model)
     const headers = openAIHeaders(call.backend, 'api-key')
-    if (call.stream && !azureTakesStreamOptions(call.backend.spec.external?.apiVersion)) return sendAsIs(call, url, headers)
-    return sendOpenAI(call, { url, headers })
+    return sendOpenAI(call, { url, headers, streamUsage: azureTakesStreamOptions(call.backend.spec.external?.apiVersion) })
   },
 }

@@ -15,6 +15,8 @@ export const OPENAI_PATHS: Record<Operation, string> = {
 export interface OpenAIRequest {
   url: string
   headers: Record<string, string>
+  /** Ask streams for the usage chunk (default); off for servers that refuse stream_options. */
+  streamUsage?: boolean
 }
 
 /** Headers for an OpenAI-style upstream: our key for the backend, never the client's. */
@@ -41,7 +43,8 @@ export function withStreamUsage(body: Record<string, unknown>, op: Operation, st
 
 /** POST an OpenAI-protocol request and read the result; shared by openai, azure-openai and kserve. */
 export async function sendOpenAI(call: UpstreamCall, req: OpenAIRequest): Promise<ProviderResult> {
-  const res = await postJson(call, req.url, req.headers, withStreamUsage(call.body, call.op, call.stream))
+  const sent = req.streamUsage === false ? call.body : withStreamUsage(call.body, call.op, call.stream)
+  const res = await postJson(call, req.url, req.headers, sent)
   if (call.stream && isEventStream(res)) return { kind: 'stream', body: res.body! }
   // Some servers answer 200 with an error body.
   const { raw, body } = await readJsonObject(call, res, (o) => Boolean(o.error))
