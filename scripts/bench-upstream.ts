@@ -43,3 +43,5 @@ const server = createServer((req, res) => {
 })
 server.keepAliveTimeout = 60_000
 server.listen(port, '127.0.0.1', () => console.log(`listening ${(server.address() as { port: number }).port}`))
+process.on('SIGINT', () => process.exit(0))
+process.on('SIGTERM', () => process.exit(0))
