@@ -1,12 +1,15 @@
 // The Node upstream client keeps fetch's contract: streaming bodies, abort,
 // and failures shaped like fetch's.
+import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createUpstreamFetch } from '../../adapters/node/upstream-fetch.ts'
+import { fromFetchError } from '../../src/providers/errors.ts'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
 
 const f = createUpstreamFetch()
 let srv: TestServer
 let release: () => void = () => {}
+const firstSeen = () => new Promise<void>((r) => (release = r))
 
 beforeAll(async () => {
   srv = await startServer(async (req, res) => {
@@ -18,7 +21,7 @@ beforeAll(async () => {
     if (req.url === '/chunks') {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write('data: one\n\n')
-      await new Promise<void>((r) => (release = r)) // the second chunk waits for the client to have seen the first
+      await firstSeen() // the second chunk waits for the client to have seen the first
       res.end('data: two\n\n')
       return
     }
@@ -28,6 +31,19 @@ beforeAll(async () => {
       setTimeout(() => req.socket.destroy(), 20)
       return
     }
+    if (req.url === '/gzip') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+      return res.end(gzipSync('{"zipped":true}'))
+    }
+    if (req.url === '/moved') {
+      res.writeHead(307, { location: '/json' })
+      return res.end('moved')
+    }
+    if (req.url === '/see-other') {
+      res.writeHead(303, { location: '/method' })
+      return res.end()
+    }
+    if (req.url === '/method') return res.end(req.method)
     res.writeHead(204).end()
   })
 })
@@ -35,10 +51,14 @@ afterAll(() => srv.close())
 
 it('sends method, headers and body; returns status, headers and JSON', async () => {
   const res = await f(`${srv.url}/json`, { method: 'POST', headers: { authorization: 'Bearer x', 'content-type': 'application/json' }, body: '{"a":1}' })
+  expect(res).toBeInstanceOf(Response)
   expect(res.status).toBe(201)
+  expect(res.ok).toBe(true)
   expect(res.headers.get('content-type')).toBe('application/json')
   expect(res.headers.getSetCookie()).toEqual(['a=1', 'b=2'])
   expect(await res.json()).toEqual({ echo: { a: 1 }, method: 'POST', auth: 'Bearer x' })
+  expect(res.bodyUsed).toBe(true)
+  await expect(res.text()).rejects.toThrow(TypeError) // read once, like fetch
 })
 
 it('streams: the first chunk arrives while the upstream is still holding the second', async () => {
@@ -52,32 +72,69 @@ it('streams: the first chunk arrives while the upstream is still holding the sec
   expect(rest).toBe('data: two\n\n')
 })
 
-it('abort rejects with the signal reason and ends the body', async () => {
+it('abort mid-body errors the body with the signal reason; a pre-aborted signal rejects', async () => {
   const ac = new AbortController()
   const res = await f(`${srv.url}/chunks`, { signal: ac.signal })
   const reader = res.body!.getReader()
   await reader.read()
-  ac.abort(new Error('client gone'))
-  await expect(reader.read()).rejects.toBeTruthy()
+  const reason = new Error('client gone')
+  ac.abort(reason)
+  await expect(reader.read()).rejects.toBe(reason)
   release()
   const pre = new AbortController()
   pre.abort(new Error('already'))
   await expect(f(`${srv.url}/json`, { signal: pre.signal })).rejects.toThrow('already')
 })
 
+it('abort while a whole body is being read rejects text()', async () => {
+  const ac = new AbortController()
+  const res = await f(`${srv.url}/chunks`, { signal: ac.signal })
+  const text = res.text()
+  setTimeout(() => ac.abort(new Error('timed out')), 10)
+  await expect(text).rejects.toThrow('timed out')
+  release()
+})
+
 it('connection refused rejects like fetch: TypeError with the code in cause', async () => {
   const err = await f('http://127.0.0.1:1/x').catch((e) => e)
   expect(err).toBeInstanceOf(TypeError)
+  expect(err.message).toBe('fetch failed')
   expect(err.cause.code).toBe('ECONNREFUSED')
+  expect(fromFetchError(err, new AbortController().signal).message).toBe('ECONNREFUSED')
 })
 
 it('a connection reset mid-body errors the body read', async () => {
   const res = await f(`${srv.url}/reset`)
-  await expect(res.text()).rejects.toBeTruthy()
+  const err = await res.text().catch((e) => e)
+  expect(err).toBeInstanceOf(TypeError)
+  expect(err.cause.code).toMatch(/^(UND_ERR_SOCKET|ECONNRESET)$/)
 })
 
 it('204 has a null body', async () => {
   const res = await f(`${srv.url}/empty`)
   expect(res.status).toBe(204)
   expect(res.body).toBeNull()
+  expect(await res.text()).toBe('')
+})
+
+it('follows redirects like fetch (307 keeps the method and body, 303 turns to GET), unless told not to', async () => {
+  const res = await f(`${srv.url}/moved`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"b":2}' })
+  expect(res.redirected).toBe(true)
+  expect(res.url).toBe(`${srv.url}/json`)
+  expect(await res.json()).toMatchObject({ echo: { b: 2 }, method: 'POST' })
+  expect(await (await f(`${srv.url}/see-other`, { method: 'POST', body: 'x' })).text()).toBe('GET')
+  const manual = await f(`${srv.url}/moved`, { redirect: 'manual' })
+  expect(manual.status).toBe(307)
+  expect(manual.headers.get('location')).toBe('/json')
+})
+
+it('decodes a gzip body the upstream sent unasked', async () => {
+  expect(await (await f(`${srv.url}/gzip`)).json()).toEqual({ zipped: true })
+})
+
+it('clone() gives two readable copies', async () => {
+  const res = await f(`${srv.url}/json`, { method: 'POST', body: '{"c":3}' })
+  const copy = res.clone()
+  expect(await copy.json()).toMatchObject({ echo: { c: 3 } })
+  expect(await res.json()).toMatchObject({ echo: { c: 3 } })
 })
