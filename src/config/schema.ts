@@ -84,13 +84,32 @@ export const backendSpec = z.strictObject({
       chunkDelayMs: z.int().min(0).max(5000).default(0),
     })
     .optional(),
+  /** Active health checks, opt-in. They probe free endpoints only (see src/resilience/health.ts). */
   healthCheck: z
     .strictObject({
-      path: z.string().default('/health'),
+      /** Relative to the service root. Absent: the backend type's own probe (KServe has no /health). */
+      path: z.string().optional(),
       intervalSeconds: z.int().min(1).default(30),
       timeoutSeconds: z.int().min(1).default(5),
       failureThreshold: z.int().min(1).default(3),
+      healthyThreshold: z.int().min(1).default(1),
     })
+    .optional(),
+  /** Absent: a breaker with these defaults (src/resilience/breaker.ts). */
+  circuitBreaker: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      consecutiveFailures: z.int().min(1).default(5),
+      failureRatePercent: z.number().gt(0).max(100).default(50),
+      windowSeconds: z.number().min(1).default(30),
+      minimumRequests: z.int().min(1).default(20),
+      cooldownSeconds: z.number().gt(0).default(10),
+      maxCooldownSeconds: z.number().gt(0).default(300),
+      halfOpenRequests: z.int().min(1).default(1),
+      /** Spread of each cooldown: full (0..d), partial (d/2..d), none (d). */
+      jitter: anyCase(['full', 'partial', 'none']).default('partial'),
+    })
+    .refine((b) => b.maxCooldownSeconds >= b.cooldownSeconds, { path: ['maxCooldownSeconds'], message: 'must be at least cooldownSeconds' })
     .optional(),
   cost: z
     .strictObject({
