@@ -6,15 +6,22 @@ import type * as z from 'zod'
 import { GatewayError, errorResponse, notFound } from './api/errors.ts'
 import { readBodyBytes, readJsonBody } from './api/body.ts'
 import { kservePassthrough, matchKservePath } from './providers/kserve/passthrough.ts'
-import { chatRequest, completionRequest, embeddingRequest, validate } from './api/schemas.ts'
+import { chatRequest, completionRequest, embeddingRequest, feedbackRequest, validate } from './api/schemas.ts'
 import type { CompiledConfig, Principal } from './config/compile.ts'
-import { authenticate, checkModelAllowed } from './auth/authenticate.ts'
+import { ANONYMOUS, authenticate, checkModelAllowed } from './auth/authenticate.ts'
 import { resolveRoute } from './routing/resolve.ts'
-import { planBackends } from './routing/plan.ts'
-import { attempt, type Answer } from './resilience/attempts.ts'
-import type { FetchLike, Operation } from './providers/types.ts'
+import { planRequest, type Plan } from './routing/plan.ts'
+import { attempt, systemClock, type Answer, type Clock } from './resilience/attempts.ts'
+import { Fleet, backendKey } from './resilience/fleet.ts'
+import type { HealthMonitor } from './resilience/health.ts'
+import type { FetchLike, Operation, Usage } from './providers/types.ts'
 import { consoleLogger, type Logger } from './telemetry/log.ts'
 import { anyGlob } from './routing/glob.ts'
+import type { StateStore } from './state/store.ts'
+import { MemoryStore } from './state/memory.ts'
+import { ExperimentRecorder, type VariantOutcome } from './experiments/record.ts'
+import { experimentReport } from './experiments/report.ts'
+import { requestCost } from './usage/cost.ts'
 
 export interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void
@@ -25,11 +32,18 @@ export interface GatewayDeps {
   config: () => CompiledConfig | undefined
   fetch: FetchLike
   log?: Logger
-  now?: () => number
+  /** Shared state (experiment aggregates); in memory, for this instance only, when absent. */
+  store?: StateStore
+  /** Active health checks, run by the adapter (timers are a runtime matter); none when absent. */
+  health?: HealthMonitor
+  /** Time, randomness and waiting, injected so tests need no sleeps. */
+  clock?: Partial<Clock>
 }
 
 export interface Gateway {
   fetch(request: Request, ctx?: Partial<ExecutionContext>): Promise<Response>
+  /** Live backend state: breakers, in flight, latency. */
+  fleet: Fleet
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -39,8 +53,28 @@ type Env = { Bindings: { ctx?: Partial<ExecutionContext> }; Variables: { request
 
 export function createGateway(deps: GatewayDeps): Gateway {
   const log = deps.log ?? consoleLogger
-  const now = deps.now ?? Date.now
+  const clock: Clock = { ...systemClock, ...deps.clock }
+  const now = clock.now
+  const store = deps.store ?? new MemoryStore(now)
+  const recorder = new ExperimentRecorder(store, now)
+  const fleet = new Fleet({
+    clock,
+    health: deps.health ? (k) => deps.health!.health(k) : undefined,
+    onBreakerChange: (backend, from, to) => log.warn('kortex: circuit breaker changed', { backend, from, to }),
+  })
   const app = new Hono<Env>()
+
+  // Backends gone from a new config leave the fleet (their breakers too).
+  let seenConfig: CompiledConfig | undefined
+  const syncFleet = (config: CompiledConfig) => {
+    if (config === seenConfig) return
+    seenConfig = config
+    fleet.retain(config.backends.values())
+  }
+  const waitUntil = (ctx: Partial<ExecutionContext> | undefined, p: Promise<unknown>) => {
+    const guarded = p.catch((err) => log.warn('kortex: background work failed', { error: err instanceof Error ? err.message : String(err) }))
+    if (ctx?.waitUntil) ctx.waitUntil(guarded)
+  }
 
   const current = (): CompiledConfig => {
     const c = deps.config()
@@ -82,14 +116,30 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const model = body.model
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers)
-    const plan = planBackends(config, route, { model, path: c.req.path, headers: req.headers })
+    syncFleet(config)
+    const plan = await planRequest(
+      config,
+      route,
+      { model, path: c.req.path, headers: req.headers, principal, keyName: principal === ANONYMOUS ? undefined : principal.name, body, requestId, now: started, random: clock.random },
+      fleet,
+    )
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
     const ctx = c.env?.ctx
 
+    const headers: Record<string, string> = { 'x-kortex-route': route.name }
+    if (plan.rule) headers['x-kortex-rule'] = plan.rule
+    if (plan.experiment) {
+      headers['x-kortex-experiment'] = plan.experiment.exp.name
+      headers['x-kortex-variant'] = plan.experiment.variant.name
+    }
+    const experiment = (o: VariantOutcome) => {
+      if (plan.experiment) waitUntil(ctx, recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, o))
+    }
+
     let answer: Answer
     try {
-      answer = await attempt(plan, {
+      answer = await attempt(plan.backends, plan.reserve, {
         op,
         body,
         stream,
@@ -97,20 +147,22 @@ export function createGateway(deps: GatewayDeps): Gateway {
         signal: req.signal,
         fetch: deps.fetch,
         requestId,
-        attemptTimeoutMs: route.attemptTimeoutMs,
+        policy: route.failover,
+        fleet,
+        clock,
+        startedAt: started,
       })
     } catch (err) {
       if (err instanceof GatewayError) {
-        accessLog({ status: err.status, error: err.code ?? err.type })
+        Object.assign(err.headers, headers)
+        accessLog({ status: err.status, error: err.code ?? err.type, attempts: Number(err.headers['x-kortex-attempts'] ?? 0) })
+        if (err.status >= 500 || err.status === 429) experiment({ ok: false, latencyMs: now() - started })
       }
       throw err
     }
 
-    const headers: Record<string, string> = {
-      'x-kortex-route': route.name,
-      'x-kortex-backend': answer.backend.name,
-      'x-kortex-attempts': String(answer.attempts),
-    }
+    headers['x-kortex-backend'] = answer.backend.name
+    headers['x-kortex-attempts'] = String(answer.attempts)
     function accessLog(extra: Record<string, unknown>) {
       if (!config.gateway.accessLog) return
       log.record({
@@ -120,6 +172,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         op,
         model,
         route: route.name,
+        rule: plan.rule,
+        experiment: plan.experiment?.exp.name,
+        variant: plan.experiment?.variant.name,
         principal: principal.name,
         team: principal.team,
         latencyMs: now() - started,
@@ -132,18 +187,94 @@ export function createGateway(deps: GatewayDeps): Gateway {
       failures: answer.failures.length ? answer.failures : undefined,
       stream,
     })
+    const variantOutcome = (usage: Usage | undefined, ok: boolean, ttftMs?: number): VariantOutcome => ({
+      ok: ok && answer.backend.name === plan.experiment?.variant.backend,
+      latencyMs: now() - started,
+      ttftMs,
+      inputTokens: usage?.prompt_tokens,
+      outputTokens: usage?.completion_tokens,
+      cost: requestCost(answer.backend, usage),
+    })
 
     if (answer.kind === 'json') {
-      accessLog({ status: 200, ...summary(), usage: answer.body.usage })
+      const usage = answer.body.usage as Usage | undefined
+      accessLog({ status: 200, ...summary(), usage })
+      experiment(variantOutcome(usage, true))
       headers['content-type'] = 'application/json'
       return new Response(answer.raw ?? JSON.stringify(answer.body), { status: 200, headers })
     }
-    const done = answer.done.then((o) => accessLog({ status: 200, ...summary(), usage: o.usage, streamError: o.error, cancelled: o.cancelled || undefined }))
-    ctx?.waitUntil?.(done)
+    const ttft = now() - started
+    const done = answer.done.then((o) => {
+      accessLog({ status: 200, ...summary(), usage: o.usage, streamError: o.error, cancelled: o.cancelled || undefined })
+      if (!o.cancelled) experiment(variantOutcome(o.usage, !o.error, ttft))
+    })
+    waitUntil(ctx, done)
     headers['content-type'] = 'text/event-stream; charset=utf-8'
     headers['cache-control'] = 'no-cache'
     return new Response(answer.body, { status: 200, headers })
   }
+
+  /** Admin endpoints: an admin key, or anyone on an open gateway (open means trusted). */
+  const admin = async (c: Context<Env>) => {
+    const config = current()
+    const principal = await authenticate(config, c.req.raw.headers)
+    if (!principal.admin && !(config.gateway.auth.open && principal === ANONYMOUS)) {
+      throw new GatewayError(403, 'This endpoint needs an admin API key.', 'permission_error', 'admin_required')
+    }
+    return config
+  }
+
+  app.get('/v1/status', async (c) => {
+    const config = await admin(c)
+    syncFleet(config)
+    const backends = [...config.backends.values()].map((b) => {
+      const live = fleet.live(b)
+      const key = backendKey(b)
+      return {
+        name: b.name,
+        namespace: b.namespace,
+        provider: b.provider,
+        health: deps.health?.snapshot(key) ?? { health: 'unknown' },
+        breaker: fleet.breaker(b).snapshot(),
+        inflight: live.inflight,
+        maxConcurrency: b.maxConcurrency,
+        latencyMs: fleet.latency(b) ?? null,
+        requests: live.requests,
+        failures: live.failures,
+      }
+    })
+    return c.json({ object: 'status', backends })
+  })
+
+  const findExperiment = (config: CompiledConfig, name: string, ns: string | undefined) => {
+    const found = config.experiments.filter((e) => e.name === name && (!ns || e.namespace === ns))
+    if (!found.length) throw notFound(`No experiment named '${name}'${ns ? ` in namespace '${ns}'` : ''}`, 'experiment_not_found')
+    if (found.length > 1) throw new GatewayError(400, `Experiment '${name}' exists in several namespaces; add ?namespace=`, 'invalid_request_error', 'ambiguous_experiment', 'namespace')
+    return found[0]!
+  }
+
+  app.get('/v1/experiments', async (c) => {
+    const config = await admin(c)
+    return c.json({ object: 'list', data: config.experiments.map((e) => ({ object: 'experiment', name: e.name, namespace: e.namespace, routes: e.routes, variants: e.variants })) })
+  })
+
+  app.get('/v1/experiments/:name', async (c) => {
+    const config = await admin(c)
+    const exp = findExperiment(config, c.req.param('name'), c.req.query('namespace'))
+    return c.json(experimentReport(exp, await recorder.read(exp), now()))
+  })
+
+  // Application metrics for the variant that served a request: {request_id, metric, value}.
+  app.post('/v1/feedback', async (c) => {
+    const config = current()
+    await authenticate(config, c.req.raw.headers)
+    const body = validate(feedbackRequest, await readJsonBody(c.req.raw, 64 * 1024))
+    const value = typeof body.value === 'boolean' ? Number(body.value) : body.value
+    const r = await recorder.feedback(body.request_id, body.metric, value)
+    if (r === 'unknown_request') throw notFound(`No experiment request with id '${body.request_id}' (feedback is kept for 7 days, and only for requests an experiment served)`, 'request_not_found', 'request_id')
+    if (r === 'duplicate') throw new GatewayError(409, `Feedback '${body.metric}' for request '${body.request_id}' was already recorded`, 'invalid_request_error', 'feedback_already_recorded', 'metric')
+    return c.json({ object: 'feedback', request_id: body.request_id, metric: body.metric, value, recorded: true })
+  })
 
   app.post('/v1/chat/completions', handle('chat'))
   app.post('/v1/completions', handle('completions'))
@@ -175,6 +306,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   return {
     fetch: async (request, ctx) => app.fetch(request, { ctx }),
+    fleet,
   }
 }
 

@@ -7,6 +7,7 @@ import { buildConfig } from '../../src/config/source.ts'
 import { ConfigError } from '../../src/config/load.ts'
 import type { FetchLike } from '../../src/providers/types.ts'
 import { consoleLogger, type Logger } from '../../src/telemetry/log.ts'
+import { HealthMonitor } from '../../src/resilience/health.ts'
 import { watchConfigFile } from './config-file.ts'
 import { listen, type RunningServer } from './server.ts'
 import { createUpstreamFetch } from './upstream-fetch.ts'
@@ -29,11 +30,16 @@ export interface Kortex extends RunningServer {
 
 export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const notice = opts.notice ?? ((line: string) => console.error(line))
+  const log = opts.log ?? consoleLogger
+  const fetch = opts.fetch ?? createUpstreamFetch()
+  // Active health checks run on Node timers, for backends whose config asks for them.
+  const health = new HealthMonitor({ fetch, log })
   let current: () => CompiledConfig
   let stopWatching = () => {}
   if (opts.configPath) {
     const watched = await watchConfigFile(opts.configPath, {
       loaded: (c) => {
+        health.update(c.backends.values())
         notice(`kortex: reloaded ${opts.configPath}: ${c.routes.length} routes, ${c.backends.size} backends`)
         for (const w of c.warnings) notice(`kortex: warning: ${w}`)
       },
@@ -47,7 +53,8 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     const c = await buildConfig(DEFAULT_CONFIG_YAML, (n) => process.env[n], 'embedded demo config')
     current = () => c
   }
-  const gateway = createGateway({ config: current, fetch: opts.fetch ?? createUpstreamFetch(), log: opts.log ?? consoleLogger })
+  health.update(current().backends.values())
+  const gateway = createGateway({ config: current, fetch, log, health })
   const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1')
   return {
     ...server,
@@ -55,6 +62,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     usingDefaultConfig: !opts.configPath,
     close: async () => {
       stopWatching()
+      health.stop()
       await server.close()
     },
   }

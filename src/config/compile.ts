@@ -6,6 +6,10 @@ import { ConfigError } from './load.ts'
 import type { BackendSpec, ExperimentSpec, GatewaySpec, RouteSpec } from './schema.ts'
 import { gatewaySpec } from './schema.ts'
 import { sha256Hex } from '../auth/hash.ts'
+import { compileFailover, compileRules, type FailoverPolicy, type Rule, type WeightedRef } from './compile-route.ts'
+import { fromInline, fromResource, type Experiment } from './compile-experiment.ts'
+
+export type { WeightedRef, Rule, FailoverPolicy, Experiment }
 
 export type ProviderName = 'openai' | 'azure-openai' | 'anthropic' | 'kserve' | 'demo'
 
@@ -30,23 +34,19 @@ export interface Backend {
   spec: BackendSpec
 }
 
-export interface WeightedRef {
-  name: string
-  weight: number
-}
-
 export interface Route {
   name: string
   namespace: string
   models?: string[]
-  /** Serves any model: no `models` and no rule with a modelPattern. */
+  /** Serves any model: no `models` and no rule with a model condition. */
   catchAll: boolean
-  rules: Array<{ match?: NonNullable<RouteSpec['rules'][number]['match']>; backends: WeightedRef[] }>
+  rules: Rule[]
   defaultBackend?: WeightedRef
-  /** Backends to try, in order, after the chosen one fails. */
+  /** Backends to try, in order, after the chosen one fails: the explicit chain, else the route's backends by priority. */
   fallback: string[]
-  /** Per-attempt timeout from `fallback.timeoutSeconds`; the backend's own applies otherwise. */
-  attemptTimeoutMs?: number
+  failover: FailoverPolicy
+  /** Experiments splitting this route's traffic, in the order they are tried. */
+  experiments: Experiment[]
   spec: RouteSpec
 }
 
@@ -62,7 +62,7 @@ export interface Principal {
 export interface CompiledConfig {
   backends: Map<string, Backend>
   routes: Route[]
-  experiments: Array<{ name: string; namespace: string; spec: ExperimentSpec }>
+  experiments: Experiment[]
   gateway: GatewaySpec
   /** sha256(key) in hex -> principal. */
   keys: Map<string, Principal>
@@ -84,7 +84,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
   const warnings: string[] = []
   const backends = new Map<string, Backend>()
   const routes: Route[] = []
-  const experiments: CompiledConfig['experiments'] = []
+  const resources: Array<{ name: string; namespace: string; spec: ExperimentSpec }> = []
   let gateway: GatewaySpec | undefined
   const seen = new Set<string>()
 
@@ -95,7 +95,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
     seen.add(id)
     if (r.kind === 'InferenceBackend') backends.set(`${ns}/${r.metadata.name}`, compileBackend(r.metadata.name, ns, r.spec, secrets, warnings))
     else if (r.kind === 'InferenceRoute') routes.push(compileRoute(r.metadata.name, ns, r.spec))
-    else if (r.kind === 'InferenceExperiment') experiments.push({ name: r.metadata.name, namespace: ns, spec: r.spec })
+    else if (r.kind === 'InferenceExperiment') resources.push({ name: r.metadata.name, namespace: ns, spec: r.spec })
     else if (gateway) problems.push({ doc: index, resource: `GatewayConfig ${r.metadata.name}`, path: '', message: 'only one GatewayConfig is allowed' })
     else gateway = r.spec
   }
@@ -122,8 +122,26 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
       check('InferenceRoute', route, `spec.experiments[${i}].treatment`, e.treatment)
     })
   }
-  for (const exp of experiments) exp.spec.variants.forEach((v, i) => check('InferenceExperiment', exp, `spec.variants[${i}].backend`, v.backend))
+  const experiments: Experiment[] = routes.flatMap((r) => r.experiments)
+  for (const exp of resources) {
+    exp.spec.variants.forEach((v, i) => check('InferenceExperiment', exp, `spec.variants[${i}].backend`, v.backend))
+    const inNs = routes.filter((r) => r.namespace === exp.namespace)
+    const control = exp.spec.variants[0]!.backend
+    const targets = exp.spec.route ? inNs.filter((r) => r.name === exp.spec.route) : inNs.filter((r) => routeBackends(r).includes(control))
+    if (exp.spec.route && !targets.length) {
+      problems.push({ doc: docOf.get(`InferenceExperiment ${exp.namespace}/${exp.name}`) ?? 0, resource: `InferenceExperiment ${exp.name}`, path: 'spec.route', message: `route "${exp.spec.route}" is not defined in namespace ${exp.namespace}` })
+      continue
+    }
+    const e = fromResource(exp.name, exp.namespace, exp.spec, targets.map((r) => r.name))
+    experiments.push(e)
+    for (const r of targets) r.experiments.push(e)
+  }
+  const names = new Map<string, number>()
+  for (const e of experiments) names.set(`${e.namespace}/${e.name}`, (names.get(`${e.namespace}/${e.name}`) ?? 0) + 1)
+  for (const [n, count] of names) if (count > 1) problems.push({ doc: 0, path: '', message: `experiment "${n}" is defined ${count} times (names must be unique per namespace, inline ones included)` })
   if (problems.length) throw new ConfigError(problems, source)
+  for (const r of routes) if (!r.spec.fallback?.backends.length && !r.spec.failover?.chain.length) r.fallback = byPriority(r, backends)
+  for (const r of routes) if (!r.failover.enabled) r.fallback = []
 
   const settings = gateway ?? gatewaySpec.parse({})
   const keys = new Map<string, Principal>()
@@ -194,19 +212,34 @@ function openAIBase(root: string, provider: ProviderName): string {
 const trimSlash = (s: string) => s.replace(/\/+$/, '')
 
 function compileRoute(name: string, namespace: string, spec: RouteSpec): Route {
-  const rules = spec.rules.map((r) => ({ match: r.match, backends: r.backends.map(({ name, weight }) => ({ name, weight })) }))
-  const fallback = spec.fallback?.backends.length ? spec.fallback.backends : (spec.failover?.chain ?? [])
+  const rules = compileRules(spec)
+  const userHeader = (spec.rateLimit?.userHeader ?? 'x-user-id').toLowerCase()
   return {
     name,
     namespace,
     models: spec.models,
-    catchAll: !spec.models?.length && !rules.some((r) => r.match?.modelPattern),
+    catchAll: !spec.models?.length && !rules.some((r) => r.serves),
     rules,
     defaultBackend: spec.defaultBackend && { name: spec.defaultBackend.name, weight: spec.defaultBackend.weight },
-    fallback,
-    attemptTimeoutMs: spec.fallback ? spec.fallback.timeoutSeconds * 1000 : undefined,
+    fallback: spec.fallback?.backends.length ? spec.fallback.backends : (spec.failover?.chain ?? []),
+    failover: compileFailover(spec),
+    experiments: spec.experiments.map((e) => fromInline(name, namespace, e, userHeader)),
     spec,
   }
+}
+
+/** Every backend a route names, in order of appearance. */
+function routeBackends(r: Route): string[] {
+  return [...new Set([r.defaultBackend?.name, ...r.rules.flatMap((x) => x.backends.map((b) => b.name)), ...r.experiments.flatMap((e) => e.variants.map((v) => v.backend))].filter((n): n is string => !!n))]
+}
+
+/** Without an explicit chain the route's own backends are the chain, lowest `priority` first (like Envoy's priority levels). */
+function byPriority(r: Route, backends: Map<string, Backend>): string[] {
+  const prio = (n: string) => backends.get(`${r.namespace}/${n}`)?.priority ?? 0
+  return routeBackends(r)
+    .map((n, i) => ({ n, i }))
+    .sort((a, b) => prio(a.n) - prio(b.n) || a.i - b.i)
+    .map((x) => x.n)
 }
 
 function listModels(routes: Route[], backends: Map<string, Backend>): CompiledConfig['models'] {

@@ -152,29 +152,66 @@ const duration = z.union([
   z.string().regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'must be a duration like "30s", "500ms", "5m", "7d"'),
 ])
 
+const regex = z.string().refine(
+  (r) => {
+    try {
+      new RegExp(r)
+      return true
+    } catch {
+      return false
+    }
+  },
+  { message: 'must be a valid regular expression' },
+)
+
 const trigger = z.union([
   z.strictObject({ status: z.int().min(100).max(599) }),
   z.strictObject({ timeout: duration }),
   z.strictObject({ error: anyCase(['connection', 'timeout', 'context_length_exceeded', 'rate_limit', 'server']) }),
 ])
 
+/** A header condition: a plain string is an exact match (the seed's shape). */
+const headerMatch = z.union([
+  z.string(),
+  z
+    .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: regex.optional(), present: z.boolean().optional() })
+    .refine((m) => Object.values(m).filter((v) => v !== undefined).length === 1, { message: 'give exactly one of exact, prefix, regex, present' }),
+])
+
+const oneOrMany = z.union([z.string(), z.array(z.string()).min(1)]).transform((v) => (typeof v === 'string' ? [v] : v))
+
+const ruleMatch = z.strictObject({
+  headers: z.record(z.string(), headerMatch).optional(),
+  pathPrefix: z.string().optional(),
+  /** The requested model: exact name, prefix, or glob (`gpt-4*`). */
+  model: z.string().optional(),
+  modelPrefix: z.string().optional(),
+  modelPattern: z.string().optional(),
+  /** The API key's principal. */
+  principal: z.strictObject({ name: oneOrMany.optional(), team: oneOrMany.optional(), tier: oneOrMany.optional() }).optional(),
+  /** Prompt size in tokens, both bounds inclusive. */
+  promptTokens: z
+    .strictObject({ min: z.int().min(0).optional(), max: z.int().min(0).optional() })
+    .refine((t) => t.min !== undefined || t.max !== undefined, { message: 'give min, max or both' })
+    .refine((t) => t.min === undefined || t.max === undefined || t.min <= t.max, { message: 'min must not exceed max' })
+    .optional(),
+})
+
+export const STRATEGIES = ['weighted', 'cost', 'latency', 'least-busy'] as const
+
+const rule = z.strictObject({
+  /** Shown in x-kortex-rule and logs; defaults to the rule's index. */
+  name: z.string().optional(),
+  match: ruleMatch.optional(),
+  backends: z.array(backendRef).min(1),
+  /** weighted: by weight; cost: cheapest that fits the prompt; latency: lowest recent latency; least-busy: fewest in flight. */
+  strategy: anyCase(STRATEGIES).default('weighted'),
+})
+
 export const routeSpec = z.strictObject({
   /** Public model names this route serves (Kortex addition). A route with none, and no modelPattern rule, serves any model. */
   models: z.array(name).optional(),
-  rules: z
-    .array(
-      z.strictObject({
-        match: z
-          .strictObject({
-            headers: z.record(z.string(), z.string()).optional(),
-            pathPrefix: z.string().optional(),
-            modelPattern: z.string().optional(),
-          })
-          .optional(),
-        backends: z.array(backendRef).min(1),
-      }),
-    )
-    .default([]),
+  rules: z.array(rule).default([]),
   defaultBackend: backendRef.optional(),
   fallback: z
     .strictObject({
@@ -185,9 +222,18 @@ export const routeSpec = z.strictObject({
   failover: z
     .strictObject({
       enabled: z.boolean().default(true),
+      /** Extra attempts on the same backend before moving on. */
       maxRetries: z.int().min(0).max(10).default(0),
       chain: z.array(name).default([]),
+      /** What moves a request on; default: 429, 500, 502, 503, 504, timeouts, connection errors, context length exceeded. */
       triggers: z.array(trigger).optional(),
+      /** Full-jitter exponential backoff between retries on one backend. */
+      initialBackoffMs: z.int().min(0).default(200),
+      maxBackoffMs: z.int().min(0).default(5000),
+      /** A Retry-After longer than this is not waited for: the request moves to the next backend. */
+      maxRetryAfterSeconds: z.number().min(0).default(10),
+      /** No attempt starts after this, counted from the request's arrival. */
+      deadlineSeconds: z.number().positive().default(120),
     })
     .optional(),
   rateLimit: z
@@ -231,18 +277,22 @@ export const inferenceRoute = z.strictObject({
   spec: routeSpec,
 })
 
-// --- InferenceExperiment (the statistics engine is its own issue) -------
+// --- InferenceExperiment ------------------------------------------------
 
 export const experimentSpec = z.strictObject({
   /** The route whose traffic the experiment splits. */
   route: z.string().optional(),
   variants: z.array(z.strictObject({ name, backend: name, weight: z.number().min(0).max(100).default(50) })).min(2),
   trafficPercent: z.number().min(0).max(100).default(100),
-  subjectHeader: z.string().optional(),
+  /** Who is assigned: this header's value, else the API key, else nobody in particular (per request). */
+  subjectHeader: z.string().default('x-user-id'),
   metrics: z.array(z.string()).default([]),
-  start: z.string().optional(),
-  duration: z.string().optional(),
+  /** When the experiment began (ISO 8601); before it, no one is enrolled. Default: the first request it sees. */
+  start: z.iso.datetime({ offset: true }).optional(),
+  duration: duration.optional(),
   minimumSampleSize: z.int().min(1).optional(),
+  /** For the confidence intervals in the report. */
+  confidenceLevel: z.number().gt(0.5).lt(1).default(0.95),
 })
 
 export const inferenceExperiment = z.strictObject({

@@ -1,13 +1,24 @@
 // Tries the plan's backends in order. Each attempt has its own timeout and
-// abort; a failure whose class allows it moves to the next backend, any
-// other is the answer. A stream counts as answered only once its first
-// content has arrived (see stream.ts), so it can fail over until then.
-import type { Backend } from '../config/compile.ts'
+// abort and holds a slot on its backend (in flight, breaker permit). A
+// failure the route names as a trigger is retried on the same backend (up
+// to maxRetries, with full-jitter backoff or the upstream's Retry-After)
+// and then moves on; any other failure is the answer. No attempt starts
+// past the route's deadline. A stream counts as answered only once its
+// first content has arrived (see stream.ts), so it can fail over until then.
+import type { Backend, FailoverPolicy } from '../config/compile.ts'
 import { providers } from '../providers/index.ts'
-import { FAILOVER_CLASSES, UpstreamError, toGatewayError } from '../providers/errors.ts'
+import { UpstreamError, toGatewayError, type FailureClass } from '../providers/errors.ts'
 import type { FetchLike, Operation, ProviderResult } from '../providers/types.ts'
 import { GatewayError } from '../api/errors.ts'
 import { openStream, responseAsStream, type StreamOutcome } from './stream.ts'
+import type { Fleet, Lease } from './fleet.ts'
+
+export interface Clock {
+  now(): number
+  random(): number
+  /** Waits `ms`; rejects when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>
+}
 
 export interface AttemptRequest {
   op: Operation
@@ -19,74 +30,163 @@ export interface AttemptRequest {
   signal: AbortSignal
   fetch: FetchLike
   requestId: string
-  /** Per-attempt timeout from the route; the backend's own when absent. */
-  attemptTimeoutMs?: number
+  policy: FailoverPolicy
+  fleet: Fleet
+  clock: Clock
+  /** When the request arrived (the deadline counts from it). */
+  startedAt: number
 }
 
 export interface AttemptFailure {
   backend: string
-  cls: string
+  cls: FailureClass
   message: string
+  status?: number
+}
+
+interface AnswerBase {
+  backend: Backend
+  /** Requests sent upstream, retries included. */
+  attempts: number
+  failures: AttemptFailure[]
+  /** Time to the answer (a stream's first content) on the backend that gave it. */
+  latencyMs: number
 }
 
 export type Answer =
-  | { kind: 'json'; backend: Backend; attempts: number; failures: AttemptFailure[]; body: Record<string, unknown>; raw?: string }
-  | { kind: 'stream'; backend: Backend; attempts: number; failures: AttemptFailure[]; body: ReadableStream<Uint8Array>; done: Promise<StreamOutcome> }
+  | (AnswerBase & { kind: 'json'; body: Record<string, unknown>; raw?: string })
+  | (AnswerBase & { kind: 'stream'; body: ReadableStream<Uint8Array>; done: Promise<StreamOutcome> })
 
-export async function attempt(plan: Backend[], req: AttemptRequest): Promise<Answer> {
-  if (!plan.length) throw new GatewayError(503, 'No backend is available for this route', 'upstream_error', 'no_backend_available')
+/** Failures that say the backend is in trouble (the breaker counts them); a client's bad request never does. */
+const BREAKER_CLASSES: ReadonlySet<FailureClass> = new Set(['server', 'timeout', 'connection', 'bad_response', 'rate_limit'])
+/** Failures worth a second try on the same backend. */
+const RETRY_CLASSES: ReadonlySet<FailureClass> = new Set(['server', 'timeout', 'connection', 'bad_response', 'rate_limit'])
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  random: Math.random,
+  sleep: (ms, signal) =>
+    new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason)
+      const t = setTimeout(() => (signal.removeEventListener('abort', stop), resolve()), ms)
+      const stop = () => (clearTimeout(t), reject(signal.reason))
+      signal.addEventListener('abort', stop, { once: true })
+    }),
+}
+
+/** Full jitter: uniform in [0, min(max, initial·2^retry)]. */
+export const backoffMs = (p: FailoverPolicy, retry: number, random: () => number) => random() * Math.min(p.maxBackoffMs, p.initialBackoffMs * 2 ** retry)
+
+/** `reserve`: backends held back by their breaker or health, tried (breaker or not) only after all of `plan` failed. */
+export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptRequest): Promise<Answer> {
+  const order = [...plan.map((b) => ({ backend: b, force: false })), ...reserve.map((b) => ({ backend: b, force: true }))]
+  if (!order.length) throw new GatewayError(503, 'No backend is available for this route', 'upstream_error', 'no_backend_available')
+  const { policy, clock } = req
+  const deadline = req.startedAt + policy.deadlineMs
   const failures: AttemptFailure[] = []
+  let sent = 0
   let last: { err: UpstreamError; backend: Backend } | undefined
-  for (const backend of plan) {
-    if (req.signal.aborted) break
+  // After a context-window failure, only backends with a larger (or unknown) window are worth trying.
+  let needWindow = 0
+  const fail = (backend: Backend, e: UpstreamError) => {
+    failures.push({ backend: backend.name, cls: e.cls, message: e.message, status: e.upstreamStatus })
+    last = { err: e, backend }
+  }
+
+  backends: for (const [i, { backend, force }] of order.entries()) {
+    if (i > 0 && !policy.enabled) break
+    if (backend.contextWindow && backend.contextWindow <= needWindow) continue
     const provider = providers[backend.provider]
     if (!provider.supports(req.op)) {
-      last = { err: new UpstreamError('unavailable', `does not serve ${req.op}`), backend }
-      failures.push({ backend: backend.name, cls: 'unavailable', message: last.err.message })
+      fail(backend, new UpstreamError('unavailable', `does not serve ${req.op}`))
       continue
     }
-    const ctl = new AbortController()
-    const onClientAbort = () => ctl.abort(req.signal.reason)
-    req.signal.addEventListener('abort', onClientAbort, { once: true })
-    const timeoutMs = req.attemptTimeoutMs ?? backend.timeoutMs
-    const timer = setTimeout(() => ctl.abort(new UpstreamError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs)
-    const cleanup = () => {
-      clearTimeout(timer)
-      req.signal.removeEventListener('abort', onClientAbort)
-    }
-    const body = backend.model ? { ...req.body, model: backend.model } : req.body
-    try {
-      const result: ProviderResult = await provider.send({ backend, op: req.op, body, stream: req.stream, signal: ctl.signal, fetch: req.fetch, requestId: req.requestId })
-      const attempts = failures.length + 1
-      if (result.kind === 'json') {
-        cleanup()
-        if (!req.stream) return { kind: 'json', backend, attempts, failures, body: result.body, raw: result.raw }
-        const s = responseAsStream(result.body, req.clientWantsUsage)
-        return { kind: 'stream', backend, attempts, failures, body: s, done: Promise.resolve({ usage: result.body.usage as never }) }
+    for (let retry = 0; ; retry++) {
+      if (req.signal.aborted) break backends
+      const left = deadline - clock.now()
+      if (left <= 0) {
+        fail(backend, new UpstreamError('timeout', `the route's deadline of ${policy.deadlineMs / 1000} s passed`))
+        break backends
       }
-      const opened = await openStream(result.body, {
-        stripUsage: !req.clientWantsUsage,
-        idleTimeoutMs: timeoutMs,
-        abort: (r) => ctl.abort(r),
-        signal: ctl.signal,
-      })
-      // First content is here: from now on the stream's own idle timeout guards it.
-      clearTimeout(timer)
-      opened.done.finally(cleanup)
-      return { kind: 'stream', backend, attempts, failures, body: opened.body, done: opened.done }
-    } catch (err) {
-      cleanup()
-      ctl.abort()
-      if (err instanceof GatewayError) throw err
-      const e = err instanceof UpstreamError ? err : new UpstreamError('server', err instanceof Error ? err.message : String(err))
-      failures.push({ backend: backend.name, cls: e.cls, message: e.message })
-      last = { err: e, backend }
-      if (!FAILOVER_CLASSES.has(e.cls)) break
+      const lease = req.fleet.start(backend, force)
+      if (!lease) {
+        fail(backend, new UpstreamError('unavailable', force ? `at its concurrency limit (${backend.maxConcurrency})` : 'circuit open or at its concurrency limit'))
+        continue backends
+      }
+      sent++
+      try {
+        return await once(backend, lease, Math.min(left, policy.attemptTimeoutMs ?? backend.timeoutMs), req, failures, sent)
+      } catch (err) {
+        if (err instanceof GatewayError) throw err
+        const e = err instanceof UpstreamError ? err : new UpstreamError('server', err instanceof Error ? err.message : String(err))
+        lease.end(!req.signal.aborted && BREAKER_CLASSES.has(e.cls) ? 'failure' : 'cancelled')
+        fail(backend, e)
+        if (req.signal.aborted || !policy.triggers(e)) break backends
+        if (e.cls === 'context_window') {
+          needWindow = Math.max(needWindow, backend.contextWindow ?? 0)
+          continue backends
+        }
+        if (retry >= policy.maxRetries || !RETRY_CLASSES.has(e.cls)) continue backends
+        const wait = e.retryAfter !== undefined ? e.retryAfter * 1000 : backoffMs(policy, retry, clock.random)
+        if (wait > policy.maxRetryAfterMs || clock.now() + wait >= deadline) continue backends
+        try {
+          await clock.sleep(wait, req.signal)
+        } catch {
+          break backends
+        }
+      }
     }
   }
   if (req.signal.aborted) throw new GatewayError(499, 'Client closed the request', 'invalid_request_error', 'client_closed_request')
   const ge = toGatewayError(last!.err, last!.backend.name)
-  ge.headers['x-kortex-attempts'] = String(failures.length)
+  ge.headers['x-kortex-attempts'] = String(sent)
   ge.headers['x-kortex-backend'] = last!.backend.name
   throw ge
+}
+
+/** One request to one backend, under its own timeout. Throws UpstreamError on failure. */
+async function once(backend: Backend, lease: Lease, timeoutMs: number, req: AttemptRequest, failures: AttemptFailure[], attempts: number): Promise<Answer> {
+  const ctl = new AbortController()
+  const onClientAbort = () => ctl.abort(req.signal.reason)
+  req.signal.addEventListener('abort', onClientAbort, { once: true })
+  const timer = setTimeout(() => ctl.abort(new UpstreamError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs)
+  const cleanup = () => {
+    clearTimeout(timer)
+    req.signal.removeEventListener('abort', onClientAbort)
+  }
+  const body = backend.model ? { ...req.body, model: backend.model } : req.body
+  const sentAt = req.clock.now()
+  try {
+    const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, stream: req.stream, signal: ctl.signal, fetch: req.fetch, requestId: req.requestId })
+    const base = { backend, attempts, failures }
+    if (result.kind === 'json') {
+      cleanup()
+      const latencyMs = req.clock.now() - sentAt
+      lease.answered(latencyMs)
+      lease.end('success')
+      if (!req.stream) return { ...base, kind: 'json', latencyMs, body: result.body, raw: result.raw }
+      const s = responseAsStream(result.body, req.clientWantsUsage)
+      return { ...base, kind: 'stream', latencyMs, body: s, done: Promise.resolve({ usage: result.body.usage as never }) }
+    }
+    const opened = await openStream(result.body, {
+      stripUsage: !req.clientWantsUsage,
+      idleTimeoutMs: timeoutMs,
+      abort: (r) => ctl.abort(r),
+      signal: ctl.signal,
+    })
+    // First content is here: from now on the stream's own idle timeout guards it.
+    clearTimeout(timer)
+    const latencyMs = req.clock.now() - sentAt
+    lease.answered(latencyMs)
+    opened.done.then(
+      (o) => lease.end(o.cancelled ? 'cancelled' : o.error ? 'failure' : 'success'),
+      () => lease.end('failure'),
+    )
+    opened.done.finally(cleanup)
+    return { ...base, kind: 'stream', latencyMs, body: opened.body, done: opened.done }
+  } catch (err) {
+    cleanup()
+    ctl.abort()
+    throw err
+  }
 }

@@ -1,66 +1,124 @@
-// The plan: the ordered backends one request may try. The rule that matches
-// picks the first (by weight), the route's fallback chain follows. Weight 0
-// drains a backend: it is never picked, though it may still be a fallback.
+// The plan: the ordered backends one request may try. An experiment the
+// subject is enrolled in picks the first (see Experiment.passthrough); else the first rule that matches
+// picks it (by weight or strategy); else the default backend. The fallback
+// chain follows. Backends whose breaker is open or that are known unhealthy
+// go to the reserve: tried only once every other candidate has failed, so
+// a breaker keeps traffic off a backend while there is an alternative, and
+// never turns a request away that the backend might still serve.
 import type { Backend, CompiledConfig, Route, WeightedRef } from '../config/compile.ts'
-import { globMatch } from './glob.ts'
+import type { MatchInput } from '../config/compile-route.ts'
+import type { Experiment, Variant } from '../config/compile-experiment.ts'
+import type { Fleet } from '../resilience/fleet.ts'
+import { assignVariant, enrolled } from '../experiments/assign.ts'
+import { estimatePromptTokens, promptTokensWithin, type Estimate } from '../usage/tokens.ts'
+import { select, type Candidate } from './select.ts'
 
-export interface PlanInput {
-  model: string
-  path: string
-  headers: Headers
-  random?: () => number
+export interface PlanInput extends MatchInput {
+  body: Record<string, unknown>
+  /** The API key's principal when a key was presented; experiments fall back to it as the subject. */
+  keyName?: string
+  requestId: string
+  now: number
+  random: () => number
 }
 
-function ruleMatches(match: Route['rules'][number]['match'], input: PlanInput): boolean {
-  if (!match) return true
-  if (match.pathPrefix && !input.path.startsWith(match.pathPrefix)) return false
-  if (match.modelPattern && !globMatch(match.modelPattern, input.model)) return false
-  if (match.headers) {
-    for (const [k, v] of Object.entries(match.headers)) if (input.headers.get(k) !== v) return false
-  }
-  return true
+export interface Plan {
+  backends: Backend[]
+  /** Candidates left out by their breaker or health check: the last resort. */
+  reserve: Backend[]
+  rule?: string
+  experiment?: { exp: Experiment; variant: Variant }
+  /** Set when something needed the prompt's size. */
+  promptTokens?: Estimate
 }
 
 function headersFit(backend: Backend, headers: Headers): boolean {
   const need = backend.spec.matchHeaders
   if (!need) return true
-  for (const [k, v] of Object.entries(need)) if (headers.get(k) !== v) return false
+  for (const k in need) if (headers.get(k) !== need[k]) return false
   return true
 }
 
-export function pickWeighted<T extends WeightedRef>(refs: readonly T[], random: () => number = Math.random): T | undefined {
-  let total = 0
-  for (const r of refs) total += r.weight
-  if (total <= 0) return undefined
-  let x = random() * total
-  for (const r of refs) {
-    if (r.weight <= 0) continue
-    x -= r.weight
-    if (x < 0) return r
-  }
-  return refs.findLast((r) => r.weight > 0)
+/** The experiment subject: the experiment's header, else the API key; else per request (not sticky). */
+function subjectOf(exp: Experiment, input: PlanInput): string {
+  const h = input.headers.get(exp.subjectHeader)
+  if (h) return `h:${h}`
+  return input.keyName ? `k:${input.keyName}` : `r:${input.requestId}`
 }
 
-export function planBackends(config: CompiledConfig, route: Route, input: PlanInput): Backend[] {
+export async function planRequest(config: CompiledConfig, route: Route, input: PlanInput, fleet: Fleet): Promise<Plan> {
   const lookup = (name: string) => config.backends.get(`${route.namespace}/${name}`)
-  const fits = (ref: WeightedRef) => {
-    const b = lookup(ref.name)
-    return b !== undefined && headersFit(b, input.headers)
+  let estimate: Estimate | undefined
+  const tokens = () => (estimate ??= estimatePromptTokens(input.body))
+  const candidates = (refs: readonly WeightedRef[]): Candidate[] => {
+    const out: Candidate[] = []
+    for (const r of refs) {
+      const b = lookup(r.name)
+      if (b && headersFit(b, input.headers)) out.push({ ...r, backend: b })
+    }
+    return out
   }
-  let first: WeightedRef | undefined
-  for (const rule of route.rules) {
-    if (!ruleMatches(rule.match, input)) continue
-    first = pickWeighted(rule.backends.filter(fits), input.random)
-    if (first) break
+  const usable = (cs: Candidate[]) => cs.filter((c) => fleet.usable(c.backend))
+
+  const plan: Plan = { backends: [], reserve: [] }
+  let first: Backend | undefined
+
+  // Subjects of a passthrough variant are routed as usual and counted for it if usual routing lands on its backend.
+  let passthrough: Plan['experiment']
+  for (const exp of route.experiments) {
+    if (exp.startMs !== undefined && input.now < exp.startMs) continue
+    const subject = subjectOf(exp, input)
+    if (!enrolled(exp, subject)) continue
+    const variant = assignVariant(exp, subject)
+    const b = variant && lookup(variant.backend)
+    if (!variant || !b || !headersFit(b, input.headers)) continue
+    if (variant.name === exp.passthrough) {
+      passthrough ??= { exp, variant }
+      continue
+    }
+    plan.experiment = { exp, variant }
+    first = b
+    break
   }
-  if (!first && route.defaultBackend && route.defaultBackend.weight > 0 && fits(route.defaultBackend)) first = route.defaultBackend
-  const out: Backend[] = []
+
+  if (!first) {
+    for (const rule of route.rules) {
+      if (!rule.test(input)) continue
+      const t = rule.promptTokens
+      if (t && !(await promptTokensWithin(input.body, input.model, t.min, t.max))) continue
+      const cs = candidates(rule.backends)
+      const ctx = { fleet, random: input.random, promptTokens: () => tokens().tokens, maxOutputTokens: maxOutput(input.body) }
+      first = (select(rule.strategy, usable(cs), ctx) ?? select(rule.strategy, cs, ctx))?.backend
+      if (first) {
+        plan.rule = rule.name
+        break
+      }
+    }
+  }
+  if (!first && route.defaultBackend && route.defaultBackend.weight > 0) first = candidates([route.defaultBackend])[0]?.backend
+
+  if (!plan.experiment && passthrough && first?.name === passthrough.variant.backend) plan.experiment = passthrough
+
+  const all: Backend[] = []
   const seen = new Set<string>()
-  for (const name of [first?.name, ...route.fallback]) {
-    if (!name || seen.has(name)) continue
-    seen.add(name)
-    const b = lookup(name)
-    if (b && headersFit(b, input.headers)) out.push(b)
+  for (const b of [first, ...route.fallback.map(lookup)]) {
+    if (!b || seen.has(b.name) || !headersFit(b, input.headers)) continue
+    seen.add(b.name)
+    all.push(b)
   }
-  return out
+  // A backend whose window is surely smaller than the prompt is not worth a round trip.
+  let fit = all
+  if (all.some((b) => b.contextWindow)) {
+    const low = tokens().low
+    const f = all.filter((b) => !b.contextWindow || b.contextWindow >= low)
+    if (f.length) fit = f
+    plan.promptTokens = estimate
+  }
+  for (const b of fit) (fleet.usable(b) ? plan.backends : plan.reserve).push(b)
+  return plan
+}
+
+function maxOutput(body: Record<string, unknown>): number | undefined {
+  const m = body.max_completion_tokens ?? body.max_tokens
+  return typeof m === 'number' ? m : undefined
 }

@@ -3,7 +3,6 @@
 // else the first catch-all route.
 import { notFound } from '../api/errors.ts'
 import type { CompiledConfig, Route } from '../config/compile.ts'
-import { globMatch } from './glob.ts'
 
 export function resolveRoute(config: CompiledConfig, model: string, headers: Headers): Route {
   const named = headers.get('x-route')
@@ -16,7 +15,7 @@ export function resolveRoute(config: CompiledConfig, model: string, headers: Hea
   let catchAll: Route | undefined
   for (const r of config.routes) {
     if (r.models?.includes(model)) return r
-    if (r.rules.some((rule) => rule.match?.modelPattern && globMatch(rule.match.modelPattern, model))) return r
+    if (r.rules.some((rule) => rule.serves?.(model))) return r
     if (r.catchAll) catchAll ??= r
   }
   if (catchAll) return catchAll

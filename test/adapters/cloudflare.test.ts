@@ -181,7 +181,9 @@ afterAll(async () => {
 describe('Workers entry in workerd (miniflare)', () => {
   it('bundles without Node built-ins to a modest size', () => {
     expect(figures.bundleBytes).toBeGreaterThan(0)
-    expect(figures.bundleGzipBytes).toBeLessThan(1024 * 1024) // the Workers free plan allows 3 MB gzipped
+    // Workers allow 64 MiB uncompressed (since 2026-09). ~3.3 MB of ours are the two tiktoken
+    // rank tables, parsed only when a feature first needs an exact count; 8 MiB catches bloat.
+    expect(figures.bundleBytes).toBeLessThan(8 * 1024 * 1024)
   })
 
   it('serves the embedded demo config without KORTEX_CONFIG', async () => {

@@ -1,12 +1,18 @@
 import { readFileSync } from 'node:fs'
+import { parse } from 'yaml'
+import { backendSpec, routeSpec } from '../../src/config/schema.ts'
 import { describe, expect, it } from 'vitest'
 import { parseConfigText, ConfigError } from '../../src/config/load.ts'
 import { compileConfig, secretEnvName } from '../../src/config/compile.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
-import { planBackends } from '../../src/routing/plan.ts'
+import { planRequest } from '../../src/routing/plan.ts'
+import { Fleet } from '../../src/resilience/fleet.ts'
+import type { CompiledConfig, Route } from '../../src/config/compile.ts'
 
 const example = (f: string) => readFileSync(new URL(`../../examples/${f}`, import.meta.url), 'utf8')
+const plan = async (c: CompiledConfig, r: Route, headers: Record<string, string>, random = Math.random) =>
+  (await planRequest(c, r, { model: 'gpt-4o', path: '/v1/chat/completions', headers: new Headers(headers), principal: { name: 'anonymous' }, body: { messages: [] }, requestId: crypto.randomUUID(), now: 0, random }, new Fleet())).backends.map((b) => b.name)
 const env = (vars: Record<string, string> = {}) => (n: string) => vars[n]
 
 function refused(text: string): ConfigError {
@@ -31,7 +37,7 @@ describe('the examples load', () => {
     expect(c.backends.get('default/local-mistral')!.baseUrl).toBe('http://mistral-7b-predictor.models.svc.cluster.local/openai/v1')
     const r = c.routes[0]!
     expect(r.fallback).toEqual(['anthropic-claude', 'local-mistral'])
-    expect(r.attemptTimeoutMs).toBe(30_000) // the seed default
+    expect(r.failover.attemptTimeoutMs).toBe(30_000) // the seed default
     expect(c.keys.size).toBe(1)
     expect(c.warnings).toEqual([])
   })
@@ -40,10 +46,9 @@ describe('the examples load', () => {
     const c = await buildConfig(example('chatbot.yaml'), env())
     const r = c.routes[0]!
     expect(r.spec.rateLimit).toEqual({ requestsPerMinute: 100, perUser: true, userHeader: 'x-user-id' })
-    expect(r.attemptTimeoutMs).toBe(10_000)
-    const names = (h: Record<string, string>) => planBackends(c, r, { model: 'x', path: '/v1/chat/completions', headers: new Headers(h) }).map((b) => b.name)
-    expect(names({ 'x-user-tier': 'premium' })).toEqual(['openai-gpt4', 'local-mistral', 'anthropic-claude'])
-    expect(names({})).toEqual(['local-mistral', 'anthropic-claude', 'openai-gpt4'])
+    expect(r.failover.attemptTimeoutMs).toBe(10_000)
+    expect(await plan(c, r, { 'x-user-tier': 'premium' })).toEqual(['openai-gpt4', 'local-mistral', 'anthropic-claude'])
+    expect(await plan(c, r, {})).toEqual(['local-mistral', 'anthropic-claude', 'openai-gpt4'])
     // Missing secrets are warnings naming the variable, not refusals.
     expect(c.warnings.join('\n')).toContain('OPENAI_CREDENTIALS_API_KEY')
     expect(c.backends.get('default/openai-gpt4')!.missingSecret).toBe('OPENAI_CREDENTIALS_API_KEY')
@@ -52,7 +57,7 @@ describe('the examples load', () => {
   it('all-fields.yaml: every seed field loads and means what it says', async () => {
     const c = await buildConfig(example('all-fields.yaml'), env())
     const b = (n: string) => c.backends.get(`ai/${n}`)!
-    expect(b('gpt-4').spec.healthCheck).toEqual({ path: '/v1/models', intervalSeconds: 15, timeoutSeconds: 2, failureThreshold: 5 })
+    expect(b('gpt-4').spec.healthCheck).toEqual({ path: '/v1/models', intervalSeconds: 15, timeoutSeconds: 2, failureThreshold: 5, healthyThreshold: 1 })
     expect(b('gpt-4').timeoutMs).toBe(45_000)
     expect(b('gpt-4').maxConcurrency).toBe(50)
     expect(b('gpt-4').priority).toBe(1)
@@ -81,7 +86,8 @@ describe('the examples load', () => {
     const article = c.routes.find((r) => r.name === 'article')!
     expect(article.fallback).toEqual(['claude-3', 'llama-kserve'])
     expect(article.spec.failover?.triggers).toEqual([{ status: 429 }, { status: 503 }, { timeout: '30s' }])
-    expect(c.experiments[0]!.spec).toMatchObject({ minimumSampleSize: 1000, duration: '7d', metrics: ['latencyP99', 'costPerRequest', 'userSatisfaction'] })
+    const exp = c.experiments.find((e) => e.name === 'model-comparison')!
+    expect(exp).toMatchObject({ minimumSampleSize: 1000, durationMs: 7 * 86_400_000, metrics: ['latencyP99', 'costPerRequest', 'userSatisfaction'] })
   })
 
   it('weight 0 drains: a drained backend is never the first choice', async () => {
@@ -89,8 +95,8 @@ describe('the examples load', () => {
     const main = c.routes.find((r) => r.name === 'main')!
     const seen = new Set<string>()
     for (let i = 0; i < 200; i++) {
-      const plan = planBackends(c, main, { model: 'gpt-4o', path: '/v1/chat/completions', headers: new Headers({ 'x-user-tier': 'premium', 'x-region': 'eu' }), random: () => i / 200 })
-      seen.add(plan[0]!.name)
+      const p = await plan(c, main, { 'x-user-tier': 'premium', 'x-region': 'eu' }, () => i / 200)
+      seen.add(p[0]!)
     }
     expect([...seen].sort()).toEqual(['claude-3', 'gpt-4'])
   })
@@ -184,9 +190,21 @@ describe('the README', () => {
     const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!)
     expect(blocks.length).toBeGreaterThan(0)
     for (const b of blocks) {
+      if (!b.startsWith('apiVersion:')) continue // fragments: checked below
       const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key' }))
       expect(c.routes.length).toBeGreaterThan(0)
       expect(c.warnings).toEqual([])
+    }
+  })
+
+  it('its spec fragments (rules, failover, circuitBreaker) are valid as written', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    const fragments = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => !b.startsWith('apiVersion:'))
+    expect(fragments.length).toBeGreaterThanOrEqual(3)
+    for (const f of fragments) {
+      const spec = parse(f) as Record<string, unknown>
+      const r = 'circuitBreaker' in spec ? backendSpec.safeParse({ type: 'demo', ...spec }) : routeSpec.safeParse({ defaultBackend: { name: 'x' }, ...spec })
+      expect(r.error?.issues ?? [], f).toEqual([])
     }
   })
 })

@@ -1,0 +1,87 @@
+// Per-variant aggregates, kept in the StateStore so every replica adds to
+// the same figures: counts, errors, latency and time-to-first-token
+// (moments for means, log buckets for percentiles), tokens, cost, and the
+// custom metrics applications send back through /v1/feedback. All sums, so
+// replicas merge by adding. Written after the response, never before it.
+import type { Experiment } from '../config/compile-experiment.ts'
+import type { StateStore } from '../state/store.ts'
+import { bucketOf } from './histogram.ts'
+
+/** Aggregates outlive a long experiment and its analysis. */
+const AGGREGATE_TTL_S = 180 * 86_400
+/** How long after a response its feedback is accepted. */
+export const FEEDBACK_TTL_S = 7 * 86_400
+
+export interface VariantOutcome {
+  /** The variant's backend answered (a failover to another backend is an error for the variant). */
+  ok: boolean
+  /** Until the whole answer was out. */
+  latencyMs: number
+  /** Streams: until the first content. */
+  ttftMs?: number
+  inputTokens?: number
+  outputTokens?: number
+  cost?: number
+}
+
+export const experimentId = (exp: Pick<Experiment, 'namespace' | 'name'>) => `${exp.namespace}/${exp.name}`
+export const variantKey = (expId: string, variant: string) => `exp:${expId}:v:${variant}`
+const startKey = (expId: string) => `exp:${expId}:start`
+const requestKey = (requestId: string) => `exp:req:${requestId}`
+
+function addSample(d: Record<string, number>, name: string, v: number, buckets: boolean) {
+  d[`${name}:n`] = 1
+  d[`${name}:s`] = v
+  d[`${name}:q`] = v * v
+  if (buckets) d[`${name}:b:${bucketOf(v)}`] = 1
+}
+
+export class ExperimentRecorder {
+  readonly #started = new Set<string>()
+  constructor(private readonly store: StateStore, private readonly now: () => number = Date.now) {}
+
+  async record(exp: Experiment, variant: string, requestId: string, o: VariantOutcome): Promise<void> {
+    const id = experimentId(exp)
+    const d: Record<string, number> = { n: 1, err: o.ok ? 0 : 1 }
+    if (o.ok) {
+      addSample(d, 'lat', o.latencyMs, true)
+      if (o.ttftMs !== undefined) addSample(d, 'ttft', o.ttftMs, true)
+      if (o.inputTokens !== undefined || o.outputTokens !== undefined) {
+        addSample(d, 'in', o.inputTokens ?? 0, false)
+        addSample(d, 'out', o.outputTokens ?? 0, false)
+      }
+      if (o.cost !== undefined) addSample(d, 'cost', o.cost, false)
+    }
+    const writes: Promise<unknown>[] = [
+      this.store.addFields(variantKey(id, variant), d, AGGREGATE_TTL_S),
+      this.store.put(requestKey(requestId), JSON.stringify([id, variant]), { ttlSeconds: FEEDBACK_TTL_S }),
+    ]
+    // The first request an instance sees marks the start, unless one is already there.
+    if (!this.#started.has(id)) {
+      this.#started.add(id)
+      writes.push(this.store.put(startKey(id), String(this.now()), { ttlSeconds: AGGREGATE_TTL_S, ifAbsent: true }))
+    }
+    await Promise.all(writes)
+  }
+
+  /** Adds one value of an application metric to the variant that served `requestId`. */
+  async feedback(requestId: string, metric: string, value: number): Promise<'recorded' | 'unknown_request' | 'duplicate'> {
+    const at = await this.store.get(requestKey(requestId))
+    if (!at) return 'unknown_request'
+    const [id, variant] = JSON.parse(at) as [string, string]
+    // One value per request and metric: a retried POST must not count twice.
+    const mark = crypto.randomUUID()
+    const held = await this.store.put(`exp:fb:${requestId}:${metric}`, mark, { ttlSeconds: FEEDBACK_TTL_S, ifAbsent: true })
+    if (held !== mark) return 'duplicate'
+    const d: Record<string, number> = {}
+    addSample(d, `m:${metric}`, value, false)
+    await this.store.addFields(variantKey(id, variant), d, AGGREGATE_TTL_S)
+    return 'recorded'
+  }
+
+  async read(exp: Experiment): Promise<{ startMs?: number; variants: Map<string, Record<string, number>> }> {
+    const id = experimentId(exp)
+    const [start, ...fields] = await Promise.all([this.store.get(startKey(id)), ...exp.variants.map((v) => this.store.readFields(variantKey(id, v.name)))])
+    return { startMs: start ? Number(start) : undefined, variants: new Map(exp.variants.map((v, i) => [v.name, fields[i]!])) }
+  }
+}
