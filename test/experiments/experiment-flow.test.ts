@@ -148,4 +148,26 @@ spec:
     expect(b).toBeGreaterThan(260)
     expect(b).toBeLessThan(340)
   })
+
+  it('streams count their time to first token; an experiment whose start is ahead enrols nobody yet', async () => {
+    const clock = fakeClock(Date.parse('2026-12-01T00:00:00Z'))
+    const later = yaml.replace('  duration: 7d', '  duration: 7d\n  start: "2026-12-02T00:00:00Z"')
+    const fleet = fakeFleet()
+    const gw = await testGateway(later, fleet, clock)
+    const before = await gw.chat({ 'x-user-id': 'u1' })
+    expect(before.headers.get('x-kortex-experiment')).toBeNull()
+    expect(before.headers.get('x-kortex-backend')).toBe('gpt-4')
+    clock.advance(86_400_000)
+    for (let i = 0; i < 20; i++) {
+      const res = await gw.chat({ 'x-user-id': `u${i}` }, { stream: true })
+      expect(res.headers.get('x-kortex-experiment')).toBe('model-comparison')
+      expect(await res.text()).toContain('data: [DONE]')
+    }
+    await gw.settle()
+    const report = (await (await gw.call('/v1/experiments/model-comparison')).json()) as any
+    expect(report.start).toBe('2026-12-02T00:00:00.000Z')
+    const n = report.variants.map((v: any) => v.ttftMs.n)
+    expect(n[0] + n[1]).toBe(20)
+    expect(report.variants[0].ttftMs.p50).not.toBeNull()
+  })
 })
