@@ -1,0 +1,177 @@
+// Exact token counts for OpenAI's tiktoken encodings, from js-tiktoken's rank
+// files loaded on first use. We only count (no ids, no decode), so the table is
+// one Map from a token's bytes, as a latin1 string, to its rank. Measured on
+// Node 20 (scripts/bench-tokens.ts, heap including the rank file): cl100k and
+// o200k each build in 0.2–0.4 s, in 8 and 16.5 MB, where js-tiktoken's own
+// Tiktoken takes 0.6–1.3 s / 33 MB and 2–3.5 s / 67 MB. Its merge is also
+// quadratic with a large constant (one 16k-letter word took a minute); ours
+// switches to a heap for long pieces. Counts match js-tiktoken's encode()
+// exactly (checked in test/usage/tokens.test.ts).
+
+export type Encoding = 'o200k_base' | 'cl100k_base'
+
+interface Ranks {
+  pat_str: string
+  bpe_ranks: string
+}
+
+export interface Encoder {
+  /** Tokens in `text`, special tokens (`<|endoftext|>`) counted as plain text, as the API does. */
+  count(text: string): number
+}
+
+// Literal specifiers so bundlers (wrangler, esbuild) see and include both files.
+const sources: Record<Encoding, () => Promise<{ default: Ranks }>> = {
+  o200k_base: () => import('js-tiktoken/ranks/o200k_base'),
+  cl100k_base: () => import('js-tiktoken/ranks/cl100k_base'),
+}
+
+const loading = new Map<Encoding, Promise<Encoder>>()
+
+/** The encoder, built once; concurrent first callers share one promise. A failed load is retried next time. */
+export function loadEncoder(name: Encoding): Promise<Encoder> {
+  let p = loading.get(name)
+  if (!p) {
+    p = sources[name]().then((m) => buildEncoder(m.default))
+    p.catch(() => loading.delete(name))
+    loading.set(name, p)
+  }
+  return p
+}
+
+/** Encodings whose load has started (or finished). */
+export const loadedEncodings = (): Encoding[] => [...loading.keys()]
+
+export function buildEncoder(r: Ranks): Encoder {
+  const ranks = new Map<string, number>()
+  // One or more lines of "<tag> <first rank> <base64 token> <base64 token> ...".
+  for (const line of r.bpe_ranks.split('\n')) {
+    const f = line.split(' ')
+    let rank = Number(f[1])
+    for (let i = 2; i < f.length; i++) ranks.set(atob(f[i]!), rank++)
+  }
+  const pattern = new RegExp(r.pat_str, 'gu')
+  return { count: (text) => countText(text, pattern, ranks) }
+}
+
+const NONE = 0x7fffffff
+const encoder = new TextEncoder()
+
+function countText(text: string, pattern: RegExp, ranks: Map<string, number>): number {
+  let n = 0
+  pattern.lastIndex = 0
+  for (let m = pattern.exec(text); m; m = pattern.exec(text)) {
+    const piece = latin1(m[0])
+    if (!piece) {
+      pattern.lastIndex++
+      continue
+    }
+    n += ranks.has(piece) ? 1 : piece.length <= 128 ? mergeShort(piece, ranks) : mergeLong(piece, ranks)
+  }
+  return n
+}
+
+/** The piece's UTF-8 bytes as a string of chars 0–255, the form the rank keys have. */
+function latin1(s: string): string {
+  let ascii = true
+  for (let i = 0; i < s.length && ascii; i++) ascii = s.charCodeAt(i) < 0x80
+  if (ascii) return s
+  const b = encoder.encode(s)
+  let out = ''
+  for (let i = 0; i < b.length; i += 4096) out += String.fromCharCode(...b.subarray(i, i + 4096))
+  return out
+}
+
+// tiktoken's merge: join the lowest-ranked adjacent pair, leftmost on ties, until none is a token.
+function mergeShort(p: string, ranks: Map<string, number>): number {
+  let len = p.length + 1 // part boundaries; parts = len - 1
+  const start = new Int32Array(len)
+  const rank = new Int32Array(len)
+  for (let i = 0; i < len; i++) start[i] = i
+  const pair = (i: number) => (i + 2 < len ? (ranks.get(p.slice(start[i], start[i + 2])) ?? NONE) : NONE)
+  for (let i = 0; i < len; i++) rank[i] = pair(i)
+  for (;;) {
+    let min = NONE
+    let at = -1
+    for (let i = 0; i + 2 < len; i++) {
+      if (rank[i]! < min) {
+        min = rank[i]!
+        at = i
+      }
+    }
+    if (at < 0) return len - 1
+    start.copyWithin(at + 1, at + 2, len)
+    rank.copyWithin(at + 1, at + 2, len)
+    len--
+    rank[at] = pair(at)
+    if (at > 0) rank[at - 1] = pair(at - 1)
+  }
+}
+
+// The same merges in the same order, from a heap keyed (rank, position): O(n log n).
+function mergeLong(p: string, ranks: Map<string, number>): number {
+  const n = p.length
+  const next = new Int32Array(n) // part i covers p[i, next[i]); a merged-away part has rank -1
+  const prev = new Int32Array(n)
+  const rank = new Int32Array(n)
+  const heap: number[] = []
+  const W = 2 ** 32 // key = rank * W + position; ranks < 2^18, so keys stay exact
+  const pair = (i: number) => {
+    const j = next[i]!
+    return j < n ? (ranks.get(p.slice(i, next[j])) ?? NONE) : NONE
+  }
+  const queue = (i: number) => {
+    rank[i] = pair(i)
+    if (rank[i] !== NONE) push(heap, rank[i]! * W + i)
+  }
+  for (let i = 0; i < n; i++) {
+    next[i] = i + 1
+    prev[i] = i - 1
+  }
+  for (let i = 0; i < n; i++) queue(i)
+  let parts = n
+  while (heap.length) {
+    const key = pop(heap)
+    const r = Math.floor(key / W)
+    const i = key - r * W
+    if (rank[i] !== r) continue // stale: merged away or re-ranked since
+    const j = next[i]!
+    rank[j] = -1
+    next[i] = next[j]!
+    if (next[i]! < n) prev[next[i]!] = i
+    parts--
+    queue(i)
+    if (prev[i]! >= 0) queue(prev[i]!)
+  }
+  return parts
+}
+
+function push(h: number[], k: number): void {
+  let i = h.length
+  h.push(k)
+  while (i > 0) {
+    const up = (i - 1) >> 1
+    if (h[up]! <= k) break
+    h[i] = h[up]!
+    i = up
+  }
+  h[i] = k
+}
+
+function pop(h: number[]): number {
+  const top = h[0]!
+  const last = h.pop()!
+  const n = h.length
+  if (n === 0) return top
+  let i = 0
+  for (;;) {
+    let c = 2 * i + 1
+    if (c >= n) break
+    if (c + 1 < n && h[c + 1]! < h[c]!) c++
+    if (h[c]! >= last) break
+    h[i] = h[c]!
+    i = c
+  }
+  h[i] = last
+  return top
+}
