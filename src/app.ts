@@ -3,7 +3,7 @@
 // calls and a logger; it needs nothing else from its runtime.
 import { Hono, type Context } from 'hono'
 import type * as z from 'zod'
-import { GatewayError, errorResponse, notFound } from './api/errors.ts'
+import { GatewayError, badRequest, errorResponse, notFound } from './api/errors.ts'
 import { readBodyBytes, readJsonBody } from './api/body.ts'
 import { kservePassthrough, matchKservePath } from './providers/kserve/passthrough.ts'
 import { chatRequest, completionRequest, embeddingRequest, feedbackRequest, validate } from './api/schemas.ts'
@@ -19,9 +19,14 @@ import { consoleLogger, type Logger } from './telemetry/log.ts'
 import { anyGlob } from './routing/glob.ts'
 import type { StateStore } from './state/store.ts'
 import { MemoryStore } from './state/memory.ts'
-import { ExperimentRecorder, type VariantOutcome } from './experiments/record.ts'
+import { ExperimentRecorder } from './experiments/record.ts'
 import { experimentReport } from './experiments/report.ts'
-import { requestCost } from './usage/cost.ts'
+import { NANO, costNano, formatNano } from './usage/cost.ts'
+import { Limiter } from './limits/admission.ts'
+import { checkAlerts } from './limits/alerts.ts'
+import { attributionOf, costRecord, usageOf, type Served } from './usage/record.ts'
+import { dayOf, readSpend, recordSpend } from './usage/spend.ts'
+import { HttpSink } from './usage/sink.ts'
 
 export interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void
@@ -38,6 +43,8 @@ export interface GatewayDeps {
   health?: HealthMonitor
   /** Time, randomness and waiting, injected so tests need no sleeps. */
   clock?: Partial<Clock>
+  /** Environment variables or bindings, for secrets the gateway settings name (the cost sink's token). */
+  secrets?: (name: string) => string | undefined
 }
 
 export interface Gateway {
@@ -57,6 +64,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   const now = clock.now
   const store = deps.store ?? new MemoryStore(now)
   const recorder = new ExperimentRecorder(store, now)
+  const limiter = new Limiter(store, log)
+  // The cost sink follows the config; a new sink only when its settings change.
+  let sinkFor: unknown
+  let sink: HttpSink | undefined
   const fleet = new Fleet({
     clock,
     health: deps.health ? (k) => deps.health!.health(k) : undefined,
@@ -70,6 +81,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (config === seenConfig) return
     seenConfig = config
     fleet.retain(config.backends.values())
+  }
+  const sinkOf = (config: CompiledConfig): HttpSink | undefined => {
+    const o = config.gateway.cost.sink
+    if (o !== sinkFor) {
+      sink?.flush().catch(() => {})
+      sinkFor = o
+      sink = o && new HttpSink({ url: o.url, token: o.tokenEnv ? deps.secrets?.(o.tokenEnv) : undefined, batchSize: o.batchSize, flushMs: o.flushSeconds * 1000, maxQueue: o.maxQueue, fetch: deps.fetch, log })
+    }
+    return sink
   }
   const waitUntil = (ctx: Partial<ExecutionContext> | undefined, p: Promise<unknown>) => {
     const guarded = p.catch((err) => log.warn('kortex: background work failed', { error: err instanceof Error ? err.message : String(err) }))
@@ -112,29 +132,47 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const req = c.req.raw
     const requestId = c.get('requestId')
     const principal = await authenticate(config, req.headers)
+    const keyed = principal !== ANONYMOUS
     const body = validate(schemas[op], await readJsonBody(req, config.gateway.maxBodyBytes)) as Record<string, unknown> & { model: string }
     const model = body.model
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers)
     syncFleet(config)
+    sink = sinkOf(config)
     const plan = await planRequest(
       config,
       route,
-      { model, path: c.req.path, headers: req.headers, principal, keyName: principal === ANONYMOUS ? undefined : principal.name, body, requestId, now: started, random: clock.random },
+      { model, path: c.req.path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
       fleet,
     )
+    const admitted = await limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: [...plan.backends, ...plan.reserve], now: started })
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
     const ctx = c.env?.ctx
 
-    const headers: Record<string, string> = { 'x-kortex-route': route.name }
+    const headers: Record<string, string> = { 'x-kortex-route': route.name, ...admitted?.headers }
     if (plan.rule) headers['x-kortex-rule'] = plan.rule
     if (plan.experiment) {
       headers['x-kortex-experiment'] = plan.experiment.exp.name
       headers['x-kortex-variant'] = plan.experiment.variant.name
     }
-    const experiment = (o: VariantOutcome) => {
-      if (plan.experiment) waitUntil(ctx, recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, o))
+    const accessLog = (extra: Record<string, unknown>) => {
+      if (!config.gateway.accessLog) return
+      log.record({
+        type: 'access',
+        time: new Date(started).toISOString(),
+        requestId,
+        op,
+        model,
+        route: route.name,
+        rule: plan.rule,
+        experiment: plan.experiment?.exp.name,
+        variant: plan.experiment?.variant.name,
+        principal: principal.name,
+        team: principal.team,
+        latencyMs: now() - started,
+        ...extra,
+      })
     }
 
     let answer: Answer
@@ -156,59 +194,82 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (err instanceof GatewayError) {
         Object.assign(err.headers, headers)
         accessLog({ status: err.status, error: err.code ?? err.type, attempts: Number(err.headers['x-kortex-attempts'] ?? 0) })
-        if (err.status >= 500 || err.status === 429) experiment({ ok: false, latencyMs: now() - started })
+        const upstreamFault = err.status >= 500 || err.status === 429
+        waitUntil(ctx, settle({ ok: false }))
+        if (plan.experiment && upstreamFault) waitUntil(ctx, recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, { ok: false, latencyMs: now() - started }))
       }
       throw err
     }
 
     headers['x-kortex-backend'] = answer.backend.name
     headers['x-kortex-attempts'] = String(answer.attempts)
-    function accessLog(extra: Record<string, unknown>) {
-      if (!config.gateway.accessLog) return
-      log.record({
-        type: 'access',
-        time: new Date(started).toISOString(),
-        requestId,
-        op,
-        model,
-        route: route.name,
-        rule: plan.rule,
-        experiment: plan.experiment?.exp.name,
-        variant: plan.experiment?.variant.name,
-        principal: principal.name,
-        team: principal.team,
-        latencyMs: now() - started,
-        ...extra,
-      })
+
+    /** Limits and budgets to what the request really used. */
+    async function settle(actual: { ok: boolean; tokens?: number; costNano?: number }) {
+      if (!admitted) return
+      await store.settle(admitted.settlement(actual))
+      await checkAlerts(store, admitted.budgets.map((b) => ({ budget: b.budget, key: b.check.key, label: b.label, ttlSeconds: b.check.ttlSeconds })), deps.fetch, log, now())
     }
-    const summary = () => ({
-      backend: answer.backend.name,
-      attempts: answer.attempts,
-      failures: answer.failures.length ? answer.failures : undefined,
-      stream,
-    })
-    const variantOutcome = (usage: Usage | undefined, ok: boolean, ttftMs?: number): VariantOutcome => ({
-      ok: ok && answer.backend.name === plan.experiment?.variant.backend,
-      latencyMs: now() - started,
-      ttftMs,
-      inputTokens: usage?.prompt_tokens,
-      outputTokens: usage?.completion_tokens,
-      cost: requestCost(answer.backend, usage),
-    })
+
+    /** Everything after the response: usage, cost record, spend, settlement, experiment figures. */
+    const after = async (served: Omit<Served, 'backend' | 'requestBody'>, o: { ok: boolean; ttftMs?: number; error?: string; cancelled?: boolean }) => {
+      const { usage, estimated } = await usageOf({ ...served, backend: answer.backend, requestBody: body })
+      const latencyMs = now() - started
+      accessLog({ status: 200, backend: answer.backend.name, attempts: answer.attempts, failures: answer.failures.length ? answer.failures : undefined, stream, usage, streamError: o.error, cancelled: o.cancelled || undefined })
+      const record = costRecord(
+        {
+          time: new Date(started).toISOString(),
+          requestId,
+          route: route.name,
+          model,
+          attribution: attributionOf(config, route, principal, keyed, req.headers),
+          latencyMs,
+          ttftMs: o.ttftMs,
+          status: 200,
+          attempts: answer.attempts,
+          experiment: plan.experiment?.exp.name,
+          variant: plan.experiment?.variant.name,
+        },
+        answer.backend,
+        usage,
+        estimated,
+      )
+      const work: Promise<unknown>[] = [settle({ ok: o.ok, tokens: usage.total_tokens, costNano: record.costNano })]
+      if (route.spec.costTracking !== false && !(typeof route.spec.costTracking === 'object' && !route.spec.costTracking.enabled)) {
+        log.record({ ...record })
+        work.push(recordSpend(store, record, started))
+        if (sink) work.push(sink.push(record))
+      }
+      if (plan.experiment && !o.cancelled) {
+        work.push(
+          recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, {
+            ok: o.ok && answer.backend.name === plan.experiment.variant.backend,
+            latencyMs,
+            ttftMs: o.ttftMs,
+            inputTokens: usage.prompt_tokens,
+            outputTokens: usage.completion_tokens,
+            cost: record.costNano / NANO,
+          }),
+        )
+      }
+      await Promise.all(work)
+    }
 
     if (answer.kind === 'json') {
       const usage = answer.body.usage as Usage | undefined
-      accessLog({ status: 200, ...summary(), usage })
-      experiment(variantOutcome(usage, true))
+      if (config.gateway.cost.header) {
+        const nano = costNano(answer.backend, usage)
+        if (nano !== undefined && usage) headers['x-kortex-cost'] = formatNano(nano)
+      }
+      waitUntil(ctx, after({ usage, body: answer.body }, { ok: true }))
       headers['content-type'] = 'application/json'
       return new Response(answer.raw ?? JSON.stringify(answer.body), { status: 200, headers })
     }
-    const ttft = now() - started
-    const done = answer.done.then((o) => {
-      accessLog({ status: 200, ...summary(), usage: o.usage, streamError: o.error, cancelled: o.cancelled || undefined })
-      if (!o.cancelled) experiment(variantOutcome(o.usage, !o.error, ttft))
-    })
-    waitUntil(ctx, done)
+    const ttftMs = now() - started
+    waitUntil(
+      ctx,
+      answer.done.then((o) => after({ usage: o.usage, chunks: o.chunks }, { ok: !o.error, ttftMs, error: o.error, cancelled: o.cancelled })),
+    )
     headers['content-type'] = 'text/event-stream; charset=utf-8'
     headers['cache-control'] = 'no-cache'
     return new Response(answer.body, { status: 200, headers })
@@ -262,6 +323,22 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const config = await admin(c)
     const exp = findExperiment(config, c.req.param('name'), c.req.query('namespace'))
     return c.json(experimentReport(exp, await recorder.read(exp), now()))
+  })
+
+  // Spend from the pooled aggregates: GET /v1/spend?group_by=team&from=2026-11-01&to=2026-11-30
+  app.get('/v1/spend', async (c) => {
+    await admin(c)
+    const groupBy = c.req.query('group_by') ?? 'team'
+    if (!/^[a-z][a-z0-9_]{0,31}$/.test(groupBy)) throw badRequest('group_by must be a dimension such as team, feature, key, backend, model or route', 'group_by', 'invalid_value')
+    const today = dayOf(now())
+    const to = c.req.query('to') ?? today
+    const from = c.req.query('from') ?? `${today.slice(0, 8)}01`
+    for (const [p, v] of [['from', from], ['to', to]] as const) {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw badRequest(`${p} must be a date like 2026-11-30`, p, 'invalid_value')
+    }
+    const days = (Date.parse(to) - Date.parse(from)) / 86_400_000
+    if (days < 0 || days > 366) throw badRequest('from must not be after to, and the range at most 366 days', 'from', 'invalid_value')
+    return c.json({ object: 'spend', group_by: groupBy, from, to, data: await readSpend(store, groupBy, from, to) })
   })
 
   // Application metrics for the variant that served a request: {request_id, metric, value}.

@@ -11,6 +11,7 @@ export type ErrorType =
   | 'api_error'
   | 'upstream_error'
   | 'timeout_error'
+  | 'insufficient_quota'
 
 export interface ErrorBody {
   error: { message: string; type: ErrorType; param: string | null; code: string | null }

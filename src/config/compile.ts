@@ -3,7 +3,7 @@
 // naming a backend that does not exist) are config errors like any other.
 import type { LoadedDocument, ConfigProblem } from './load.ts'
 import { ConfigError } from './load.ts'
-import type { BackendSpec, ExperimentSpec, GatewaySpec, RouteSpec } from './schema.ts'
+import type { BackendSpec, ExperimentSpec, GatewaySpec, LimitSet, RouteSpec } from './schema.ts'
 import { gatewaySpec } from './schema.ts'
 import { sha256Hex } from '../auth/hash.ts'
 import { compileFailover, compileRules, type FailoverPolicy, type Rule, type WeightedRef } from './compile-route.ts'
@@ -57,6 +57,7 @@ export interface Principal {
   /** Allowed model names or globs; undefined: all. */
   models?: string[]
   admin: boolean
+  limits?: LimitSet
 }
 
 export interface CompiledConfig {
@@ -150,7 +151,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
     const plain = k.key ?? (k.keyEnv ? secrets(k.keyEnv) : undefined)
     if (k.keyEnv && !plain) warnings.push(`API key "${k.name}": environment variable ${k.keyEnv} is not set; the key is disabled`)
     if (plain) hash = await sha256Hex(plain)
-    if (hash) keys.set(hash, { name: k.name, team: k.team, tier: k.tier, models: k.models, admin: k.admin })
+    if (hash) keys.set(hash, { name: k.name, team: k.team, tier: k.tier, models: k.models, admin: k.admin, limits: k.limits })
   }
   if (!settings.auth.open && keys.size === 0) warnings.push('auth is closed and no API keys are defined: every request will get 401')
 

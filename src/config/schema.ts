@@ -116,6 +116,8 @@ export const backendSpec = z.strictObject({
       inputTokenCost: decimal.optional(),
       outputTokenCost: decimal.optional(),
       cachedInputTokenCost: decimal.optional(),
+      /** Prompt-cache writes (Anthropic's cache_creation_input_tokens); the input price when absent. */
+      cacheWriteTokenCost: decimal.optional(),
       requestCost: decimal.optional(),
       currency: z.string().default('USD'),
     })
@@ -169,6 +171,22 @@ const trigger = z.union([
   z.strictObject({ timeout: duration }),
   z.strictObject({ error: anyCase(['connection', 'timeout', 'context_length_exceeded', 'rate_limit', 'server']) }),
 ])
+
+/** Requests and tokens per window; any combination. */
+export const limitUnits = {
+  requestsPerSecond: z.int().min(1).optional(),
+  requestsPerMinute: z.int().min(1).optional(),
+  requestsPerHour: z.int().min(1).optional(),
+  requestsPerDay: z.int().min(1).optional(),
+  tokensPerMinute: z.int().min(1).optional(),
+  tokensPerDay: z.int().min(1).optional(),
+  /** When the state store cannot be reached: let requests through (open) or refuse them (closed). */
+  failMode: anyCase(['open', 'closed']).optional(),
+}
+
+export const limitSet = z.strictObject(limitUnits)
+
+export const LIMIT_UNITS = ['requestsPerSecond', 'requestsPerMinute', 'requestsPerHour', 'requestsPerDay', 'tokensPerMinute', 'tokensPerDay'] as const
 
 /** A header condition: a plain string is an exact match (the seed's shape). */
 const headerMatch = z.union([
@@ -238,10 +256,14 @@ export const routeSpec = z.strictObject({
     .optional(),
   rateLimit: z
     .strictObject({
-      requestsPerMinute: z.int().min(1),
+      ...limitUnits,
+      /** The seed requires it; Kortex accepts any unit instead. */
+      requestsPerMinute: z.int().min(1).optional(),
+      /** Each user (by userHeader) gets the limit, rather than the route as a whole. */
       perUser: z.boolean().default(false),
       userHeader: z.string().default('x-user-id'),
     })
+    .refine((r) => LIMIT_UNITS.some((u) => r[u] !== undefined), { message: 'name at least one limit, e.g. requestsPerMinute' })
     .optional(),
   experiments: z
     .array(
@@ -303,6 +325,19 @@ export const inferenceExperiment = z.strictObject({
 
 // --- Gateway settings -----------------------------------------------------
 
+export const budget = z.strictObject({
+  /** Who it caps: one team or key (by `name`), or every user (by the user header) each on their own. */
+  scope: anyCase(['team', 'key', 'user']),
+  name: z.string().optional(),
+  amount: decimal,
+  currency: z.string().default('USD'),
+  period: anyCase(['day', 'week', 'month']),
+  /** Percentages of the amount at which to alert, once per period each. */
+  alertAt: z.array(z.number().gt(0).max(1000)).default([50, 80, 100]),
+  /** POSTed a JSON alert when a threshold is crossed. */
+  webhook: z.url({ protocol: /^https?$/ }).optional(),
+}).refine((b) => b.scope === 'user' || b.name, { path: ['name'], message: 'a team or key budget names its team or key' })
+
 export const apiKeyEntry = z
   .strictObject({
     name,
@@ -317,6 +352,8 @@ export const apiKeyEntry = z
     /** Models this key may use (exact names or globs). Empty or absent: all. */
     models: z.array(z.string()).optional(),
     admin: z.boolean().default(false),
+    /** Rate limits for this key, across every route. */
+    limits: limitSet.optional(),
   })
   .refine((k) => [k.key, k.keySha256, k.keyEnv].filter(Boolean).length === 1, {
     message: 'give exactly one of key, keySha256, keyEnv',
@@ -334,6 +371,38 @@ export const gatewaySpec = z.strictObject({
   maxBodyBytes: z.int().min(1024).default(4 * 1024 * 1024),
   /** One JSON line per request on the log. */
   accessLog: z.boolean().default(true),
+  limits: z
+    .strictObject({
+      /** The default for every limit that does not say. */
+      failMode: anyCase(['open', 'closed']).default('open'),
+      /** Tokens reserved for the answer when a request sets no max_tokens. */
+      defaultMaxTokens: z.int().min(1).default(1024),
+      /** Limits every user gets (by `userHeader`), across every route. */
+      perUser: limitSet.optional(),
+      userHeader: z.string().default('x-user-id'),
+    })
+    .default({ failMode: 'open', defaultMaxTokens: 1024, userHeader: 'x-user-id' }),
+  teams: z.array(z.strictObject({ name, limits: limitSet.optional() })).default([]),
+  budgets: z.array(budget).default([]),
+  /** Where attribution comes from: dimension -> request header. The key's team is the default team. */
+  attribution: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be a lowercase name like team or feature'), z.string()).default({ team: 'x-team-id', feature: 'x-feature-id' }),
+  cost: z
+    .strictObject({
+      /** Send the request's cost in x-kortex-cost (non-streaming answers). */
+      header: z.boolean().default(false),
+      /** Batched POST of cost records. */
+      sink: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/ }),
+          /** Header holding a bearer token from this environment variable / secret. */
+          tokenEnv: z.string().optional(),
+          batchSize: z.int().min(1).max(10_000).default(100),
+          flushSeconds: z.number().positive().default(5),
+          maxQueue: z.int().min(1).default(10_000),
+        })
+        .optional(),
+    })
+    .default({ header: false }),
 })
 
 export const gatewaySettings = z.strictObject({
@@ -348,4 +417,6 @@ export type BackendSpec = z.output<typeof backendSpec>
 export type RouteSpec = z.output<typeof routeSpec>
 export type ExperimentSpec = z.output<typeof experimentSpec>
 export type GatewaySpec = z.output<typeof gatewaySpec>
+export type LimitSet = z.output<typeof limitSet>
+export type Budget = z.output<typeof budget>
 export type ConfigDocument = z.output<typeof document>

@@ -166,7 +166,7 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
       lease.end('success')
       if (!req.stream) return { ...base, kind: 'json', latencyMs, body: result.body, raw: result.raw }
       const s = responseAsStream(result.body, req.clientWantsUsage)
-      return { ...base, kind: 'stream', latencyMs, body: s, done: Promise.resolve({ usage: result.body.usage as never }) }
+      return { ...base, kind: 'stream', latencyMs, body: s, done: Promise.resolve({ usage: result.body.usage as never, chunks: 0 }) }
     }
     const opened = await openStream(result.body, {
       stripUsage: !req.clientWantsUsage,

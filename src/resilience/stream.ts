@@ -14,6 +14,8 @@ export interface StreamOutcome {
   error?: string
   /** The client went away before the end. */
   cancelled?: boolean
+  /** Data events passed on (not [DONE]): about one token each, for an estimate when no usage came. */
+  chunks: number
 }
 
 export interface OpenedStream {
@@ -120,7 +122,7 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
   const reader = upstream.getReader()
   const events = new EventReader(reader)
   const held: string[] = []
-  const outcome: StreamOutcome = {}
+  const outcome: StreamOutcome = { chunks: 0 }
   let sawDone = false
 
   const read = () => withTimeout(events.next(), opts.idleTimeoutMs, () => opts.abort(new UpstreamError('timeout', 'stalled stream')))
@@ -133,6 +135,7 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
       sawDone = true
       return true
     }
+    outcome.chunks++
     // OpenAI puts "usage":null on every chunk once usage is asked for: parse only a real one.
     if (HAS_USAGE.test(ev.data)) {
       try {

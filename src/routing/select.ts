@@ -3,6 +3,7 @@
 import type { Backend, WeightedRef } from '../config/compile.ts'
 import type { Strategy } from '../config/compile-route.ts'
 import type { Fleet } from '../resilience/fleet.ts'
+import { maxCostNano } from '../usage/cost.ts'
 
 /** Share of latency-strategy picks that explore instead of exploit, so a recovered backend gets traffic again. */
 export const EXPLORE = 0.1
@@ -44,12 +45,6 @@ function lowest(cands: readonly Candidate[], score: (c: Candidate) => number, ra
   return pickWeighted(ties, random) ?? ties[0]
 }
 
-/** Expected price of the request on a backend, in its currency per 1K tokens × tokens; no price: free (own hardware). */
-function price(b: Backend, promptTokens: number, outputTokens: number): number {
-  const c = b.spec.cost
-  return (Number(c?.inputTokenCost ?? 0) * promptTokens + Number(c?.outputTokenCost ?? 0) * outputTokens) / 1000 + Number(c?.requestCost ?? 0)
-}
-
 export function select(strategy: Strategy, cands: readonly Candidate[], ctx: SelectContext): Candidate | undefined {
   // Weight 0 drains a backend whatever the strategy.
   const live = cands.filter((c) => c.weight > 0)
@@ -69,7 +64,8 @@ export function select(strategy: Strategy, cands: readonly Candidate[], ctx: Sel
       const prompt = ctx.promptTokens?.() ?? 0
       const out = ctx.maxOutputTokens ?? 0
       const fits = live.filter((c) => !c.backend.contextWindow || c.backend.contextWindow >= prompt + out)
-      return lowest(fits.length ? fits : live, (c) => price(c.backend, prompt, out || 256), ctx.random)
+      // A backend without prices counts as free (own hardware).
+      return lowest(fits.length ? fits : live, (c) => maxCostNano(c.backend, prompt, out || 256), ctx.random)
     }
   }
 }

@@ -1,7 +1,7 @@
 // The in-memory StateStore: exact for one process, and only for it. Limits
 // and aggregates kept here are per instance; fleets use Redis or Durable
 // Objects.
-import type { StateStore } from './store.ts'
+import { gcra, type Admission, type AdmissionResult, type Settlement, type StateStore } from './store.ts'
 
 interface Entry<T> {
   value: T
@@ -11,6 +11,8 @@ interface Entry<T> {
 export class MemoryStore implements StateStore {
   readonly #hashes = new Map<string, Entry<Map<string, number>>>()
   readonly #values = new Map<string, Entry<string>>()
+  /** Rate limits' theoretical arrival times and budget counters. */
+  readonly #numbers = new Map<string, Entry<number>>()
   readonly #now: () => number
   #writes = 0
 
@@ -31,11 +33,53 @@ export class MemoryStore implements StateStore {
   #sweep() {
     if (++this.#writes % 1000 !== 0) return
     const now = this.#now()
-    for (const map of [this.#hashes, this.#values] as Map<string, Entry<unknown>>[]) for (const [k, e] of map) if (e.expires <= now) map.delete(k)
+    for (const map of [this.#hashes, this.#values, this.#numbers] as Map<string, Entry<unknown>>[]) for (const [k, e] of map) if (e.expires <= now) map.delete(k)
   }
 
   #expiry(ttlSeconds?: number) {
     return ttlSeconds === undefined ? Infinity : this.#now() + ttlSeconds * 1000
+  }
+
+  async admit(a: Admission): Promise<AdmissionResult> {
+    this.#sweep()
+    const now = this.#now()
+    const rates = a.rates.map((c) => ({ c, tat: this.#live(this.#numbers, c.key)?.value }))
+    const budgets = a.budgets.map((b) => {
+      const e = this.#live(this.#numbers, b.key)
+      return { b, total: e?.value ?? 0, expires: e?.expires }
+    })
+    const decided = rates.map(({ c, tat }) => gcra(tat, now, c))
+    const allowed = decided.every((d) => d.state.allowed) && budgets.every(({ b, total }) => total + b.amount <= b.limit)
+    if (allowed) {
+      rates.forEach(({ c }, i) => this.#numbers.set(c.key, { value: decided[i]!.tat, expires: now + c.periodMs + 1000 }))
+      // A budget counter keeps the expiry it was created with (as in settle), so its period ends on time however busy it is.
+      for (const { b, total, expires } of budgets) this.#numbers.set(b.key, { value: total + b.amount, expires: expires ?? now + b.ttlSeconds * 1000 })
+    }
+    return {
+      allowed,
+      // Refused: each check says whether it passed on its own, with what is left untouched.
+      rates: rates.map(({ c, tat }, i) => ({ key: c.key, ...(allowed || !decided[i]!.state.allowed ? decided[i]!.state : { ...gcra(tat, now, { ...c, cost: 0 }).state, allowed: true }) })),
+      budgets: budgets.map(({ b, total }) => ({ key: b.key, allowed: total + b.amount <= b.limit, total: allowed ? total + b.amount : total, limit: b.limit })),
+    }
+  }
+
+  async settle(s: Settlement): Promise<void> {
+    const now = this.#now()
+    for (const r of s.rates) {
+      const e = this.#live(this.#numbers, r.key)
+      const tat = Math.max(e?.value ?? now, now) + (r.delta * r.periodMs) / r.limit
+      // Taking more than the limit after the fact puts the TAT beyond one period: keep the key until then.
+      if (tat > now) this.#numbers.set(r.key, { value: tat, expires: Math.max(tat, now + r.periodMs) + 1000 })
+      else this.#numbers.delete(r.key)
+    }
+    for (const c of s.counters) {
+      const e = this.#live(this.#numbers, c.key)
+      this.#numbers.set(c.key, { value: (e?.value ?? 0) + c.delta, expires: e?.expires ?? now + c.ttlSeconds * 1000 })
+    }
+  }
+
+  async counters(keys: string[]): Promise<number[]> {
+    return keys.map((k) => this.#live(this.#numbers, k)?.value ?? 0)
   }
 
   async addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): Promise<void> {

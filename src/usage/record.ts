@@ -1,0 +1,94 @@
+// One cost record per request, built after the response: tokens from the
+// upstream's own usage (estimated, and marked so, when it gave none), the
+// price in the backend's currency, and who to bill it to.
+import type { Backend, CompiledConfig, Principal, Route } from '../config/compile.ts'
+import type { Usage } from '../providers/types.ts'
+import { costNano, formatNano, pricesOf } from './cost.ts'
+import { countPromptTokens, estimateTextTokens } from './tokens.ts'
+
+export interface CostRecord {
+  type: 'cost'
+  time: string
+  requestId: string
+  route: string
+  backend: string
+  model: string
+  inputTokens: number
+  outputTokens: number
+  cachedInputTokens?: number
+  /** Decimal string in `currency`; null when the backend has no prices. */
+  cost: string | null
+  costNano: number
+  currency: string | null
+  estimated: boolean
+  attribution: Record<string, string>
+  latencyMs: number
+  ttftMs?: number
+  status: number
+  attempts: number
+  experiment?: string
+  variant?: string
+}
+
+/** `X-Team-ID` → team: the seed's attribution headers name their dimension. */
+const dimensionOf = (header: string) => header.toLowerCase().replace(/^x-/, '').replace(/-id$/, '').replace(/[^a-z0-9]+/g, '_')
+
+export function attributionOf(config: CompiledConfig, route: Route, principal: Principal, keyed: boolean, headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (keyed) out.key = principal.name
+  if (principal.team) out.team = principal.team
+  const ct = route.spec.costTracking
+  const fromRoute = typeof ct === 'object' ? ct.attribution.map((a) => [dimensionOf(a.header), a.header] as const) : []
+  for (const [dim, header] of [...Object.entries(config.gateway.attribution), ...fromRoute]) {
+    const v = headers.get(header)
+    // A header value never overrides the key's own team: clients cannot bill another team.
+    if (v && !(dim === 'team' && principal.team)) out[dim] = v.slice(0, 128)
+  }
+  return out
+}
+
+export interface Served {
+  backend: Backend
+  usage?: Usage
+  /** The whole answer (non-streaming), for an estimate when usage is missing. */
+  body?: Record<string, unknown>
+  /** Streams: data events seen, about one token each. */
+  chunks?: number
+  requestBody: Record<string, unknown>
+}
+
+/** Usage as the upstream reported it, or an estimate marked as such. */
+export async function usageOf(s: Served): Promise<{ usage: Usage; estimated: boolean }> {
+  const u = s.usage
+  if (u && typeof u.prompt_tokens === 'number') return { usage: u, estimated: false }
+  const prompt = await countPromptTokens(s.requestBody, s.backend.model ?? String(s.requestBody.model ?? '')).catch(() => 0)
+  let completion = s.chunks ?? 0
+  if (s.body) {
+    const choices = (s.body.choices as Array<{ message?: { content?: unknown }; text?: unknown }> | undefined) ?? []
+    const text = choices.map((c) => (typeof c.message?.content === 'string' ? c.message.content : typeof c.text === 'string' ? c.text : '')).join('')
+    completion = estimateTextTokens(text).tokens
+  }
+  return { usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }, estimated: true }
+}
+
+export function costRecord(
+  base: Omit<CostRecord, 'type' | 'inputTokens' | 'outputTokens' | 'cachedInputTokens' | 'cost' | 'costNano' | 'currency' | 'estimated' | 'backend'>,
+  backend: Backend,
+  usage: Usage,
+  estimated: boolean,
+): CostRecord {
+  const nano = costNano(backend, usage) ?? 0
+  const cached = (usage as { prompt_tokens_details?: { cached_tokens?: number } }).prompt_tokens_details?.cached_tokens
+  return {
+    type: 'cost',
+    ...base,
+    backend: backend.name,
+    inputTokens: usage.prompt_tokens,
+    outputTokens: usage.completion_tokens,
+    ...(cached ? { cachedInputTokens: cached } : {}),
+    cost: pricesOf(backend) ? formatNano(nano) : null,
+    costNano: nano,
+    currency: pricesOf(backend)?.currency ?? null,
+    estimated,
+  }
+}
