@@ -1,0 +1,307 @@
+// The inbound Request, built lazily over Node's IncomingMessage: the core
+// reads a few headers, the URL, the signal and the body as text, and each of
+// those is served straight from the IncomingMessage. A spec Request (with
+// its stream bridge, ~15 µs) is built only if something else is asked for.
+import type { IncomingMessage } from 'node:http'
+
+const GlobalRequest = globalThis.Request
+const GlobalHeaders = globalThis.Headers
+const TOKEN = /^[!#$%&'*+\-.^_`|~\dA-Za-z]+$/
+// A host and a path that make a valid URL as they are; anything else goes through `new URL`.
+const PLAIN_HOST = /^[a-z0-9._-]+(?::\d{1,5})?$/
+const PLAIN_PATH = /^\/[!#$&-;=?-[\]_a-z~]*$/
+const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
+
+/** Thrown for a request no URL can be built from; the server answers 400. */
+export class BadRequestLine extends Error {}
+
+function lowerName(name: string): string {
+  if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`Headers: invalid header name: ${String(name)}`)
+  return name.toLowerCase()
+}
+
+/**
+ * Headers over IncomingMessage.headers. The server joins repeated fields with
+ * ", " (joinDuplicateHeaders), as Headers.get does, so get/has read Node's
+ * object directly; any other use builds a real Headers from rawHeaders once.
+ */
+class IncomingHeaders {
+  readonly #incoming: IncomingMessage
+  #native: Headers | undefined
+
+  constructor(incoming: IncomingMessage) {
+    this.#incoming = incoming
+  }
+
+  get #real(): Headers {
+    if (!this.#native) {
+      const h = new GlobalHeaders()
+      const raw = this.#incoming.rawHeaders
+      for (let i = 0; i < raw.length; i += 2) h.append(raw[i]!, raw[i + 1]!)
+      this.#native = h
+    }
+    return this.#native
+  }
+
+  get(name: string): string | null {
+    if (this.#native) return this.#native.get(name)
+    const k = lowerName(name)
+    const v = this.#incoming.headers[k]
+    if (typeof v === 'string') return v
+    if (Array.isArray(v) && Object.hasOwn(this.#incoming.headers, k)) return v.join(', ')
+    return k === '__proto__' ? this.#real.get(name) : null
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== null
+  }
+
+  getSetCookie(): string[] {
+    return this.#real.getSetCookie()
+  }
+  set(name: string, value: string): void {
+    this.#real.set(name, value)
+  }
+  append(name: string, value: string): void {
+    this.#real.append(name, value)
+  }
+  delete(name: string): void {
+    this.#real.delete(name)
+  }
+  forEach(cb: (value: string, key: string, parent: Headers) => void, thisArg?: unknown): void {
+    this.#real.forEach((v, k) => cb.call(thisArg, v, k, this as unknown as Headers))
+  }
+  entries() {
+    return this.#real.entries()
+  }
+  keys() {
+    return this.#real.keys()
+  }
+  values() {
+    return this.#real.values()
+  }
+  [Symbol.iterator]() {
+    return this.#real.entries()
+  }
+  [Symbol.for('nodejs.util.inspect.custom')]() {
+    return this.#real
+  }
+}
+Object.setPrototypeOf(IncomingHeaders.prototype, GlobalHeaders.prototype)
+
+const ABORTED = 'Client connection prematurely closed.'
+let specOf: (r: IncomingRequest) => Request
+
+/**
+ * A Request for one IncomingMessage. `instanceof Request` holds; method, url,
+ * headers, signal and the body readers are its own; every other member
+ * comes from a spec Request built on first use.
+ */
+export class IncomingRequest {
+  readonly #incoming: IncomingMessage
+  readonly #url: string
+  #headers: IncomingHeaders | undefined
+  #ctl: AbortController | undefined
+  #aborted = false
+  #used = false
+  #spec: Request | undefined
+
+  constructor(incoming: IncomingMessage) {
+    this.#incoming = incoming
+    this.#url = requestUrl(incoming)
+  }
+
+  get method(): string {
+    return this.#incoming.method!
+  }
+
+  get url(): string {
+    return this.#url
+  }
+
+  get headers(): Headers {
+    return (this.#headers ??= new IncomingHeaders(this.#incoming)) as unknown as Headers
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#ctl) {
+      this.#ctl = new AbortController()
+      if (this.#aborted) this.#ctl.abort(ABORTED)
+    }
+    return this.#ctl.signal
+  }
+
+  /** The client went away before the response was finished. */
+  abort(): void {
+    this.#aborted = true
+    this.#ctl?.abort(ABORTED)
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    return this.#request().body
+  }
+
+  get bodyUsed(): boolean {
+    return this.#spec ? this.#spec.bodyUsed : this.#used
+  }
+
+  text(): Promise<string> {
+    return this.#bytes().then((b) => {
+      const s = b.toString('utf8')
+      return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s
+    })
+  }
+
+  json(): Promise<unknown> {
+    return this.text().then(JSON.parse)
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#bytes().then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer)
+  }
+
+  bytes(): Promise<Uint8Array> {
+    return this.#bytes().then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
+  }
+
+  blob(): Promise<Blob> {
+    return this.#bytes().then((b) => new Blob([new Uint8Array(b.buffer, b.byteOffset, b.byteLength) as Uint8Array<ArrayBuffer>], { type: this.headers.get('content-type') ?? '' }))
+  }
+
+  formData(): Promise<FormData> {
+    return this.#request().formData()
+  }
+
+  clone(): Request {
+    return this.#request().clone()
+  }
+
+  /** The whole body, read straight from the IncomingMessage. */
+  #bytes(): Promise<Buffer> {
+    if (this.#spec) return this.#spec.arrayBuffer().then((a) => Buffer.from(a))
+    if (this.#used) return Promise.reject(new TypeError('Body is unusable: Body has already been read'))
+    this.#used = true
+    const m = this.#incoming
+    if (m.method === 'GET' || m.method === 'HEAD') return Promise.resolve(Buffer.alloc(0))
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      const done = (err?: Error) => {
+        m.off('data', onData)
+        m.off('end', onEnd)
+        m.off('error', done)
+        m.off('close', onClose)
+        if (err) reject(err)
+      }
+      const onData = (c: Buffer) => chunks.push(c)
+      const onEnd = () => {
+        done()
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+      }
+      const onClose = () => {
+        if (!m.readableEnded) done(m.errored ?? new Error(ABORTED))
+      }
+      m.on('data', onData)
+      m.once('end', onEnd)
+      m.once('error', done)
+      m.once('close', onClose)
+    })
+  }
+
+  /** A spec Request with the same method, URL, headers, signal and (unread) body. */
+  #request(): Request {
+    if (this.#spec) return this.#spec
+    const m = this.#incoming
+    const init: RequestInit & { duplex?: 'half' } = { method: m.method, headers: this.headers, signal: this.signal }
+    if (m.method !== 'GET' && m.method !== 'HEAD') {
+      init.duplex = 'half'
+      init.body = this.#used ? new ReadableStream({ start: (c) => c.close() }) : nodeToWeb(m)
+    }
+    const spec = new GlobalRequest(this.#url, init)
+    if (this.#used) spec.body?.getReader() // already read: the copy's body is spent too
+    return (this.#spec = spec)
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')]() {
+    return `Request (lazy) ${this.method} ${this.#url}`
+  }
+
+  static {
+    specOf = (r) => r.#request()
+  }
+}
+for (const k of ['cache', 'credentials', 'destination', 'duplex', 'integrity', 'keepalive', 'mode', 'redirect', 'referrer', 'referrerPolicy'] as const) {
+  Object.defineProperty(IncomingRequest.prototype, k, { get: function (this: IncomingRequest) { return (specOf(this) as unknown as Record<string, unknown>)[k] }, configurable: true })
+}
+Object.setPrototypeOf(IncomingRequest.prototype, GlobalRequest.prototype)
+
+function nodeToWeb(m: IncomingMessage): ReadableStream<Uint8Array> {
+  let stop = () => {}
+  return new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      const onData = (c: Buffer) => {
+        ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))
+        if ((ctrl.desiredSize ?? 1) <= 0) m.pause()
+      }
+      const onEnd = () => {
+        stop()
+        ctrl.close()
+      }
+      const onError = (e: Error) => {
+        stop()
+        ctrl.error(e)
+      }
+      const onClose = () => {
+        if (!m.readableEnded) onError(m.errored ?? new Error(ABORTED))
+      }
+      stop = () => {
+        m.off('data', onData)
+        m.off('end', onEnd)
+        m.off('error', onError)
+        m.off('close', onClose)
+      }
+      m.on('data', onData)
+      m.on('end', onEnd)
+      m.on('error', onError)
+      m.on('close', onClose)
+    },
+    pull() {
+      m.resume()
+    },
+    cancel() {
+      // The rest is dropped; the server drains it or closes the connection.
+      stop()
+    },
+  })
+}
+
+function requestUrl(m: IncomingMessage): string {
+  const target = m.url ?? ''
+  if (target.startsWith('http://') || target.startsWith('https://')) {
+    try {
+      return new URL(target).href
+    } catch {
+      throw new BadRequestLine('Invalid absolute URL')
+    }
+  }
+  const host = m.headers.host
+  if (!host) throw new BadRequestLine('Missing host header')
+  if (target.charCodeAt(0) !== 47 /* / */) throw new BadRequestLine('Invalid URL')
+  const url = `http://${host}${target}`
+  if (PLAIN_HOST.test(host) && PLAIN_PATH.test(target) && !DOT_SEGMENT.test(target)) return url
+  // A backslash in the path would become a slash in a URL: refuse it rather than reinterpret it.
+  const bs = target.indexOf('\\')
+  if (bs !== -1) {
+    const q = target.indexOf('?')
+    if (q === -1 || bs < q) throw new BadRequestLine('Backslash in request path')
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new BadRequestLine('Invalid URL')
+  }
+  // A host header that smuggles a path or credentials ("a/b", "u@h") is refused: the URL would not keep it.
+  const bare = (host.includes(':') ? host.replace(/:\d+$/, '') : host).toLowerCase()
+  if (parsed.hostname.length !== host.length && parsed.hostname !== bare) throw new BadRequestLine('Invalid host header')
+  return parsed.href
+}
