@@ -1,0 +1,195 @@
+// Cost per request, checked against figures worked out by hand: OpenAI
+// (plain and with cached input), Anthropic (cache reads and writes priced
+// apart), and a streamed answer; the record's attribution; the spend API
+// pooling what every request added; and the HTTP sink's batching.
+import { describe, expect, it } from 'vitest'
+import { buildConfig } from '../../src/config/source.ts'
+import { costNano, formatNano, parseNano } from '../../src/usage/cost.ts'
+import { toOpenAIUsage } from '../../src/providers/anthropic/response.ts'
+import { HttpSink } from '../../src/usage/sink.ts'
+import { MemoryStore } from '../../src/state/memory.ts'
+import { silentLogger } from '../../src/telemetry/log.ts'
+import type { CostRecord } from '../../src/usage/record.ts'
+import { backendsYaml, fakeClock, fakeFleet, testGateway } from '../helpers/fake-fleet.ts'
+
+async function backend(cost: string) {
+  const c = await buildConfig(`${backendsYaml(['b'], { b: `  cost: ${cost}\n` })}---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: r }
+spec: { defaultBackend: { name: b } }
+`, () => undefined)
+  return c.backends.get('default/b')!
+}
+
+describe('prices', () => {
+  it('OpenAI gpt-4o: 1,000 in and 500 out at $2.50 / $10 per million = $0.0075', async () => {
+    const b = await backend('{ inputTokenCost: "0.0025", outputTokenCost: "0.01" }')
+    expect(formatNano(costNano(b, { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 })!)).toBe('0.0075')
+  })
+
+  it('OpenAI cached input at its own price: 1,000 in (800 cached at half price), 100 out', async () => {
+    const b = await backend('{ inputTokenCost: "0.0025", cachedInputTokenCost: "0.00125", outputTokenCost: "0.01" }')
+    const usage = { prompt_tokens: 1000, completion_tokens: 100, total_tokens: 1100, prompt_tokens_details: { cached_tokens: 800 } }
+    // 200 × 0.0000025 + 800 × 0.00000125 + 100 × 0.00001 = 0.0005 + 0.001 + 0.001
+    expect(formatNano(costNano(b, usage)!)).toBe('0.0025')
+  })
+
+  it('Anthropic: input, cache reads and cache writes priced apart, plus a per-request price', async () => {
+    const b = await backend('{ inputTokenCost: "0.003", cachedInputTokenCost: "0.0003", cacheWriteTokenCost: "0.00375", outputTokenCost: "0.015", requestCost: "0.0001" }')
+    const usage = toOpenAIUsage({ input_tokens: 100, cache_read_input_tokens: 1000, cache_creation_input_tokens: 500, output_tokens: 50 })
+    // 100 × 0.000003 + 1000 × 0.0000003 + 500 × 0.00000375 + 50 × 0.000015 + 0.0001
+    // = 0.0003 + 0.0003 + 0.001875 + 0.00075 + 0.0001 = 0.003325
+    expect(formatNano(costNano(b, usage)!)).toBe('0.003325')
+  })
+
+  it('no float drift: 1,000,000 requests of 7 tokens at $0.15 per million add up exactly', async () => {
+    const b = await backend('{ inputTokenCost: "0.00015" }')
+    const one = costNano(b, { prompt_tokens: 7, completion_tokens: 0, total_tokens: 7 })!
+    expect(one).toBe(1050) // 7 × 150 nano
+    expect(formatNano(one * 1_000_000)).toBe('1.05')
+    expect(0.00000105 * 1_000_000).not.toBe(1.05) // what floats would have said
+    expect(parseNano('500.00')).toBe(500_000_000_000)
+  })
+})
+
+describe('cost records, through the gateway', () => {
+  const yaml = `apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: g }
+spec:
+  accessLog: false
+  cost: { header: true }
+  auth:
+    keys:
+      - { name: web-app, key: kx-web-app-0001, team: web }
+      - { name: ml-app, key: kx-ml-app-00001, team: ml }
+      - { name: finance, key: kx-finance-0001, admin: true }
+---
+${backendsYaml(['gpt', 'cheap'], { gpt: '  cost: { inputTokenCost: "0.0025", outputTokenCost: "0.01" }\n', cheap: '  cost: { inputTokenCost: "0.00015", outputTokenCost: "0.0006" }\n' })}---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: chat }
+spec:
+  defaultBackend: { name: gpt }
+  rules:
+    - match: { headers: { x-tier: free } }
+      backends: [{ name: cheap }]
+  costTracking: { enabled: true, attribution: [{ header: X-Team-ID }, { header: X-Feature-ID }] }
+`
+
+  it('one record per request, with tokens, cost, attribution; x-kortex-cost on the answer; /v1/spend pools them', async () => {
+    const records: Record<string, unknown>[] = []
+    const clock = fakeClock(Date.parse('2026-11-30T10:00:00Z'))
+    const store = new MemoryStore(clock.now)
+    const gw = await testGateway(yaml, fakeFleet(), clock, { store, log: { ...silentLogger, record: (r) => records.push(r) } })
+    // Each fake answer uses 9 in, 12 out: gpt costs 9 × 0.0000025 + 12 × 0.00001 = 0.0001425; cheap 0.00000855.
+    const r1 = await gw.chat({ authorization: 'Bearer kx-web-app-0001', 'x-feature-id': 'search' })
+    expect(r1.headers.get('x-kortex-cost')).toBe('0.0001425')
+    await gw.chat({ authorization: 'Bearer kx-web-app-0001', 'x-feature-id': 'chat', 'x-team-id': 'ml' }) // a header cannot move the key's spend to another team
+    await gw.chat({ authorization: 'Bearer kx-ml-app-00001', 'x-feature-id': 'search', 'x-tier': 'free' })
+    await gw.settle()
+    const costs = records.filter((r) => r.type === 'cost') as unknown as CostRecord[]
+    expect(costs).toHaveLength(3)
+    expect(costs[0]).toMatchObject({
+      requestId: r1.headers.get('x-request-id'),
+      route: 'chat',
+      backend: 'gpt',
+      model: 'm',
+      inputTokens: 9,
+      outputTokens: 12,
+      cost: '0.0001425',
+      currency: 'USD',
+      estimated: false,
+      attribution: { key: 'web-app', team: 'web', feature: 'search' },
+      status: 200,
+      attempts: 1,
+    })
+    expect(costs[1]!.attribution.team).toBe('web')
+    expect(costs[2]).toMatchObject({ backend: 'cheap', cost: '0.00000855', attribution: { team: 'ml' } })
+
+    const admin = { headers: { authorization: 'Bearer kx-finance-0001' } }
+    expect((await gw.call('/v1/spend', { headers: { authorization: 'Bearer kx-web-app-0001' } })).status).toBe(403)
+    const spend = async (q: string) => ((await (await gw.call(`/v1/spend?${q}`, admin)).json()) as any).data
+    expect(await spend('group_by=team&from=2026-11-30&to=2026-11-30')).toEqual([
+      { team: 'web', currency: 'USD', cost: '0.000285', requests: 2, input_tokens: 18, output_tokens: 24, estimated_requests: 0 },
+      { team: 'ml', currency: 'USD', cost: '0.00000855', requests: 1, input_tokens: 9, output_tokens: 12, estimated_requests: 0 },
+    ])
+    expect((await spend('group_by=feature&from=2026-11-01')).map((r: any) => [r.feature, r.cost])).toEqual([
+      ['search', '0.00015105'],
+      ['chat', '0.0001425'],
+    ])
+    expect((await spend('group_by=backend')).map((r: any) => r.backend)).toEqual(['gpt', 'cheap'])
+    expect(await spend('group_by=team&from=2026-12-01&to=2026-12-31')).toEqual([])
+    expect((await gw.call('/v1/spend?group_by=team&from=yesterday', admin)).status).toBe(400)
+  })
+
+  it('a stream is priced from its usage chunk, which the client did not ask for and does not see', async () => {
+    const records: Record<string, unknown>[] = []
+    const upstream = async () =>
+      new Response(
+        [
+          'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}',
+          'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null}',
+          'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}',
+          'data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":2000,"completion_tokens":300,"total_tokens":2300}}',
+          'data: [DONE]',
+          '',
+        ].join('\n\n'),
+        { headers: { 'content-type': 'text/event-stream' } },
+      )
+    const gw = await testGateway(yaml, fakeFleet(), fakeClock(), { fetch: upstream, log: { ...silentLogger, record: (r) => records.push(r) } })
+    const res = await gw.chat({ authorization: 'Bearer kx-web-app-0001' }, { stream: true })
+    const text = await res.text()
+    expect(text).not.toContain('"usage":{')
+    await gw.settle()
+    // 2000 × 0.0000025 + 300 × 0.00001 = 0.005 + 0.003
+    expect(records.find((r) => r.type === 'cost')).toMatchObject({ inputTokens: 2000, outputTokens: 300, cost: '0.008', estimated: false })
+  })
+
+  it('an upstream that reports no usage: counted with the tokenizer and marked estimated', async () => {
+    const records: Record<string, unknown>[] = []
+    const upstream = async () => Response.json({ id: 'x', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'Hello there, how are you today?' }, finish_reason: 'stop' }] })
+    const gw = await testGateway(yaml, fakeFleet(), fakeClock(), { fetch: upstream, log: { ...silentLogger, record: (r) => records.push(r) } })
+    await gw.chat({ authorization: 'Bearer kx-web-app-0001' }, { model: 'gpt-4o', messages: [{ role: 'user', content: 'hello world' }] })
+    await gw.settle()
+    const rec = records.find((r) => r.type === 'cost') as unknown as CostRecord
+    expect(rec.estimated).toBe(true)
+    expect(rec.inputTokens).toBeGreaterThan(5)
+    expect(rec.outputTokens).toBeGreaterThanOrEqual(6)
+    expect(rec.outputTokens).toBeLessThanOrEqual(10)
+  })
+})
+
+describe('the HTTP cost sink', () => {
+  const rec = (i: number) => ({ type: 'cost', requestId: `r${i}` }) as unknown as CostRecord
+
+  it('batches, retries a failed batch, and drops the oldest beyond its queue bound', async () => {
+    const posted: string[][] = []
+    let up = false
+    const sink = new HttpSink({
+      url: 'http://sink.test/ingest?token=secret',
+      batchSize: 3,
+      flushMs: 60_000,
+      maxQueue: 5,
+      log: silentLogger,
+      fetch: async (_u, init) => {
+        if (!up) return new Response('down', { status: 503 })
+        posted.push(JSON.parse(String(init!.body)).records.map((r: CostRecord) => r.requestId))
+        return new Response(null, { status: 202 })
+      },
+    })
+    for (let i = 0; i < 3; i++) await sink.push(rec(i))
+    expect(sink.queued).toBe(3) // the first batch failed and stays queued
+    for (let i = 3; i < 7; i++) await sink.push(rec(i))
+    expect(sink.dropped).toBe(2)
+    up = true
+    await sink.flush()
+    expect(posted).toEqual([
+      ['r2', 'r3', 'r4'],
+      ['r5', 'r6'],
+    ])
+    expect(sink.sent).toBe(5)
+    expect(sink.queued).toBe(0)
+  })
+})
