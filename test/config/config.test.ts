@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parse } from 'yaml'
-import { backendSpec, routeSpec } from '../../src/config/schema.ts'
+import { backendSpec, gatewaySpec, routeSpec } from '../../src/config/schema.ts'
 import { describe, expect, it } from 'vitest'
 import { parseConfigText, ConfigError } from '../../src/config/load.ts'
 import { compileConfig, secretEnvName } from '../../src/config/compile.ts'
@@ -191,19 +191,24 @@ describe('the README', () => {
     expect(blocks.length).toBeGreaterThan(0)
     for (const b of blocks) {
       if (!b.startsWith('apiVersion:')) continue // fragments: checked below
-      const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key' }))
+      const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key', WEB_APP_KEY: 'kx-web-app-key' }))
       expect(c.routes.length).toBeGreaterThan(0)
       expect(c.warnings).toEqual([])
     }
   })
 
-  it('its spec fragments (rules, failover, circuitBreaker) are valid as written', () => {
+  it('its spec fragments (rules, failover, circuitBreaker, cost, budgets) are valid as written', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
     const fragments = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).filter((b) => !b.startsWith('apiVersion:'))
     expect(fragments.length).toBeGreaterThanOrEqual(3)
     for (const f of fragments) {
       const spec = parse(f) as Record<string, unknown>
-      const r = 'circuitBreaker' in spec ? backendSpec.safeParse({ type: 'demo', ...spec }) : routeSpec.safeParse({ defaultBackend: { name: 'x' }, ...spec })
+      const r =
+        'circuitBreaker' in spec
+          ? backendSpec.safeParse({ type: 'demo', ...spec })
+          : 'cost' in spec || 'budgets' in spec
+            ? gatewaySpec.safeParse(spec)
+            : routeSpec.safeParse({ defaultBackend: { name: 'x' }, ...spec })
       expect(r.error?.issues ?? [], f).toEqual([])
     }
   })
