@@ -56,88 +56,117 @@ function toWebStream(body: Readable, signal: AbortSignal | undefined): ReadableS
 /** What a body read rejects with, as fetch has it: the abort reason, else TypeError('terminated'). */
 const bodyError = (err: unknown, signal: AbortSignal | undefined) => (signal?.aborted ? signal.reason : new TypeError('terminated', { cause: err }))
 
+const GlobalResponse = globalThis.Response
+
+/** UTF-8 decoding as Response.text() does it: a leading BOM is dropped. */
+function utf8(b: Buffer): string {
+  const s = b.toString('utf8')
+  return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s
+}
+
 /**
- * A real Response whose body stays a Node stream until asked for: text(),
- * json() and arrayBuffer() read it directly, the Web stream is built only
- * when `.body` is used (streams), and the headers only when `.headers` is
- * read. Most upstream answers are read whole and their headers never looked
- * at; the bridge and the Headers each cost several µs per call.
+ * A Response whose body stays a Node stream until asked for: text(), json()
+ * and arrayBuffer() read it directly, the Web stream is built only when
+ * `.body` is used (streams), and the headers only when `.headers` is read.
+ * Most upstream answers are read whole and their headers never looked at;
+ * the bridge and the Headers each cost several µs per call, and so does
+ * Response's own constructor, which is never run: every member is this
+ * class's own, and `instanceof Response` holds through the prototype.
  */
-class UpstreamResponse extends Response {
+class UpstreamResponse {
   readonly #node: Readable | null
   readonly #signal: AbortSignal | undefined
   readonly #raw: IncomingHttpHeaders
   readonly #url: URL
   readonly #redirected: boolean
+  readonly #status: number
   #headers: Headers | undefined
   #web: ReadableStream<Uint8Array> | null | undefined
   #used = false
 
   constructor(node: Readable | null, status: number, raw: IncomingHttpHeaders, url: URL, redirected: boolean, signal: AbortSignal | undefined) {
-    super(null, { status })
     this.#node = node
+    this.#status = status
     this.#raw = raw
     this.#url = url
     this.#redirected = redirected
     this.#signal = signal
   }
 
-  override get headers(): Headers {
+  get status(): number {
+    return this.#status
+  }
+
+  get ok(): boolean {
+    return this.#status >= 200 && this.#status < 300
+  }
+
+  get statusText(): string {
+    return ''
+  }
+
+  get type(): ResponseType {
+    return 'default'
+  }
+
+  get headers(): Headers {
     return (this.#headers ??= toHeaders(this.#raw))
   }
 
-  override get url(): string {
+  get url(): string {
     return this.#url.href
   }
 
-  override get redirected(): boolean {
+  get redirected(): boolean {
     return this.#redirected
   }
 
-  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> | null {
+  get body(): ReadableStream<Uint8Array<ArrayBuffer>> | null {
     if (this.#web === undefined) this.#web = this.#node && !this.#used ? toWebStream(this.#node, this.#signal) : null
     // Node's chunks sit on ArrayBuffers; lib.dom's type wants to be told.
     return this.#web as ReadableStream<Uint8Array<ArrayBuffer>> | null
   }
 
-  override get bodyUsed(): boolean {
+  get bodyUsed(): boolean {
     return this.#web ? this.#web.locked : this.#used
   }
 
-  override async arrayBuffer(): Promise<ArrayBuffer> {
-    const b = await this.#bytes()
-    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#bytes().then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer)
   }
 
-  override async text(): Promise<string> {
-    const s = (await this.#bytes()).toString('utf8')
-    return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s
+  async bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return new Uint8Array(await this.arrayBuffer())
   }
 
-  override async json(): Promise<any> {
-    return JSON.parse(await this.text())
+  text(): Promise<string> {
+    return this.#bytes().then(utf8)
   }
 
-  override async blob(): Promise<Blob> {
+  json(): Promise<any> {
+    return this.text().then(JSON.parse)
+  }
+
+  async blob(): Promise<Blob> {
     return new Blob([await this.arrayBuffer()], { type: this.headers.get('content-type') ?? '' })
   }
 
-  override async formData(): Promise<FormData> {
-    return new Response(await this.arrayBuffer(), { headers: this.headers }).formData()
+  async formData(): Promise<FormData> {
+    return new GlobalResponse(await this.arrayBuffer(), { headers: this.headers }).formData()
   }
 
-  override clone(): Response {
+  clone(): Response {
     if (this.bodyUsed) throw new TypeError('Response.clone: Body has already been consumed.')
     const body = this.body
-    if (!body) return new Response(null, { status: this.status, headers: this.headers })
+    if (!body) return new GlobalResponse(null, { status: this.status, headers: this.headers })
     const [mine, theirs] = body.tee()
     this.#web = mine
-    return new Response(theirs, { status: this.status, headers: this.headers })
+    return new GlobalResponse(theirs, { status: this.status, headers: this.headers })
   }
 
   #bytes(): Promise<Buffer> {
     if (this.bodyUsed) return Promise.reject(new TypeError('Body is unusable: Body has already been read'))
-    if (this.#web) return new Response(this.#web).arrayBuffer().then((a) => Buffer.from(a))
+    if (this.#web) return new GlobalResponse(this.#web).arrayBuffer().then((a) => Buffer.from(a))
     this.#used = true
     const node = this.#node
     if (!node) return Promise.resolve(Buffer.alloc(0))
@@ -149,6 +178,30 @@ class UpstreamResponse extends Response {
       node.once('error', (err) => reject(bodyError(err, signal)))
     })
   }
+
+  [Symbol.for('nodejs.util.inspect.custom')]() {
+    return `Response (upstream) ${this.#status} ${this.#url.href}`
+  }
+}
+Object.setPrototypeOf(UpstreamResponse.prototype, GlobalResponse.prototype)
+
+interface Target {
+  url: URL
+  origin: string
+  path: string
+}
+const target = (url: URL): Target => ({ url, origin: url.origin, path: url.pathname + url.search })
+
+// Backends are few and their URLs repeat: parse each once (the URLs are never handed out to be changed).
+const parsedUrls = new Map<string, Target>()
+function parseUrl(s: string): Target {
+  let t = parsedUrls.get(s)
+  if (!t) {
+    t = target(new URL(s))
+    if (parsedUrls.size >= 1000) parsedUrls.clear()
+    parsedUrls.set(s, t)
+  }
+  return t
 }
 
 /** The body as sent, decoded when the upstream compressed it anyway (fetch decodes too). */
@@ -170,14 +223,14 @@ export function createUpstreamFetch(agent: Dispatcher = new (UndiciAgent as type
     if (input instanceof Request) return fetch(input, init) // not used by the core; keep the contract whole
     const signal = init.signal ?? undefined
     if (signal?.aborted) throw signal.reason
-    let url = typeof input === 'string' ? new URL(input) : input
+    let to = typeof input === 'string' ? parseUrl(input) : target(input)
     let method = (init.method ?? 'GET').toUpperCase() as Dispatcher.HttpMethod
     let headers = init.headers instanceof Headers ? Object.fromEntries(init.headers) : (init.headers as Record<string, string> | undefined)
     let body = (init.body as string | Uint8Array | null | undefined) ?? null
     for (let hops = 0; ; hops++) {
       let res: Dispatcher.ResponseData
       try {
-        res = await request.call(agent, { origin: url.origin, path: url.pathname + url.search, method, headers, body, signal })
+        res = await request.call(agent, { origin: to.origin, path: to.path, method, headers, body, signal })
       } catch (err) {
         if (signal?.aborted) throw signal.reason
         throw fetchFailed(err)
@@ -188,21 +241,21 @@ export function createUpstreamFetch(agent: Dispatcher = new (UndiciAgent as type
         drain(res.body)
         if (init.redirect === 'error') throw fetchFailed(new Error(`unexpected redirect to ${location}`))
         if (hops >= MAX_REDIRECTS) throw fetchFailed(new Error('redirect count exceeded'))
-        const next = new URL(location, url)
-        if (next.origin !== url.origin && headers) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'))
+        const next = new URL(location, to.url)
+        if (next.origin !== to.origin && headers) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'))
         if (status === 303 ? method !== 'HEAD' : (status === 301 || status === 302) && method === 'POST') {
           method = 'GET'
           body = null
           if (headers) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !/^content-/i.test(k)))
         }
-        url = next
+        to = target(next)
         continue
       }
       if (NULL_BODY.has(status) || method === 'HEAD') {
         drain(res.body)
-        return new UpstreamResponse(null, status, res.headers, url, hops > 0, signal)
+        return new UpstreamResponse(null, status, res.headers, to.url, hops > 0, signal) as unknown as Response
       }
-      return new UpstreamResponse(decoded(res.body, res.headers['content-encoding']), status, res.headers, url, hops > 0, signal)
+      return new UpstreamResponse(decoded(res.body, res.headers['content-encoding']), status, res.headers, to.url, hops > 0, signal) as unknown as Response
     }
   }
 }
