@@ -49,6 +49,9 @@ export interface GatewayDeps {
 
 export interface Gateway {
   fetch(request: Request, ctx?: Partial<ExecutionContext>): Promise<Response>
+}
+
+export interface RunningGateway extends Gateway {
   /** Live backend state: breakers, in flight, latency. */
   fleet: Fleet
 }
@@ -58,7 +61,7 @@ const schemas: Record<Operation, z.ZodType<Record<string, unknown>>> = { chat: c
 
 type Env = { Bindings: { ctx?: Partial<ExecutionContext> }; Variables: { requestId: string } }
 
-export function createGateway(deps: GatewayDeps): Gateway {
+export function createGateway(deps: GatewayDeps): RunningGateway {
   const log = deps.log ?? consoleLogger
   const clock: Clock = { ...systemClock, ...deps.clock }
   const now = clock.now

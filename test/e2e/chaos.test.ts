@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
 import { chatCompletion } from '../upstreams/openai.ts'
+import { seeded } from '../helpers/seeded.ts'
 import { startTestKortex, type TestKortex } from '../helpers/kortex.ts'
 import { createUpstreamFetch } from '../../adapters/node/upstream-fetch.ts'
 
@@ -21,14 +22,7 @@ const calls: number[] = Array(N).fill(0)
 const ups: TestServer[] = []
 let k: TestKortex
 
-/** mulberry32, seeded: the same chaos every run. */
-let seed = 20261130
-const rand = () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
+const rand = seeded(20261130)
 
 beforeAll(async () => {
   for (let i = 0; i < N; i++) {

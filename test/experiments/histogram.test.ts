@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { RELATIVE_ACCURACY, bucketOf, bucketValue, mergeCounts, quantile, quantiles } from '../../src/experiments/histogram.ts'
+import { seeded } from '../helpers/seeded.ts'
 
 const record = (values: number[]) => {
   const m = new Map<number, number>()
@@ -14,16 +15,6 @@ function within(actual: number | undefined, expected: number, rel = RELATIVE_ACC
   expect(actual).toBeTypeOf('number')
   const err = Math.abs(actual! - expected) / expected
   if (!(err <= rel + 1e-12)) throw new Error(`${actual} is not within ${rel} of ${expected} (${err})`)
-}
-
-// Small deterministic PRNG (mulberry32), so the sample is the same every run.
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 describe('buckets', () => {
@@ -83,7 +74,7 @@ describe('quantile', () => {
 
   it('finds the quantiles of a skewed latency sample within 2%', () => {
     // log-normal around 300 ms with a tail, plus a few 0-ms cache hits
-    const r = rng(42)
+    const r = seeded(42)
     const values: number[] = []
     for (let i = 0; i < 50_000; i++) {
       const z = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())

@@ -2,7 +2,7 @@
 // clock whose sleeps return at once (recording what was waited), so
 // failover, retry and breaker tests run without a network or real waits.
 // Backend `x` lives at http://x.test/v1.
-import { createGateway, type Gateway, type GatewayDeps } from '../../src/app.ts'
+import { createGateway, type GatewayDeps, type RunningGateway } from '../../src/app.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
 import { silentLogger } from '../../src/telemetry/log.ts'
@@ -98,13 +98,32 @@ ${extra[n] ?? ''}`,
     .join('---\n')
 }
 
+/** An InferenceRoute named `r` (in its own document) with `spec` as indented YAML lines. */
+export const routeYaml = (spec: string) => `---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: r }
+spec:
+${spec}`
+
+/** A closed gateway with these API key entries (flow-style YAML lines). */
+export const keyedGateway = (keys: string[]) => `apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: g }
+spec:
+  accessLog: false
+  auth:
+    keys:
+${keys.map((k) => `      - ${k}`).join('\n')}
+`
+
 export const openGateway = `apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
 metadata: { name: g }
 spec: { auth: { open: true }, accessLog: false }
 `
 
-export interface TestGateway extends Gateway {
+export interface TestGateway extends RunningGateway {
   config: CompiledConfig
   chat(headers?: Record<string, string>, body?: Record<string, unknown>): Promise<Response>
   /** A request to any path, through the same waitUntil. */

@@ -2,15 +2,9 @@
 // client of the gateway sees them: which backend answered, how many
 // attempts it took, what error comes back when nothing works.
 import { describe, expect, it } from 'vitest'
-import { backendsYaml, fakeClock, fakeFleet, openGateway, testGateway } from '../helpers/fake-fleet.ts'
+import { backendsYaml, fakeClock, fakeFleet, openGateway, routeYaml, testGateway } from '../helpers/fake-fleet.ts'
 
-const route = (spec: string) => `---
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: r }
-spec:
-${spec}`
-
+const route = routeYaml
 const abc = (spec: string, extra: Record<string, string> = {}) => `${openGateway}---\n${backendsYaml(['a', 'b', 'c'], extra)}${route(spec)}`
 const chain = abc('  defaultBackend: { name: a }\n  fallback: { backends: [b, c], timeoutSeconds: 0.05 }\n')
 

@@ -4,14 +4,9 @@
 import { describe, expect, it } from 'vitest'
 import { HealthMonitor } from '../../src/resilience/health.ts'
 import { loadedEncodings } from '../../src/usage/tokens.ts'
-import { backendsYaml, fakeClock, fakeFleet, openGateway, testGateway } from '../helpers/fake-fleet.ts'
+import { backendsYaml, fakeClock, fakeFleet, keyedGateway, openGateway, routeYaml, testGateway } from '../helpers/fake-fleet.ts'
 
-const route = (spec: string) => `---
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: r }
-spec:
-${spec}`
+const route = routeYaml
 
 describe('rules as users write them', () => {
   it('"a prompt over 4k tokens goes to claude-3-opus, else llama-3-70b"', async () => {
@@ -52,16 +47,7 @@ describe('rules as users write them', () => {
   })
 
   it('"x-user-tier: premium goes to gpt-4", and a rule on the API key\'s team', async () => {
-    const yaml = `apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: g }
-spec:
-  accessLog: false
-  auth:
-    keys:
-      - { name: ml-app, key: kx-ml-app-0001, team: ml }
-      - { name: web-app, key: kx-web-app-0001, team: web }
----
+    const yaml = `${keyedGateway(['{ name: ml-app, key: kx-ml-app-0001, team: ml }', '{ name: web-app, key: kx-web-app-0001, team: web }'])}---
 ${backendsYaml(['gpt-4', 'llama', 'gpu-pool'])}${route(`  rules:
     - match: { headers: { x-user-tier: premium } }
       backends: [{ name: gpt-4 }]
@@ -112,16 +98,7 @@ describe('health checks', () => {
 
 describe('admin endpoints', () => {
   it('need an admin key when the gateway is closed', async () => {
-    const yaml = `apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: g }
-spec:
-  accessLog: false
-  auth:
-    keys:
-      - { name: app, key: kx-app-key-0001 }
-      - { name: ops, key: kx-ops-key-0001, admin: true }
----
+    const yaml = `${keyedGateway(['{ name: app, key: kx-app-key-0001 }', '{ name: ops, key: kx-ops-key-0001, admin: true }'])}---
 ${backendsYaml(['a'])}${route('  defaultBackend: { name: a }\n')}`
     const gw = await testGateway(yaml, fakeFleet())
     const get = (path: string, key?: string) => gw.call(path, key ? { headers: { authorization: `Bearer ${key}` } } : {})

@@ -5,16 +5,7 @@ import { buildConfig } from '../../src/config/source.ts'
 import { Fleet } from '../../src/resilience/fleet.ts'
 import { EXPLORE, select, type Candidate } from '../../src/routing/select.ts'
 import { backendsYaml, openGateway } from '../helpers/fake-fleet.ts'
-
-/** mulberry32: a seeded generator, so the split test is the same every run. */
-function seeded(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seeded } from '../helpers/seeded.ts'
 
 async function candidates(extra: Record<string, string> = {}, weights: Record<string, number> = { a: 1, b: 1, c: 1 }): Promise<Candidate[]> {
   const route = `---
