@@ -1,0 +1,204 @@
+// One request, told to OpenTelemetry after the response: a GenAI client span
+// and the GenAI client metrics, plus Kortex's own request and cost counters.
+// Only @opentelemetry/api is used; each runtime installs (or not) an SDK, and
+// without one this costs two identity checks.
+import { SpanKind, SpanStatusCode, createNoopMeter, diag, metrics, trace } from '@opentelemetry/api'
+import type { Attributes, Counter, Histogram, MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api'
+import * as g from './genai.ts'
+
+export interface RequestSummary {
+  op: 'chat' | 'completions' | 'embeddings'
+  requestModel: string
+  responseModel?: string
+  /** Kortex's provider id: 'openai' | 'azure-openai' | 'anthropic' | 'kserve' | 'demo' — map it to gen_ai.provider.name */
+  provider?: string
+  backend?: string
+  route: string
+  /** epoch ms */
+  startTime: number
+  endTime: number
+  ttftMs?: number
+  stream: boolean
+  status: number
+  /** e.g. 'upstream_timeout', 'rate_limit_exceeded' when the request failed */
+  errorType?: string
+  inputTokens?: number
+  outputTokens?: number
+  cachedInputTokens?: number
+  /** cost in nano-units (1e-9) of `currency` */
+  costNano?: number
+  currency?: string
+  /** bounded dimensions only (team, feature) — never user ids */
+  team?: string
+  feature?: string
+  attempts: number
+  requestId: string
+  experiment?: string
+  variant?: string
+}
+
+const SCOPE = 'kortex'
+
+/** Kortex's own names: span attributes (any cardinality) and metrics (bounded attributes only). */
+export const KORTEX_REQUESTS = 'kortex.requests'
+export const KORTEX_COST = 'kortex.cost'
+
+const OPERATION: Record<RequestSummary['op'], string> = {
+  chat: g.GenAiOperation.chat,
+  completions: g.GenAiOperation.textCompletion,
+  embeddings: g.GenAiOperation.embeddings,
+}
+
+const PROVIDER: Record<string, string> = {
+  openai: g.GenAiProvider.openai,
+  'azure-openai': g.GenAiProvider.azureOpenai,
+  anthropic: g.GenAiProvider.anthropic,
+}
+
+/** Kortex provider id → gen_ai.provider.name; ids without a well-known value pass as they are. */
+export const genAiProviderName = (provider: string): string => PROVIDER[provider] ?? provider
+
+// Metric attributes are bounded here too, as a backstop: past LIMIT distinct
+// values a dimension reports OTHER, so a client inventing models or teams
+// cannot blow up every backend's series count.
+const LIMIT = 200
+const OTHER = '_OTHER'
+const seen = new Map<string, Set<string>>()
+function bounded(key: string, value: string): string {
+  let set = seen.get(key)
+  if (!set) seen.set(key, (set = new Set()))
+  if (set.has(value)) return value
+  if (set.size >= LIMIT) return OTHER
+  set.add(value)
+  return value
+}
+
+interface Instruments {
+  tokens: Histogram
+  duration: Histogram
+  ttfc: Histogram
+  requests: Counter
+  cost: Counter
+}
+
+// Fetched on use, so an SDK registered after import is picked up; cached per
+// provider, so the steady state is an identity check. undefined = no SDK.
+let meterProvider: MeterProvider | undefined
+let instruments: Instruments | undefined
+function instrumentsNow(): Instruments | undefined {
+  const mp = metrics.getMeterProvider()
+  if (mp === meterProvider) return instruments
+  meterProvider = mp
+  const meter = mp.getMeter(SCOPE)
+  if (meter === createNoopMeter()) return (instruments = undefined)
+  return (instruments = {
+    tokens: meter.createHistogram(g.GEN_AI_CLIENT_TOKEN_USAGE, {
+      unit: g.TOKEN_UNIT,
+      description: 'Number of input and output tokens used.',
+      advice: { explicitBucketBoundaries: g.TOKEN_BUCKETS },
+    }),
+    duration: meter.createHistogram(g.GEN_AI_CLIENT_OPERATION_DURATION, {
+      unit: g.SECONDS_UNIT,
+      description: 'GenAI operation duration.',
+      advice: { explicitBucketBoundaries: g.SECONDS_BUCKETS },
+    }),
+    ttfc: meter.createHistogram(g.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, {
+      unit: g.SECONDS_UNIT,
+      description: 'Time to receive the first chunk of a streamed response.',
+      advice: { explicitBucketBoundaries: g.SECONDS_BUCKETS },
+    }),
+    requests: meter.createCounter(KORTEX_REQUESTS, { unit: '{request}', description: 'Requests served by the gateway.' }),
+    // One instrument for every currency: the unit names the `currency` attribute, so sum per currency only.
+    cost: meter.createCounter(KORTEX_COST, { unit: '{currency}', description: 'Cost of requests, in the currency named by the currency attribute.' }),
+  })
+}
+
+// The API's global tracer provider is a proxy; its delegate is the SDK's (or a no-op).
+type Proxy = TracerProvider & { getDelegate?(): TracerProvider; getDelegateTracer?(name: string): Tracer | undefined }
+let tracerProvider: TracerProvider | undefined
+let tracer: Tracer | undefined
+function tracerNow(): Tracer | undefined {
+  const p = trace.getTracerProvider() as Proxy
+  const delegate = p.getDelegate ? p.getDelegate() : p
+  if (delegate === tracerProvider) return tracer
+  tracerProvider = delegate
+  return (tracer = p.getDelegateTracer ? p.getDelegateTracer(SCOPE) : p.getTracer(SCOPE))
+}
+
+const statusClass = (status: number) => (status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other')
+
+/** One span `{op} {model}` (kind CLIENT, start/end from the summary, status error when status >= 400) and the metrics, through @opentelemetry/api's global tracer/meter: a no-op unless the runtime installed an SDK. Never throws. */
+export function recordRequest(s: RequestSummary): void {
+  try {
+    const t = tracerNow()
+    const m = instrumentsNow()
+    if (!t && !m) return
+    const op = OPERATION[s.op] ?? s.op
+    const provider = s.provider === undefined ? undefined : genAiProviderName(s.provider)
+    const failed = s.status >= 400 || s.errorType !== undefined
+    const errorType = failed ? s.errorType || (s.status >= 400 ? String(s.status) : g.ERROR_TYPE_OTHER) : undefined
+    const embeddings = s.op === 'embeddings'
+    const ttft = s.stream && s.ttftMs !== undefined ? s.ttftMs / 1000 : undefined
+    if (t) span(t, s, op, provider, errorType, embeddings, ttft)
+    if (m) measure(m, s, op, provider, errorType, embeddings, ttft)
+  } catch (err) {
+    diag.warn('kortex: recording request telemetry failed', err)
+  }
+}
+
+function span(t: Tracer, s: RequestSummary, op: string, provider: string | undefined, errorType: string | undefined, embeddings: boolean, ttft: number | undefined) {
+  const a: Attributes = {
+    [g.GEN_AI_OPERATION_NAME]: op,
+    [g.GEN_AI_REQUEST_MODEL]: s.requestModel,
+    [g.GEN_AI_REQUEST_STREAM]: s.stream,
+    [g.HTTP_RESPONSE_STATUS_CODE]: s.status,
+    'kortex.route': s.route,
+    'kortex.attempts': s.attempts,
+    'kortex.request_id': s.requestId,
+  }
+  if (provider !== undefined) a[g.GEN_AI_PROVIDER_NAME] = provider
+  if (s.responseModel !== undefined) a[g.GEN_AI_RESPONSE_MODEL] = s.responseModel
+  if (errorType !== undefined) a[g.ERROR_TYPE] = errorType
+  if (s.inputTokens !== undefined) a[g.GEN_AI_USAGE_INPUT_TOKENS] = s.inputTokens
+  if (s.outputTokens !== undefined && !embeddings) a[g.GEN_AI_USAGE_OUTPUT_TOKENS] = s.outputTokens
+  if (s.cachedInputTokens !== undefined) a[g.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = s.cachedInputTokens
+  if (ttft !== undefined) a[g.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
+  if (s.backend !== undefined) a['kortex.backend'] = s.backend
+  if (s.costNano !== undefined && s.currency !== undefined) {
+    a['kortex.cost'] = s.costNano / 1e9
+    a['kortex.currency'] = s.currency
+  }
+  if (s.team !== undefined) a['kortex.team'] = s.team
+  if (s.feature !== undefined) a['kortex.feature'] = s.feature
+  if (s.experiment !== undefined) a['kortex.experiment'] = s.experiment
+  if (s.variant !== undefined) a['kortex.variant'] = s.variant
+  // Attributes at start, so samplers see them; Dates, because a small epoch number reads as performance time.
+  const sp = t.startSpan(`${op} ${s.requestModel}`, { kind: SpanKind.CLIENT, startTime: new Date(s.startTime), attributes: a })
+  if (errorType !== undefined) sp.setStatus({ code: SpanStatusCode.ERROR, message: errorType })
+  sp.end(new Date(Math.max(s.endTime, s.startTime)))
+}
+
+function measure(m: Instruments, s: RequestSummary, op: string, provider: string | undefined, errorType: string | undefined, embeddings: boolean, ttft: number | undefined) {
+  const a: Attributes = { [g.GEN_AI_OPERATION_NAME]: op, [g.GEN_AI_REQUEST_MODEL]: bounded('model', s.requestModel) }
+  if (provider !== undefined) a[g.GEN_AI_PROVIDER_NAME] = bounded('provider', provider)
+  if (s.responseModel !== undefined) a[g.GEN_AI_RESPONSE_MODEL] = bounded('model', s.responseModel)
+
+  if (s.inputTokens !== undefined) m.tokens.record(s.inputTokens, { ...a, [g.GEN_AI_TOKEN_TYPE]: g.GenAiTokenType.input })
+  if (s.outputTokens !== undefined && !embeddings) m.tokens.record(s.outputTokens, { ...a, [g.GEN_AI_TOKEN_TYPE]: g.GenAiTokenType.output })
+  if (ttft !== undefined) m.ttfc.record(ttft, a)
+  if (errorType !== undefined) a[g.ERROR_TYPE] = bounded('error', errorType)
+  m.duration.record(Math.max(0, s.endTime - s.startTime) / 1000, a)
+
+  const backend = s.backend === undefined ? undefined : bounded('backend', s.backend)
+  const r: Attributes = { route: bounded('route', s.route), status_class: statusClass(s.status) }
+  if (backend !== undefined) r.backend = backend
+  m.requests.add(1, r)
+
+  if (s.costNano !== undefined && s.currency !== undefined) {
+    const c: Attributes = { model: bounded('model', s.requestModel), currency: bounded('currency', s.currency) }
+    if (backend !== undefined) c.backend = backend
+    if (s.team !== undefined) c.team = bounded('team', s.team)
+    if (s.feature !== undefined) c.feature = bounded('feature', s.feature)
+    m.cost.add(s.costNano / 1e9, c)
+  }
+}
