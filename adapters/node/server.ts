@@ -22,7 +22,7 @@ const ctx: ExecutionContext = { waitUntil: (p) => void p.catch(() => {}) }
 const DRAIN_MS = 500
 const DRAIN_BYTES = 64 * 1024 * 1024
 
-export function requestListener(gateway: Gateway): (incoming: IncomingMessage, out: ServerResponse) => void {
+export function requestListener(gateway: Pick<Gateway, 'fetch'>): (incoming: IncomingMessage, out: ServerResponse) => void {
   installLiteResponse()
   return (incoming, out) => {
     let req: IncomingRequest
@@ -71,7 +71,7 @@ function drain(incoming: IncomingMessage) {
   incoming.resume()
 }
 
-export function listen(gateway: Gateway, port: number, hostname: string): Promise<RunningServer> {
+export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: string): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     // joinDuplicateHeaders: repeated fields read as Headers.get reads them ("a, b").
     const server = createServer({ joinDuplicateHeaders: true }, requestListener(gateway))

@@ -8,7 +8,7 @@ import { listen, type RunningServer } from '../../adapters/node/server.ts'
 import { LiteResponse } from '../../adapters/node/response.ts'
 
 let handler: (req: Request) => Response | Promise<Response> = () => new Response('unset')
-const gateway: Gateway = { fetch: async (req) => handler(req) }
+const gateway: Pick<Gateway, 'fetch'> = { fetch: async (req) => handler(req) }
 let srv: RunningServer
 
 beforeAll(async () => {
