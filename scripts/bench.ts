@@ -35,7 +35,14 @@ function start(cmd: string[], env: Record<string, string> = {}): Promise<{ child
     const on = (d: Buffer) => {
       out += d
       const m = /listening (\d+)|listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
-      if (m) resolve({ child, port: Number(m[1] ?? m[2]) })
+      if (!m) return
+      // From here on the child's output (the gateway's cost records, one per
+      // request) is read and dropped: keeping and rescanning it would load
+      // CPU 0, where the load generator runs.
+      out = ''
+      child.stdout!.off('data', on).resume()
+      child.stderr!.off('data', on).resume()
+      resolve({ child, port: Number(m[1] ?? m[2]) })
     }
     child.stdout!.on('data', on)
     child.stderr!.on('data', on)
