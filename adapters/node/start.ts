@@ -6,9 +6,10 @@ import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { ConfigError } from '../../src/config/load.ts'
 import type { FetchLike } from '../../src/providers/types.ts'
-import { consoleLogger, type Logger } from '../../src/telemetry/log.ts'
+import type { Logger } from '../../src/telemetry/log.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
 import { watchConfigFile } from './config-file.ts'
+import { stdoutLogger } from './log.ts'
 import { listen, type RunningServer } from './server.ts'
 import { createUpstreamFetch } from './upstream-fetch.ts'
 
@@ -30,7 +31,7 @@ export interface Kortex extends RunningServer {
 
 export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const notice = opts.notice ?? ((line: string) => console.error(line))
-  const log = opts.log ?? consoleLogger
+  const log = opts.log ?? stdoutLogger()
   const fetch = opts.fetch ?? createUpstreamFetch()
   // Active health checks run on Node timers, for backends whose config asks for them.
   const health = new HealthMonitor({ fetch, log })
