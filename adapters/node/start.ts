@@ -8,6 +8,7 @@ import { ConfigError } from '../../src/config/load.ts'
 import type { FetchLike } from '../../src/providers/types.ts'
 import type { Logger } from '../../src/telemetry/log.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
+import { RedisStore } from '../redis/store.ts'
 import { watchConfigFile } from './config-file.ts'
 import { stdoutLogger } from './log.ts'
 import { listen, type RunningServer } from './server.ts'
@@ -55,7 +56,10 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     current = () => c
   }
   health.update(current().backends.values())
-  const gateway = createGateway({ config: current, fetch, log, health })
+  const store = stateStore(current(), log, notice)
+  // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
+  await store?.ready(2000).catch(() => {})
+  const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n] })
   const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1')
   return {
     ...server,
@@ -64,7 +68,20 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     close: async () => {
       stopWatching()
       health.stop()
+      await store?.close()
       await server.close()
     },
   }
+}
+
+/** The state store the config names at start-up: Redis for fleets, else in memory (the gateway's default). */
+function stateStore(config: CompiledConfig, log: Logger, notice: (line: string) => void): RedisStore | undefined {
+  const s = config.gateway.state
+  if (s.store !== 'redis') return undefined
+  const url = process.env[s.urlEnv] ?? 'redis://127.0.0.1:6379'
+  return new RedisStore({
+    url,
+    timeoutMs: s.timeoutMs,
+    onStatus: (up, detail) => (up ? notice(`kortex: state store: ${detail}`) : log.error('kortex: state store unreachable; limits fail open or closed as configured', { detail })),
+  })
 }

@@ -382,6 +382,17 @@ export const gatewaySpec = z.strictObject({
       userHeader: z.string().default('x-user-id'),
     })
     .default({ failMode: 'open', defaultMaxTokens: 1024, userHeader: 'x-user-id' }),
+  /** Where limits, budgets, spend and experiment figures live. Read at start-up; changing it needs a restart. */
+  state: z
+    .strictObject({
+      /** memory: this instance only; redis: shared by every replica (Node, Deno). */
+      store: anyCase(['memory', 'redis']).default('memory'),
+      /** The environment variable holding the Redis URL (it may carry a password). */
+      urlEnv: z.string().default('REDIS_URL'),
+      /** No store call waits longer; then the limit's failMode decides. */
+      timeoutMs: z.int().min(1).max(10_000).default(100),
+    })
+    .default({ store: 'memory', urlEnv: 'REDIS_URL', timeoutMs: 100 }),
   teams: z.array(z.strictObject({ name, limits: limitSet.optional() })).default([]),
   budgets: z.array(budget).default([]),
   /** Where attribution comes from: dimension -> request header. The key's team is the default team. */

@@ -3,14 +3,13 @@
 // their own redis-server on a free port (stopped by its pid), so the shared
 // one on 6379 is never disturbed. When Redis is unreachable these tests fail
 // under CI and are skipped elsewhere.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { createServer, connect, type AddressInfo } from 'node:net'
+import type { ChildProcess } from 'node:child_process'
 import { createClient } from 'redis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIT, ADD_FIELDS, SETTLE } from '../../adapters/redis/scripts.ts'
 import { RedisStore, RedisUnavailableError } from '../../adapters/redis/store.ts'
 import type { Admission } from '../../src/state/store.ts'
+import { freePort, startRedis, stopRedis } from '../helpers/redis.ts'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const redisWhere = (() => {
@@ -156,52 +155,6 @@ describe.skipIf(!redisUp)('RedisStore on a shared Redis', () => {
     expect(await s.get('a-string')).toBe('not a hash')
   })
 })
-
-// A redis-server of our own, on a free port, stopped and restarted by its pid.
-async function freePort(): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
-  const { port } = srv.address() as AddressInfo
-  await new Promise((r) => srv.close(r))
-  return port
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ port, host: '127.0.0.1' })
-    const done = (ok: boolean) => {
-      sock.destroy()
-      resolve(ok)
-    }
-    sock.setTimeout(500, () => done(false))
-    sock.on('error', () => done(false))
-    sock.on('connect', () => sock.write('PING\r\n'))
-    // +PONG, or -NOAUTH when it wants a password: either way it is serving.
-    sock.on('data', (d) => done(/^[+-]/.test(d.toString())))
-  })
-}
-
-async function startRedis(port: number, password: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', password], { stdio: 'ignore' })
-  let exited = false
-  child.on('exit', () => (exited = true))
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    if (exited) throw new Error(`redis-server --port ${port} exited at start`)
-    if (await answers(port)) return child
-    await sleep(50)
-  }
-  process.kill(child.pid!, 'SIGKILL')
-  throw new Error(`redis-server --port ${port} did not answer PING`)
-}
-
-async function stopRedis(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return
-  const exit = once(child, 'exit')
-  process.kill(child.pid!, 'SIGCONT') // in case a test left it paused
-  process.kill(child.pid!, signal)
-  await exit
-}
 
 async function eventually<T>(fn: () => Promise<T>, ms: number): Promise<T> {
   const deadline = Date.now() + ms
