@@ -27,6 +27,7 @@ import { checkAlerts } from './limits/alerts.ts'
 import { attributionOf, costRecord, usageOf, type Served } from './usage/record.ts'
 import { dayOf, readSpend, recordSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
+import { recordRequest } from './telemetry/otel.ts'
 
 export interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void
@@ -196,7 +197,9 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     } catch (err) {
       if (err instanceof GatewayError) {
         Object.assign(err.headers, headers)
-        accessLog({ status: err.status, error: err.code ?? err.type, attempts: Number(err.headers['x-kortex-attempts'] ?? 0) })
+        const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
+        accessLog({ status: err.status, error: err.code ?? err.type, attempts })
+        recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType: err.code ?? err.type, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
         const upstreamFault = err.status >= 500 || err.status === 429
         waitUntil(ctx, settle({ ok: false }))
         if (plan.experiment && upstreamFault) waitUntil(ctx, recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, { ok: false, latencyMs: now() - started }))
@@ -255,6 +258,31 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
           }),
         )
       }
+      recordRequest({
+        op,
+        requestModel: model,
+        responseModel: served.body && typeof served.body.model === 'string' ? served.body.model : undefined,
+        provider: answer.backend.provider,
+        backend: answer.backend.name,
+        route: route.name,
+        startTime: started,
+        endTime: now(),
+        ttftMs: o.ttftMs,
+        stream,
+        status: 200,
+        errorType: o.error ? 'stream_error' : undefined,
+        inputTokens: usage.prompt_tokens,
+        outputTokens: usage.completion_tokens,
+        cachedInputTokens: record.cachedInputTokens,
+        costNano: record.costNano,
+        currency: record.currency ?? undefined,
+        team: principal.team,
+        feature: record.attribution.feature,
+        attempts: answer.attempts,
+        requestId,
+        experiment: plan.experiment?.exp.name,
+        variant: plan.experiment?.variant.name,
+      })
       await Promise.all(work)
     }
 
