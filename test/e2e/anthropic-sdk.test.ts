@@ -3,7 +3,7 @@
 import OpenAI from 'openai'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startAnthropicUpstream, WEATHER_INPUT, type AnthropicUpstream } from '../upstreams/anthropic.ts'
-import { startTestKortex, type TestKortex } from '../helpers/kortex.ts'
+import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.ts'
 
 let up: AnthropicUpstream
 let k: TestKortex
@@ -17,6 +17,7 @@ metadata: { name: ${name} }
 spec:
   type: external
   external: { url: ${up.base(mode)}, provider: Anthropic, model: claude-sonnet-4-5, apiKeySecret: { name: anthropic, key: key } }
+  cost: { inputTokenCost: "0.003", cachedInputTokenCost: "0.0003", cacheWriteTokenCost: "0.00375", outputTokenCost: "0.015" }
 ---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
@@ -86,4 +87,16 @@ it('an Anthropic 429 is a 429 with Retry-After for the client', async () => {
   expect(res.status).toBe(429)
   expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0)
   expect(JSON.stringify(await res.json())).not.toContain(KEY)
+})
+
+it('cost: cache reads and writes priced apart, the same for a whole answer and a stream', async () => {
+  const r = await client.chat.completions.create({ model: 'claude-ok', messages: [{ role: 'user', content: 'price me' }] })
+  const s = await client.chat.completions.create({ model: 'claude-ok', stream: true, messages: [{ role: 'user', content: 'price me too' }] })
+  for await (const _ of s) void _
+  // 25 input × 0.000003 + 100 cache reads × 0.0000003 + 10 cache writes × 0.00000375 + 15 output × 0.000015
+  // = 0.000075 + 0.00003 + 0.0000375 + 0.000225 = 0.0003675
+  await eventually(() => k.records.filter((x) => x.type === 'cost' && x.model === 'claude-ok').length >= 2)
+  const costs = k.records.filter((x) => x.type === 'cost' && x.model === 'claude-ok').slice(-2)
+  for (const c of costs) expect(c).toMatchObject({ inputTokens: 135, outputTokens: 15, cachedInputTokens: 100, cost: '0.0003675', currency: 'USD', estimated: false })
+  expect(r.id).toBeTruthy()
 })
