@@ -90,13 +90,15 @@ it('an Anthropic 429 is a 429 with Retry-After for the client', async () => {
 })
 
 it('cost: cache reads and writes priced apart, the same for a whole answer and a stream', async () => {
+  const ours = () => k.records.filter((x) => x.type === 'cost' && x.model === 'claude-ok')
+  const before = ours().length
   const r = await client.chat.completions.create({ model: 'claude-ok', messages: [{ role: 'user', content: 'price me' }] })
   const s = await client.chat.completions.create({ model: 'claude-ok', stream: true, messages: [{ role: 'user', content: 'price me too' }] })
   for await (const _ of s) void _
   // 25 input × 0.000003 + 100 cache reads × 0.0000003 + 10 cache writes × 0.00000375 + 15 output × 0.000015
   // = 0.000075 + 0.00003 + 0.0000375 + 0.000225 = 0.0003675
-  await eventually(() => k.records.filter((x) => x.type === 'cost' && x.model === 'claude-ok').length >= 2)
-  const costs = k.records.filter((x) => x.type === 'cost' && x.model === 'claude-ok').slice(-2)
+  await eventually(() => ours().length === before + 2)
+  const costs = ours().slice(before)
   for (const c of costs) expect(c).toMatchObject({ inputTokens: 135, outputTokens: 15, cachedInputTokens: 100, cost: '0.0003675', currency: 'USD', estimated: false })
   expect(r.id).toBeTruthy()
 })
