@@ -15,6 +15,7 @@ import type { AdmissionResult, BudgetCheck, RateCheck, RateState, Settlement, St
 import { estimatePromptTokens } from '../usage/tokens.ts'
 import { formatNano, maxCostNano, parseNano } from '../usage/cost.ts'
 import { formatReset, rateLimitHeaders } from './headers.ts'
+import { recordStoreFailure } from '../telemetry/otel.ts'
 import { periodId, periodTtlSeconds } from './periods.ts'
 
 type Unit = (typeof LIMIT_UNITS)[number]
@@ -171,7 +172,9 @@ export class Limiter {
         this.#down = true
         this.log.error('kortex: the state store is unreachable; limits fail open or closed as configured', { error: err instanceof Error ? err.message : String(err) })
       }
-      if (rates.some((r) => r.failMode === 'closed')) {
+      const closed = rates.some((r) => r.failMode === 'closed')
+      recordStoreFailure(closed ? 'closed' : 'open')
+      if (closed) {
         throw new GatewayError(503, 'Rate limits cannot be checked right now and this route fails closed; try again shortly.', 'api_error', 'limits_unavailable')
       }
       return { headers: {}, reservedTokens: 0, budgets: [], settlement: () => ({ rates: [], counters: [] }) }

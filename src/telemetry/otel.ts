@@ -42,6 +42,7 @@ const SCOPE = 'kortex'
 /** Kortex's own names: span attributes (any cardinality) and metrics (bounded attributes only). */
 export const KORTEX_REQUESTS = 'kortex.requests'
 export const KORTEX_COST = 'kortex.cost'
+export const KORTEX_STORE_FAILURES = 'kortex.state_store.failures'
 
 const OPERATION: Record<RequestSummary['op'], string> = {
   chat: g.GenAiOperation.chat,
@@ -79,6 +80,7 @@ interface Instruments {
   ttfc: Histogram
   requests: Counter
   cost: Counter
+  storeFailures: Counter
 }
 
 // Fetched on use, so an SDK registered after import is picked up; cached per
@@ -110,6 +112,7 @@ function instrumentsNow(): Instruments | undefined {
     requests: meter.createCounter(KORTEX_REQUESTS, { unit: '{request}', description: 'Requests served by the gateway.' }),
     // One instrument for every currency: the unit names the `currency` attribute, so sum per currency only.
     cost: meter.createCounter(KORTEX_COST, { unit: '{currency}', description: 'Cost of requests, in the currency named by the currency attribute.' }),
+    storeFailures: meter.createCounter(KORTEX_STORE_FAILURES, { unit: '{call}', description: 'State store calls that failed (limits then fail open or closed).' }),
   })
 }
 
@@ -200,5 +203,14 @@ function measure(m: Instruments, s: RequestSummary, op: string, provider: string
     if (s.team !== undefined) c.team = bounded('team', s.team)
     if (s.feature !== undefined) c.feature = bounded('feature', s.feature)
     m.cost.add(s.costNano / 1e9, c)
+  }
+}
+
+/** A state store call failed; `outcome` is what the request got: let through (open) or refused (closed). */
+export function recordStoreFailure(outcome: 'open' | 'closed'): void {
+  try {
+    instrumentsNow()?.storeFailures.add(1, { outcome })
+  } catch {
+    /* telemetry never breaks a request */
   }
 }

@@ -3,6 +3,8 @@
 // Retry-After, token reservations settled to actual usage, budgets that
 // refuse at the boundary and alert once, and the store's failure modes.
 import { describe, expect, it } from 'vitest'
+import { metrics } from '@opentelemetry/api'
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics'
 import { MemoryStore } from '../../src/state/memory.ts'
 import type { StateStore } from '../../src/state/store.ts'
 import type { Logger } from '../../src/telemetry/log.ts'
@@ -193,12 +195,21 @@ describe('when the state store fails', () => {
     },
   })
 
-  it('failMode open (the default) lets requests through and logs the outage once', async () => {
+  it('failMode open (the default) lets requests through, logs the outage once and counts every failure', async () => {
+    const reader = new (class extends MetricReader {
+      protected override async onForceFlush() {}
+      protected override async onShutdown() {}
+    })()
+    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }))
     const errors: string[] = []
     const log: Logger = { record() {}, warn() {}, error: (m) => errors.push(m) }
     const { gw } = await setup(withRoute(gateway('  auth: { open: true }'), '{ requestsPerMinute: 1 }'), { store: broken, log })
     for (let i = 0; i < 5; i++) expect((await gw.chat()).status).toBe(200)
     expect(errors.filter((m) => m.includes('state store is unreachable'))).toHaveLength(1)
+    const { resourceMetrics } = await reader.collect()
+    const failures = resourceMetrics.scopeMetrics.flatMap((x) => x.metrics).find((m) => m.descriptor.name === 'kortex.state_store.failures')
+    expect(failures?.dataPoints).toMatchObject([{ attributes: { outcome: 'open' }, value: 5 }])
+    metrics.disable()
   })
 
   it('failMode closed refuses with 503 limits_unavailable', async () => {
