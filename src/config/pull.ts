@@ -1,0 +1,125 @@
+// The ConfigSource every runtime can use: pull the compiled config from the
+// controller's GET /config with an ETag. 304 keeps what we have; a new
+// document is validated and compiled whole before it replaces the running
+// config (atomically: one reference swap); a failure of any kind keeps the
+// last good config and retries with backoff and jitter. With `waitSeconds`
+// the controller holds the request until something changes (long poll), so
+// edges learn of changes within seconds.
+//
+// The document: {"kind":"KortexConfig","version":"<hash>","resources":[...],
+// "secrets":{"OPENAI_CREDENTIALS_API_KEY":"..."}} — resources are the same
+// objects a config file holds; secrets are what the controller resolved from
+// Kubernetes Secrets, named by the usual rule, and win over the local ones.
+import { compileConfig, type CompiledConfig, type SecretLookup } from './compile.ts'
+import { parseConfigText } from './load.ts'
+import type { FetchLike } from '../providers/types.ts'
+
+export interface ConfigDocument {
+  kind: 'KortexConfig'
+  version: string
+  resources: unknown[]
+  secrets?: Record<string, string>
+}
+
+export interface PullOptions {
+  url: string
+  /** Bearer token for the controller. */
+  token?: string
+  fetch: FetchLike
+  /** Secrets the document does not carry (environment, Worker bindings). */
+  secrets: SecretLookup
+  /** Between pulls when not long-polling, and the base of the backoff. */
+  intervalMs?: number
+  /** Ask the controller to hold the request up to this long for a change. */
+  waitSeconds?: number
+  maxBackoffMs?: number
+  random?: () => number
+  onUpdate?: (config: CompiledConfig, version: string) => void
+  onError?: (err: unknown) => void
+}
+
+export type PullResult = 'updated' | 'unchanged' | 'failed'
+
+export class ConfigPuller {
+  #config: CompiledConfig | undefined
+  #etag: string | undefined
+  #failures = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #stopped = true
+  #abort: AbortController | undefined
+  version: string | undefined
+
+  constructor(private readonly o: PullOptions) {}
+
+  current(): CompiledConfig | undefined {
+    return this.#config
+  }
+
+  /** One pull. Never throws: a failure keeps the last good config. */
+  async pullOnce(signal?: AbortSignal): Promise<PullResult> {
+    try {
+      const url = new URL(this.o.url)
+      if (this.o.waitSeconds && this.#etag) url.searchParams.set('wait', String(this.o.waitSeconds))
+      const headers: Record<string, string> = { accept: 'application/json' }
+      if (this.#etag) headers['if-none-match'] = this.#etag
+      if (this.o.token) headers.authorization = `Bearer ${this.o.token}`
+      const res = await this.o.fetch(url.href, { headers, signal })
+      if (res.status === 304) {
+        await res.body?.cancel()
+        this.#failures = 0
+        return 'unchanged'
+      }
+      if (!res.ok) {
+        await res.body?.cancel()
+        throw new Error(`the controller answered HTTP ${res.status}`)
+      }
+      const doc = (await res.json()) as ConfigDocument
+      if (!doc || doc.kind !== 'KortexConfig' || !Array.isArray(doc.resources)) throw new Error('the controller sent something that is not a KortexConfig document')
+      const version = doc.version ?? res.headers.get('etag') ?? ''
+      const secrets = doc.secrets ?? {}
+      const text = doc.resources.map((r) => JSON.stringify(r)).join('\n---\n')
+      const config = await compileConfig(parseConfigText(text, `controller config ${version}`), (n) => secrets[n] ?? this.o.secrets(n), `controller config ${version}`)
+      this.#config = config
+      this.#etag = res.headers.get('etag') ?? undefined
+      this.version = version
+      this.#failures = 0
+      this.o.onUpdate?.(config, version)
+      return 'updated'
+    } catch (err) {
+      if (signal?.aborted) return 'failed'
+      this.#failures++
+      this.o.onError?.(err)
+      return 'failed'
+    }
+  }
+
+  /** Pulls until stop(): right after a change or a long poll, after the interval otherwise, backing off after failures. */
+  start(): void {
+    if (!this.#stopped) return
+    this.#stopped = false
+    const loop = async () => {
+      if (this.#stopped) return
+      this.#abort = new AbortController()
+      const r = await this.pullOnce(this.#abort.signal)
+      if (this.#stopped) return
+      this.#timer = setTimeout(loop, this.delayAfter(r))
+    }
+    void loop()
+  }
+
+  /** How long to wait before the next pull. */
+  delayAfter(r: PullResult): number {
+    const base = this.o.intervalMs ?? 10_000
+    if (r === 'failed') {
+      const cap = Math.min(this.o.maxBackoffMs ?? 60_000, base * 2 ** Math.min(this.#failures - 1, 10))
+      return cap / 2 + (this.o.random ?? Math.random)() * (cap / 2)
+    }
+    return this.o.waitSeconds ? 0 : base
+  }
+
+  stop(): void {
+    this.#stopped = true
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#abort?.abort()
+  }
+}

@@ -1,0 +1,71 @@
+// Pulling config from the controller: ETag and 304, the document's own
+// secrets, a bad document never applied (the last good one stays), and
+// backoff with jitter after failures.
+import { describe, expect, it } from 'vitest'
+import { ConfigPuller, type ConfigDocument } from '../../src/config/pull.ts'
+
+const resources = (backendUrl: string) => [
+  { apiVersion: 'gateway.kortex.io/v1alpha1', kind: 'GatewayConfig', metadata: { name: 'g' }, spec: { auth: { open: true } } },
+  { apiVersion: 'gateway.kortex.io/v1alpha1', kind: 'InferenceBackend', metadata: { name: 'gpt' }, spec: { type: 'external', external: { url: backendUrl, apiKeySecret: { name: 'openai', key: 'key' } } } },
+  { apiVersion: 'gateway.kortex.io/v1alpha1', kind: 'InferenceRoute', metadata: { name: 'r' }, spec: { defaultBackend: { name: 'gpt' } } },
+]
+
+function controller() {
+  let doc: ConfigDocument = { kind: 'KortexConfig', version: 'v1', resources: resources('https://api.openai.com/v1'), secrets: { OPENAI_KEY: 'sk-from-the-cluster' } }
+  const seen: Array<{ url: string; headers: Record<string, string> }> = []
+  let fail = false
+  const fetch = async (input: string | URL | Request, init?: RequestInit) => {
+    const headers = init?.headers as Record<string, string>
+    seen.push({ url: String(input), headers })
+    if (fail) return new Response('boom', { status: 500 })
+    if (headers['if-none-match'] === `"${doc.version}"`) return new Response(null, { status: 304 })
+    return Response.json(doc, { headers: { etag: `"${doc.version}"` } })
+  }
+  return { fetch, seen, set: (d: ConfigDocument) => (doc = d), fail: (f: boolean) => (fail = f) }
+}
+
+describe('ConfigPuller', () => {
+  it('applies a new version, keeps it on 304, and sends the token and ETag', async () => {
+    const c = controller()
+    const versions: string[] = []
+    const p = new ConfigPuller({ url: 'http://controller.test/config', token: 'ctl-token', fetch: c.fetch, secrets: () => undefined, waitSeconds: 30, onUpdate: (_, v) => versions.push(v) })
+    expect(await p.pullOnce()).toBe('updated')
+    const first = p.current()!
+    expect(first.backends.get('default/gpt')!.apiKey).toBe('sk-from-the-cluster')
+    expect(await p.pullOnce()).toBe('unchanged')
+    expect(p.current()).toBe(first)
+    expect(c.seen[1]!.headers).toMatchObject({ authorization: 'Bearer ctl-token', 'if-none-match': '"v1"' })
+    expect(c.seen[1]!.url).toBe('http://controller.test/config?wait=30') // a long poll once there is something to compare
+    c.set({ kind: 'KortexConfig', version: 'v2', resources: resources('https://other.example.com/v1'), secrets: { OPENAI_KEY: 'sk-2' } })
+    expect(await p.pullOnce()).toBe('updated')
+    expect(p.current()!.backends.get('default/gpt')!.baseUrl).toBe('https://other.example.com/v1')
+    expect(versions).toEqual(['v1', 'v2'])
+  })
+
+  it('never applies an invalid document or a failed pull: the last good config stays', async () => {
+    const c = controller()
+    const errors: string[] = []
+    const p = new ConfigPuller({ url: 'http://controller.test/config', fetch: c.fetch, secrets: () => undefined, onError: (e) => errors.push(String(e)) })
+    await p.pullOnce()
+    const good = p.current()
+    c.set({ kind: 'KortexConfig', version: 'bad', resources: [{ apiVersion: 'gateway.kortex.io/v1alpha1', kind: 'InferenceRoute', metadata: { name: 'r' }, spec: { defaultBackend: { name: 'missing' } } }] })
+    expect(await p.pullOnce()).toBe('failed')
+    expect(p.current()).toBe(good)
+    expect(errors[0]).toContain('backend "missing" is not defined')
+    c.fail(true)
+    expect(await p.pullOnce()).toBe('failed')
+    expect(p.current()).toBe(good)
+    expect(p.version).toBe('v1')
+  })
+
+  it('backs off exponentially with jitter after failures, capped', async () => {
+    const c = controller()
+    c.fail(true)
+    const p = new ConfigPuller({ url: 'http://controller.test/config', fetch: c.fetch, secrets: () => undefined, intervalMs: 1000, maxBackoffMs: 8000, random: () => 1 })
+    const delays: number[] = []
+    for (let i = 0; i < 6; i++) delays.push(p.delayAfter(await p.pullOnce()))
+    expect(delays).toEqual([1000, 2000, 4000, 8000, 8000, 8000])
+    const low = new ConfigPuller({ url: 'http://controller.test/config', fetch: c.fetch, secrets: () => undefined, intervalMs: 1000, random: () => 0 })
+    expect(low.delayAfter(await low.pullOnce())).toBe(500) // jitter spreads over [cap/2, cap]
+  })
+})
