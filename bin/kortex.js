@@ -4,19 +4,87 @@
 // That keeps tsx's loader thread, and its memory, out of the serving process.
 // Where the cache cannot be written (a read-only install), tsx runs the
 // sources instead.
-import { fileURLToPath } from 'node:url'
+//
+// The bundle is split at dynamic imports, so a module loaded with `await
+// import()` (one only some configs need) and the packages it imports stay
+// out of memory until used; a single file would hoist their imports to the
+// top. Each build goes to a directory named by a hash of its output, written
+// whole and renamed into place, so processes starting together never see a
+// half-written or changed bundle.
+import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 const entry = fileURLToPath(new URL('../adapters/node/main.ts', import.meta.url))
-const outfile = fileURLToPath(new URL('../node_modules/.cache/kortex/kortex.mjs', import.meta.url))
+const cache = fileURLToPath(new URL('../node_modules/.cache/kortex/', import.meta.url))
+const KEEP = 3 // builds kept besides the one starting, the most recently used first
 
-let bundled = false
-try {
+async function bundle() {
   const { build } = await import('esbuild')
-  await build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', sourcemap: 'linked', logLevel: 'silent' })
-  bundled = true
+  // Laid out as if in cache/out: the final directory sits at the same depth, so the maps' relative paths hold.
+  const outdir = join(cache, 'out')
+  const { outputFiles } = await build({
+    entryPoints: [entry],
+    outdir,
+    entryNames: 'kortex',
+    chunkNames: 'chunk-[hash]',
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    splitting: true,
+    write: false,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: 'linked',
+    logLevel: 'silent',
+  })
+  const hash = createHash('sha256')
+  for (const f of outputFiles) hash.update(relative(outdir, f.path)).update(f.contents)
+  const dir = join(cache, hash.digest('hex').slice(0, 16))
+  const main = join(dir, 'kortex.mjs')
+  try {
+    statSync(main)
+    utimesSync(dir, new Date(), new Date())
+  } catch {
+    const tmp = `${dir}.${process.pid}.tmp`
+    for (const f of outputFiles) {
+      const to = join(tmp, relative(outdir, f.path))
+      mkdirSync(dirname(to), { recursive: true })
+      writeFileSync(to, f.contents)
+    }
+    try {
+      renameSync(tmp, dir)
+    } catch {
+      rmSync(tmp, { recursive: true, force: true }) // another process put the same build there first
+    }
+  }
+  prune(dir)
+  rmSync(join(cache, 'kortex.mjs'), { force: true }) // the single-file bundle of earlier versions
+  rmSync(join(cache, 'kortex.mjs.map'), { force: true })
+  return main
+}
+
+/** Old builds go, but never the newest few: a process started from one may still import its chunks. */
+function prune(current) {
+  try {
+    const old = readdirSync(cache, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && /^[0-9a-f]{16}$/.test(d.name) && join(cache, d.name) !== current)
+      .map((d) => ({ path: join(cache, d.name), used: statSync(join(cache, d.name)).mtimeMs }))
+      .sort((a, b) => b.used - a.used)
+    for (const d of old.slice(KEEP)) rmSync(d.path, { recursive: true, force: true })
+  } catch {
+    // pruning is housekeeping only
+  }
+}
+
+let main
+try {
+  main = await bundle()
 } catch {
   const { register } = await import('tsx/esm/api')
   register()
 }
 process.setSourceMapsEnabled(true)
-await import(bundled ? outfile : entry)
+await import(main ? pathToFileURL(main).href : entry)
