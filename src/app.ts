@@ -70,7 +70,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   const recorder = new ExperimentRecorder(store, now)
   const limiter = new Limiter(store, log)
   // The cost sink follows the config; a new sink only when its settings change.
-  let sinkFor: unknown
+  let sinkFor: string | undefined
   let sink: HttpSink | undefined
   const fleet = new Fleet({
     clock,
@@ -79,21 +79,18 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   })
   const app = new Hono<Env>()
 
-  // Backends gone from a new config leave the fleet (their breakers too).
+  // Once per new config: backends gone from it leave the fleet (their breakers
+  // too), and the cost sink follows its settings.
   let seenConfig: CompiledConfig | undefined
-  const syncFleet = (config: CompiledConfig) => {
+  const sync = (config: CompiledConfig) => {
     if (config === seenConfig) return
     seenConfig = config
     fleet.retain(config.backends.values())
-  }
-  const sinkOf = (config: CompiledConfig): HttpSink | undefined => {
     const o = config.gateway.cost.sink
-    if (o !== sinkFor) {
-      sink?.flush().catch(() => {})
-      sinkFor = o
-      sink = o && new HttpSink({ url: o.url, token: o.tokenEnv ? deps.secrets?.(o.tokenEnv) : undefined, batchSize: o.batchSize, flushMs: o.flushSeconds * 1000, maxQueue: o.maxQueue, fetch: deps.fetch, log })
-    }
-    return sink
+    if (JSON.stringify(o) === sinkFor) return
+    sink?.flush().catch(() => {})
+    sinkFor = JSON.stringify(o)
+    sink = o && new HttpSink({ url: o.url, token: o.tokenEnv ? deps.secrets?.(o.tokenEnv) : undefined, batchSize: o.batchSize, flushMs: o.flushSeconds * 1000, maxQueue: o.maxQueue, fetch: deps.fetch, log })
   }
   const waitUntil = (ctx: Partial<ExecutionContext> | undefined, p: Promise<unknown>) => {
     const guarded = p.catch((err) => log.warn('kortex: background work failed', { error: err instanceof Error ? err.message : String(err) }))
@@ -141,8 +138,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const model = body.model
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers)
-    syncFleet(config)
-    sink = sinkOf(config)
+    sync(config)
     const plan = await planRequest(
       config,
       route,
@@ -318,7 +314,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
 
   app.get('/v1/status', async (c) => {
     const config = await admin(c)
-    syncFleet(config)
+    sync(config)
     const backends = [...config.backends.values()].map((b) => {
       const live = fleet.live(b)
       const key = backendKey(b)
