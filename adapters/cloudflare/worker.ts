@@ -1,20 +1,47 @@
 // The Cloudflare Workers entry: the same createGateway the Node server runs,
-// fed from Worker bindings. Config comes from the KORTEX_CONFIG var (YAML or
-// JSON text) or else the embedded demo config; secrets (apiKeySecret, keyEnv)
-// are read from the Worker's string bindings; upstream calls use the
-// Worker's own fetch. Durable Objects and the rest of the edge work come later.
-import { createGateway, type Gateway } from '../../src/app.ts'
+// fed from Worker bindings.
+//
+// - Config, in order: the controller's config endpoint (KORTEX_CONFIG_URL,
+//   bearer KORTEX_CONFIG_TOKEN; pulled with ETag, refreshed in the background
+//   at most every KORTEX_CONFIG_REFRESH_SECONDS from the request path and on
+//   every Cron Trigger; a failing pull keeps the last good config), else the
+//   KORTEX_CONFIG var (YAML or JSON text), else the embedded demo config.
+// - Secrets (apiKeySecret, keyEnv) from the Worker's string bindings.
+// - State (limits, budgets, aggregates, shared breaker trips) in Durable
+//   Objects when KORTEX_STATE is bound (the KortexState class below), else
+//   in this isolate's memory.
+// - Health checks on the Cron Trigger (scheduled); cost records and metrics
+//   after the response through ctx.waitUntil.
+import { createGateway, type RunningGateway } from '../../src/app.ts'
 import { GatewayError, errorResponse } from '../../src/api/errors.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
 import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
 import { ConfigError } from '../../src/config/load.ts'
+import { ConfigPuller } from '../../src/config/pull.ts'
 import { buildConfig } from '../../src/config/source.ts'
+import { HealthMonitor } from '../../src/resilience/health.ts'
 import { consoleLogger } from '../../src/telemetry/log.ts'
+import { DurableObjectStore, type StateNamespace } from './do-store.ts'
+import { SharedBreakers } from './shared-breakers.ts'
+
+export { KortexState } from './state-object.ts'
 
 /** The bindings Kortex reads; any other string binding may hold a secret. */
 export interface Env {
   /** The gateway config (multi-document YAML, or JSON); the embedded demo config when absent. */
   KORTEX_CONFIG?: string
+  /** The controller's config endpoint (e.g. https://kortex-controller.example/config); wins over KORTEX_CONFIG. */
+  KORTEX_CONFIG_URL?: string
+  /** Bearer token for the controller (a secret). */
+  KORTEX_CONFIG_TOKEN?: string
+  /** Background refresh from the request path at most this often; default 30. */
+  KORTEX_CONFIG_REFRESH_SECONDS?: string
+  /** The KortexState Durable Object namespace: shared state for every isolate. */
+  KORTEX_STATE?: StateNamespace
+  /** How many objects the keys are spread over; default 16. */
+  KORTEX_STATE_SHARDS?: string
+  /** How often an isolate refreshes its view of breakers opened elsewhere, at most; default 2. */
+  KORTEX_BREAKER_REFRESH_SECONDS?: string
   [binding: string]: unknown
 }
 
@@ -26,17 +53,19 @@ export interface ExecutionContext {
 
 type Loaded = { ok: true; config: CompiledConfig } | { ok: false; error: GatewayError }
 
-// Per isolate: the config compiled from the text last seen, and one gateway.
-let loaded: { text: string; result: Promise<Loaded> } | undefined
-let current: CompiledConfig | undefined
-let gateway: Gateway | undefined
+const secretsOf = (env: Env) => (name: string) => (typeof env[name] === 'string' ? (env[name] as string) : undefined)
 
-function load(env: Env): Promise<Loaded> {
+// Per isolate: the config compiled from the binding text last seen, the puller, one gateway.
+let loaded: { text: string; result: Promise<Loaded> } | undefined
+let puller: { url: string; p: ConfigPuller; first: Promise<unknown>; lastPull: number } | undefined
+let current: CompiledConfig | undefined
+let instance: { gateway: RunningGateway; health: HealthMonitor; breakers?: SharedBreakers; seen?: CompiledConfig } | undefined
+
+function fromBinding(env: Env): Promise<Loaded> {
   const text = typeof env.KORTEX_CONFIG === 'string' && env.KORTEX_CONFIG.trim() ? env.KORTEX_CONFIG : DEFAULT_CONFIG_YAML
   if (loaded?.text === text) return loaded.result
   const source = text === DEFAULT_CONFIG_YAML ? 'embedded demo config' : 'KORTEX_CONFIG'
-  const secret = (name: string) => (typeof env[name] === 'string' ? (env[name] as string) : undefined)
-  const result = buildConfig(text, secret, source).then(
+  const result = buildConfig(text, secretsOf(env), source).then(
     (config): Loaded => {
       for (const w of config.warnings) consoleLogger.warn(`kortex: ${w}`)
       return { ok: true, config }
@@ -52,12 +81,93 @@ function load(env: Env): Promise<Loaded> {
   return result
 }
 
+function pullerFor(env: Env): NonNullable<typeof puller> | undefined {
+  const url = typeof env.KORTEX_CONFIG_URL === 'string' ? env.KORTEX_CONFIG_URL.trim() : ''
+  if (!url) return undefined
+  if (puller?.url !== url) {
+    const p = new ConfigPuller({
+      url,
+      token: typeof env.KORTEX_CONFIG_TOKEN === 'string' ? env.KORTEX_CONFIG_TOKEN : undefined,
+      fetch: (input, init) => fetch(input, init),
+      secrets: secretsOf(env),
+      onUpdate: (_c, version) => consoleLogger.warn('kortex: config pulled from the controller', { version }),
+      onError: (err) => consoleLogger.error('kortex: config pull failed; the last good config stays', { error: err instanceof Error ? err.message : String(err) }),
+    })
+    puller = { url, p, first: p.pullOnce(), lastPull: Date.now() }
+  }
+  return puller
+}
+
+/** The config in force: the controller's (refreshed in the background), else the binding's. */
+async function load(env: Env, ctx?: ExecutionContext): Promise<Loaded> {
+  const pull = pullerFor(env)
+  if (pull) {
+    await pull.first
+    const refreshMs = Number(env.KORTEX_CONFIG_REFRESH_SECONDS ?? 30) * 1000
+    if (ctx && Date.now() - pull.lastPull >= refreshMs) {
+      pull.lastPull = Date.now()
+      ctx.waitUntil(pull.p.pullOnce())
+    }
+    const c = pull.p.current()
+    if (c) return { ok: true, config: c }
+    // Never pulled successfully: the binding (or the demo) until the controller answers.
+  }
+  return fromBinding(env)
+}
+
+function gatewayFor(env: Env): NonNullable<typeof instance> {
+  if (instance) return instance
+  const fetcher = (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
+  const health = new HealthMonitor({ fetch: fetcher, log: consoleLogger, periodic: false })
+  const store = env.KORTEX_STATE ? new DurableObjectStore(env.KORTEX_STATE, { shards: env.KORTEX_STATE_SHARDS ? Number(env.KORTEX_STATE_SHARDS) : undefined }) : undefined
+  const breakers = store ? new SharedBreakers(store, consoleLogger, { refreshMs: Number(env.KORTEX_BREAKER_REFRESH_SECONDS ?? 2) * 1000 }) : undefined
+  const gateway = createGateway({
+    config: () => current,
+    fetch: fetcher,
+    log: consoleLogger,
+    store,
+    health,
+    secrets: secretsOf(env),
+  })
+  instance = { gateway, health, breakers }
+  breakers?.attach(gateway.fleet, () => current?.backends.values() ?? [])
+  return instance
+}
+
+function use(config: CompiledConfig, inst: NonNullable<typeof instance>) {
+  current = config
+  if (inst.seen !== config) {
+    inst.seen = config
+    inst.health.update(config.backends.values())
+  }
+}
+
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
-    const r = await load(env)
+    const r = await load(env, ctx)
     if (!r.ok) return errorResponse(r.error)
-    current = r.config
-    gateway ??= createGateway({ config: () => current, fetch: (input, init) => fetch(input, init), log: consoleLogger })
-    return gateway.fetch(request, ctx)
+    const inst = gatewayFor(env)
+    use(r.config, inst)
+    // Breaker trips from other isolates: a cached view, refreshed in the background at most every few seconds.
+    inst.breakers?.refresh(ctx)
+    const res = await inst.gateway.fetch(request, { waitUntil: (p) => ctx.waitUntil(p) })
+    // Trips this request caused, published in the background.
+    inst.breakers?.flush(ctx)
+    return res
+  },
+
+  /** The Cron Trigger: pull the controller's config, then probe every backend that has a health check. */
+  async scheduled(_controller: unknown, env: Env, ctx: ExecutionContext): Promise<void> {
+    const pull = pullerFor(env)
+    if (pull) {
+      await pull.first
+      pull.lastPull = Date.now()
+      await pull.p.pullOnce()
+    }
+    const r = await load(env)
+    if (!r.ok) return
+    const inst = gatewayFor(env)
+    use(r.config, inst)
+    ctx.waitUntil(inst.health.checkAll())
   },
 }

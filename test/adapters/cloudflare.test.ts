@@ -4,16 +4,10 @@
 // local OpenAI-speaking upstream. Keeps the core honest about needing only
 // Web APIs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { gzipSync } from 'node:zlib'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
-
-const COMPATIBILITY_DATE = '2026-04-01' // keep in step with wrangler.toml
+import { buildWorker, workerOptions, type BuiltWorker } from './cloudflare-harness.ts'
 const CLIENT_KEY = 'kx-client-key-0123456789'
 const PROVIDER_KEY = 'sk-test'
 
@@ -125,7 +119,7 @@ async function readSse(res: { text(): Promise<string> }): Promise<any[]> {
   return data.slice(0, -1).map((d) => JSON.parse(d))
 }
 
-let dir: string
+let worker: BuiltWorker
 let mf: Miniflare
 let upstream: TestServer
 const figures: Record<string, number> = {}
@@ -134,36 +128,17 @@ const figures: Record<string, number> = {}
 const url = (worker: 'demo' | 'upstream' | 'broken', path: string) => `http://${worker}.kortex.test${path}`
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'kortex-worker-'))
-  const scriptPath = join(dir, 'worker.js')
-  await build({
-    entryPoints: [new URL('../../adapters/cloudflare/worker.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    conditions: ['worker', 'browser'],
-    mainFields: ['browser', 'module', 'main'],
-    outfile: scriptPath,
-    logLevel: 'warning',
-  })
-  const bundle = await readFile(scriptPath)
-  figures.bundleBytes = bundle.length
-  figures.bundleGzipBytes = gzipSync(bundle).length
+  worker = await buildWorker()
+  figures.bundleBytes = worker.bytes
+  figures.bundleGzipBytes = worker.gzipBytes
 
   upstream = await startServer(upstreamHandler)
-  const common = { modules: true, scriptPath, modulesRoot: dir, compatibilityDate: COMPATIBILITY_DATE }
   const started = performance.now()
   mf = new Miniflare({
     workers: [
-      { ...common, name: 'demo', routes: ['demo.kortex.test/*'] },
-      {
-        ...common,
-        name: 'upstream',
-        routes: ['upstream.kortex.test/*'],
-        bindings: { KORTEX_CONFIG: upstreamConfig(upstream.url), OPENAI_CREDENTIALS_API_KEY: PROVIDER_KEY, KORTEX_CLIENT_KEY: CLIENT_KEY },
-      },
-      { ...common, name: 'broken', routes: ['broken.kortex.test/*'], bindings: { KORTEX_CONFIG: BROKEN_CONFIG } },
+      workerOptions(worker, 'demo', {}, { state: false }),
+      workerOptions(worker, 'upstream', { KORTEX_CONFIG: upstreamConfig(upstream.url), OPENAI_CREDENTIALS_API_KEY: PROVIDER_KEY, KORTEX_CLIENT_KEY: CLIENT_KEY }, { state: false }),
+      workerOptions(worker, 'broken', { KORTEX_CONFIG: BROKEN_CONFIG }, { state: false }),
     ],
   })
   const first = await mf.dispatchFetch(url('demo', '/healthz'))
@@ -175,7 +150,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await mf?.dispose()
   await upstream?.close()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  await worker?.remove()
 })
 
 describe('Workers entry in workerd (miniflare)', () => {

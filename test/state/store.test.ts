@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RedisStore } from '../../adapters/redis/store.ts'
 import { MemoryStore } from '../../src/state/memory.ts'
 import type { Admission, StateStore } from '../../src/state/store.ts'
+import { startDoStores, type DoStores } from '../adapters/cloudflare-store.ts'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const redisWhere = (() => {
@@ -103,6 +104,29 @@ const factories: Array<{ name: string; available: boolean; make(): Promise<Harne
     },
   },
 ]
+
+// Durable Objects: one workerd (miniflare) for the whole file, fresh objects per test.
+let doStores: Promise<DoStores> | undefined
+afterAll(async () => {
+  await (await doStores)?.close()
+})
+factories.push({
+  name: 'DurableObjectStore (workerd)',
+  available: true,
+  async make() {
+    const stores = await (doStores ??= startDoStores())
+    const store = stores.store(`t-${Math.random().toString(36).slice(2)}-`)
+    return {
+      store,
+      advance: (ms) => sleep(ms),
+      // Time inside workerd is this machine's clock.
+      alignTo: (p, f) => sleep((((f * p - (Date.now() % p)) % p) + p) % p),
+      elapsedSince: (start) => performance.now() - start,
+      now: () => performance.now(),
+      close: async () => {},
+    }
+  },
+})
 
 const one = (key: string, limit: number, periodMs: number, cost = 1): Admission => ({ rates: [{ key, limit, periodMs, cost }], budgets: [] })
 const HOUR = 3_600_000

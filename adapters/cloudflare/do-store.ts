@@ -1,0 +1,166 @@
+// StateStore on Durable Objects, for Kortex on Cloudflare Workers. Keys are
+// spread over `shards` objects (idFromName("<prefix><n>"), n from a hash of
+// the key), so a key always lives in one object and no object carries the
+// whole gateway's traffic (one object serves about 1,000 requests/s).
+//
+// One call per object touched: an admission whose keys all live in one
+// object (a route limit, say) is one RPC; one that spans objects asks each
+// in parallel and, when any refuses, gives back what the others took
+// (settle), so it never admits more than the limits — at worst a request
+// racing with that give-back is refused for a few milliseconds.
+import type { Admission, AdmissionResult, Settlement, StateStore } from '../../src/state/store.ts'
+
+/** What the Worker calls on one state object (KortexState's RPC methods). */
+export interface StateStub {
+  admit(a: Admission): Promise<AdmissionResult>
+  settle(s: Settlement): Promise<void>
+  counters(keys: string[]): Promise<number[]>
+  addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): Promise<void>
+  readFields(key: string): Promise<Record<string, number>>
+  readHashes(keys: string[]): Promise<Array<Record<string, number>>>
+  put(key: string, value: string, opts?: { ttlSeconds?: number; ifAbsent?: boolean }): Promise<string>
+  get(key: string): Promise<string | undefined>
+  tripBreaker(key: string, until: number): Promise<void>
+  openBreakers(): Promise<Record<string, number>>
+}
+
+/** The Durable Object namespace binding, as far as this store needs it. */
+export interface StateNamespace {
+  idFromName(name: string): unknown
+  get(id: any): unknown
+}
+
+export interface DurableObjectStoreOptions {
+  /** How many objects share the keys; default 16. Changing it moves keys (their state starts afresh). */
+  shards?: number
+  /** Object names are `${prefix}${n}`; default `kortex-state-`. */
+  prefix?: string
+}
+
+/** FNV-1a, 32 bits: a stable, cheap spread of keys over shards. */
+export function shardOf(key: string, shards: number): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % shards
+}
+
+export class DurableObjectStore implements StateStore {
+  readonly #ns: StateNamespace
+  readonly #shards: number
+  readonly #prefix: string
+  /** Object ids are pure values: derive each once. Stubs are made per call (they belong to the request that makes them). */
+  readonly #ids = new Map<number, unknown>()
+
+  constructor(ns: StateNamespace, opts: DurableObjectStoreOptions = {}) {
+    this.#ns = ns
+    this.#shards = Math.max(1, Math.floor(opts.shards ?? 16))
+    this.#prefix = opts.prefix ?? 'kortex-state-'
+  }
+
+  /** The object that holds `key`. */
+  stub(key: string): StateStub {
+    return this.#stubAt(shardOf(key, this.#shards))
+  }
+
+  #stubAt(n: number): StateStub {
+    let id = this.#ids.get(n)
+    if (id === undefined) this.#ids.set(n, (id = this.#ns.idFromName(`${this.#prefix}${n}`)))
+    return this.#ns.get(id) as StateStub
+  }
+
+  /** Groups items by the shard of their key, keeping each one's index in the original list. */
+  #group<T extends { key: string }>(items: T[], into: Map<number, { rates: number[]; budgets: number[] }>, kind: 'rates' | 'budgets') {
+    items.forEach((it, i) => {
+      const n = shardOf(it.key, this.#shards)
+      let g = into.get(n)
+      if (!g) into.set(n, (g = { rates: [], budgets: [] }))
+      g[kind].push(i)
+    })
+  }
+
+  async admit(a: Admission): Promise<AdmissionResult> {
+    if (a.rates.length === 0 && a.budgets.length === 0) return { allowed: true, rates: [], budgets: [] }
+    const groups = new Map<number, { rates: number[]; budgets: number[] }>()
+    this.#group(a.rates, groups, 'rates')
+    this.#group(a.budgets, groups, 'budgets')
+    if (groups.size === 1) return this.#stubAt(groups.keys().next().value!).admit(a)
+
+    const parts = [...groups].map(([n, g]) => ({ n, g, sub: { rates: g.rates.map((i) => a.rates[i]!), budgets: g.budgets.map((i) => a.budgets[i]!) } }))
+    const results = await Promise.all(parts.map((p) => this.#stubAt(p.n).admit(p.sub)))
+    const allowed = results.every((r) => r.allowed)
+    const out: AdmissionResult = { allowed, rates: new Array(a.rates.length), budgets: new Array(a.budgets.length) }
+    const giveBack: Promise<void>[] = []
+    parts.forEach((p, j) => {
+      const r = results[j]!
+      if (!allowed && r.allowed) {
+        // This object took its part; the admission as a whole is refused: give it back, and report it untouched.
+        giveBack.push(
+          this.#stubAt(p.n).settle({
+            rates: p.sub.rates.map((c) => ({ key: c.key, limit: c.limit, periodMs: c.periodMs, delta: -c.cost })),
+            counters: p.sub.budgets.map((b) => ({ key: b.key, delta: -b.amount, ttlSeconds: b.ttlSeconds })),
+          }),
+        )
+        p.g.rates.forEach((i, k) => {
+          const s = r.rates[k]!
+          const c = p.sub.rates[k]!
+          const interval = c.periodMs / c.limit
+          const resetMs = Math.max(0, s.resetMs - c.cost * interval)
+          out.rates[i] = { ...s, remaining: Math.min(c.limit, s.remaining + c.cost), resetMs, retryAfterMs: 0 }
+        })
+        p.g.budgets.forEach((i, k) => (out.budgets[i] = { ...r.budgets[k]!, total: r.budgets[k]!.total - p.sub.budgets[k]!.amount }))
+      } else {
+        p.g.rates.forEach((i, k) => (out.rates[i] = r.rates[k]!))
+        p.g.budgets.forEach((i, k) => (out.budgets[i] = r.budgets[k]!))
+      }
+    })
+    await Promise.all(giveBack)
+    return out
+  }
+
+  async settle(s: Settlement): Promise<void> {
+    if (s.rates.length === 0 && s.counters.length === 0) return
+    const by = new Map<number, Settlement>()
+    const at = (key: string) => {
+      const n = shardOf(key, this.#shards)
+      let x = by.get(n)
+      if (!x) by.set(n, (x = { rates: [], counters: [] }))
+      return x
+    }
+    for (const r of s.rates) at(r.key).rates.push(r)
+    for (const c of s.counters) at(c.key).counters.push(c)
+    await Promise.all([...by].map(([n, part]) => this.#stubAt(n).settle(part)))
+  }
+
+  async counters(keys: string[]): Promise<number[]> {
+    if (keys.length === 0) return []
+    const by = new Map<number, number[]>()
+    keys.forEach((k, i) => {
+      const n = shardOf(k, this.#shards)
+      by.set(n, [...(by.get(n) ?? []), i])
+    })
+    const out = new Array<number>(keys.length)
+    await Promise.all(
+      [...by].map(async ([n, idx]) => {
+        const vals = await this.#stubAt(n).counters(idx.map((i) => keys[i]!))
+        idx.forEach((i, k) => (out[i] = vals[k]!))
+      }),
+    )
+    return out
+  }
+
+  addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): Promise<void> {
+    return this.stub(key).addFields(key, deltas, ttlSeconds)
+  }
+
+  readFields(key: string): Promise<Record<string, number>> {
+    return this.stub(key).readFields(key)
+  }
+
+  put(key: string, value: string, opts?: { ttlSeconds?: number; ifAbsent?: boolean }): Promise<string> {
+    return this.stub(key).put(key, value, opts)
+  }
+
+  get(key: string): Promise<string | undefined> {
+    return this.stub(key).get(key)
+  }
+}

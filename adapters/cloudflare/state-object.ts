@@ -1,0 +1,163 @@
+// The Durable Object that holds Kortex's shared state on Cloudflare: rate-limit
+// windows (GCRA theoretical arrival times), token reservations, budget
+// counters, experiment aggregates (hashes), assignments and shared breaker
+// trips (values). SQLite-backed, called through RPC methods; each method runs
+// without awaiting anything, so the object's single thread makes it atomic.
+// Many objects share the keys (see do-store.ts: a key always lives in the same
+// one, chosen by hashing it), so no single object becomes a hot spot.
+//
+// Time is the object's own clock (Date.now() at the start of the call), so
+// every isolate that calls it agrees.
+import { DurableObject, type SqlStorage } from 'cloudflare:workers'
+import { gcra, type Admission, type AdmissionResult, type RateState, type Settlement } from '../../src/state/store.ts'
+
+/** Expired rows are swept every this many writes. */
+const SWEEP_EVERY = 1000
+
+type Num = { v: number; exp: number | null }
+
+export class KortexState extends DurableObject {
+  readonly #sql: SqlStorage
+  #writes = 0
+
+  constructor(ctx: ConstructorParameters<typeof DurableObject>[0], env: unknown) {
+    super(ctx, env)
+    this.#sql = ctx.storage.sql
+    // exp: epoch ms after which the row is gone; NULL for never.
+    this.#sql.exec('CREATE TABLE IF NOT EXISTS num (k TEXT PRIMARY KEY, v REAL NOT NULL, exp REAL)')
+    this.#sql.exec('CREATE TABLE IF NOT EXISTS val (k TEXT PRIMARY KEY, v TEXT NOT NULL, exp REAL)')
+    this.#sql.exec('CREATE TABLE IF NOT EXISTS hf (k TEXT NOT NULL, f TEXT NOT NULL, v REAL NOT NULL, PRIMARY KEY (k, f))')
+    this.#sql.exec('CREATE TABLE IF NOT EXISTS hx (k TEXT PRIMARY KEY, exp REAL)')
+    this.#sql.exec('CREATE TABLE IF NOT EXISTS brk (k TEXT PRIMARY KEY, until REAL NOT NULL)')
+  }
+
+  /** A breaker opened somewhere until `until` (epoch ms); the latest trip wins. */
+  tripBreaker(key: string, until: number): void {
+    this.#sql.exec('INSERT INTO brk (k, until) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET until = max(until, excluded.until)', key, until)
+  }
+
+  /** Breakers some isolate holds open now: backend key -> open until (epoch ms). */
+  openBreakers(): Record<string, number> {
+    const now = Date.now()
+    this.#sql.exec('DELETE FROM brk WHERE until <= ?', now)
+    const out: Record<string, number> = {}
+    for (const r of this.#sql.exec<{ k: string; until: number }>('SELECT k, until FROM brk')) out[r.k] = r.until
+    return out
+  }
+
+  #num(k: string, now: number): Num | undefined {
+    const r = this.#sql.exec<Num>('SELECT v, exp FROM num WHERE k = ?', k).toArray()[0]
+    if (!r) return undefined
+    if (r.exp !== null && r.exp <= now) {
+      this.#sql.exec('DELETE FROM num WHERE k = ?', k)
+      return undefined
+    }
+    return r
+  }
+
+  #setNum(k: string, v: number, exp: number | null) {
+    this.#sql.exec('INSERT OR REPLACE INTO num (k, v, exp) VALUES (?, ?, ?)', k, v, exp)
+  }
+
+  #sweep(now: number) {
+    if (++this.#writes % SWEEP_EVERY !== 0) return
+    for (const t of ['num', 'val', 'hx']) this.#sql.exec(`DELETE FROM ${t} WHERE exp IS NOT NULL AND exp <= ?`, now)
+    this.#sql.exec('DELETE FROM hf WHERE k NOT IN (SELECT k FROM hx)')
+  }
+
+  admit(a: Admission): AdmissionResult {
+    const now = Date.now()
+    this.#sweep(now)
+    const rates = a.rates.map((c) => ({ c, tat: this.#num(c.key, now)?.v }))
+    const budgets = a.budgets.map((b) => {
+      const e = this.#num(b.key, now)
+      return { b, total: e?.v ?? 0, exp: e ? e.exp : undefined }
+    })
+    const decided = rates.map(({ c, tat }) => gcra(tat, now, c))
+    const allowed = decided.every((d) => d.state.allowed) && budgets.every(({ b, total }) => total + b.amount <= b.limit)
+    if (allowed) {
+      rates.forEach(({ c }, i) => this.#setNum(c.key, decided[i]!.tat, now + c.periodMs + 1000))
+      // A budget counter keeps the expiry it was created with, so its period ends on time however busy it is.
+      for (const { b, total, exp } of budgets) this.#setNum(b.key, total + b.amount, exp === undefined ? now + b.ttlSeconds * 1000 : exp)
+    }
+    return {
+      allowed,
+      rates: rates.map(({ c, tat }, i): RateState => ({ key: c.key, ...(allowed || !decided[i]!.state.allowed ? decided[i]!.state : { ...gcra(tat, now, { ...c, cost: 0 }).state, allowed: true }) })),
+      budgets: budgets.map(({ b, total }) => ({ key: b.key, allowed: total + b.amount <= b.limit, total: allowed ? total + b.amount : total, limit: b.limit })),
+    }
+  }
+
+  settle(s: Settlement): void {
+    const now = Date.now()
+    for (const r of s.rates) {
+      const e = this.#num(r.key, now)
+      const tat = Math.max(e?.v ?? now, now) + (r.delta * r.periodMs) / r.limit
+      // Taking more than the limit after the fact puts the TAT beyond one period: keep the key until then.
+      if (tat > now) this.#setNum(r.key, tat, Math.max(tat, now + r.periodMs) + 1000)
+      else this.#sql.exec('DELETE FROM num WHERE k = ?', r.key)
+    }
+    for (const c of s.counters) {
+      const e = this.#num(c.key, now)
+      this.#setNum(c.key, (e?.v ?? 0) + c.delta, e ? e.exp : now + c.ttlSeconds * 1000)
+    }
+  }
+
+  counters(keys: string[]): number[] {
+    const now = Date.now()
+    return keys.map((k) => this.#num(k, now)?.v ?? 0)
+  }
+
+  #liveHash(key: string, now: number): boolean {
+    const r = this.#sql.exec<{ exp: number | null }>('SELECT exp FROM hx WHERE k = ?', key).toArray()[0]
+    if (!r) return false
+    if (r.exp !== null && r.exp <= now) {
+      this.#sql.exec('DELETE FROM hx WHERE k = ?', key)
+      this.#sql.exec('DELETE FROM hf WHERE k = ?', key)
+      return false
+    }
+    return true
+  }
+
+  addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): void {
+    const now = Date.now()
+    this.#sweep(now)
+    if (!this.#liveHash(key, now)) this.#sql.exec('INSERT INTO hx (k, exp) VALUES (?, NULL)', key)
+    for (const f in deltas) this.#sql.exec('INSERT INTO hf (k, f, v) VALUES (?, ?, ?) ON CONFLICT (k, f) DO UPDATE SET v = v + excluded.v', key, f, deltas[f]!)
+    if (ttlSeconds !== undefined) this.#sql.exec('UPDATE hx SET exp = ? WHERE k = ?', now + ttlSeconds * 1000, key)
+  }
+
+  readFields(key: string): Record<string, number> {
+    if (!this.#liveHash(key, Date.now())) return {}
+    const out: Record<string, number> = {}
+    for (const r of this.#sql.exec<{ f: string; v: number }>('SELECT f, v FROM hf WHERE k = ?', key)) out[r.f] = r.v
+    return out
+  }
+
+  /** Several hashes in one call (shared breaker trips, experiment variants). */
+  readHashes(keys: string[]): Array<Record<string, number>> {
+    return keys.map((k) => this.readFields(k))
+  }
+
+  put(key: string, value: string, opts: { ttlSeconds?: number; ifAbsent?: boolean } = {}): string {
+    const now = Date.now()
+    const e = this.#val(key, now)
+    if (e !== undefined && opts.ifAbsent) return e
+    this.#sweep(now)
+    this.#sql.exec('INSERT OR REPLACE INTO val (k, v, exp) VALUES (?, ?, ?)', key, value, opts.ttlSeconds === undefined ? null : now + opts.ttlSeconds * 1000)
+    return value
+  }
+
+  get(key: string): string | undefined {
+    return this.#val(key, Date.now())
+  }
+
+  #val(key: string, now: number): string | undefined {
+    const r = this.#sql.exec<{ v: string; exp: number | null }>('SELECT v, exp FROM val WHERE k = ?', key).toArray()[0]
+    if (!r) return undefined
+    if (r.exp !== null && r.exp <= now) {
+      this.#sql.exec('DELETE FROM val WHERE k = ?', key)
+      return undefined
+    }
+    return r.v
+  }
+}

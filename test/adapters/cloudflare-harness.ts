@@ -1,0 +1,68 @@
+// Builds the Worker as wrangler would (one ES module, no Node built-ins, no
+// nodejs_compat; cloudflare:* left to the runtime) and starts workerd through
+// miniflare, for the Workers tests and the conformance suite.
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { build } from 'esbuild'
+
+export const COMPATIBILITY_DATE = '2026-04-01' // keep in step with wrangler.toml
+
+export interface BuiltWorker {
+  dir: string
+  scriptPath: string
+  bytes: number
+  gzipBytes: number
+  remove(): Promise<void>
+}
+
+export async function buildWorker(): Promise<BuiltWorker> {
+  const dir = await mkdtemp(join(tmpdir(), 'kortex-worker-'))
+  const scriptPath = join(dir, 'worker.js')
+  await build({
+    entryPoints: [new URL('../../adapters/cloudflare/worker.ts', import.meta.url).pathname],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    conditions: ['workerd', 'worker', 'browser'],
+    mainFields: ['browser', 'module', 'main'],
+    external: ['cloudflare:*'],
+    outfile: scriptPath,
+    logLevel: 'warning',
+  })
+  const bundle = await readFile(scriptPath)
+  return { dir, scriptPath, bytes: bundle.length, gzipBytes: gzipSync(bundle).length, remove: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** The miniflare options of one Worker running the bundle; `stateFrom` binds the KortexState objects of another Worker (shared state). */
+export function workerOptions(w: BuiltWorker, name: string, bindings: Record<string, string> = {}, opts: { state?: boolean | string } = {}) {
+  const state = opts.state === undefined ? true : opts.state
+  return {
+    name,
+    modules: true,
+    scriptPath: w.scriptPath,
+    modulesRoot: w.dir,
+    compatibilityDate: COMPATIBILITY_DATE,
+    routes: [`${name}.kortex.test/*`],
+    bindings,
+    ...(state ? { durableObjects: { KORTEX_STATE: typeof state === 'string' ? { className: 'KortexState', scriptName: state, useSQLite: true } : { className: 'KortexState', useSQLite: true } } } : {}),
+  }
+}
+
+/** Bundles the store driver (test/adapters/cloudflare-store-driver.ts) next to `w`. */
+export async function buildStoreDriver(dir: string): Promise<string> {
+  const scriptPath = join(dir, 'driver.js')
+  await build({
+    entryPoints: [new URL('./cloudflare-store-driver.ts', import.meta.url).pathname],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    external: ['cloudflare:*'],
+    outfile: scriptPath,
+    logLevel: 'warning',
+  })
+  return scriptPath
+}
