@@ -1,0 +1,189 @@
+// The Worker at the edge, in workerd (miniflare): two Worker isolates bound
+// to the same KortexState Durable Objects enforce one rate limit together and
+// see each other's breaker trips; config pulled from a controller (ETag,
+// refresh from the request path and the Cron Trigger, last good config kept).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Miniflare } from 'miniflare'
+import { startServer, type TestServer } from '../helpers/server.ts'
+import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
+import { buildWorker, workerOptions, type BuiltWorker } from './cloudflare-harness.ts'
+
+const sharedConfig = (up: OpenAIUpstream) => `
+apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: edge }
+spec: { auth: { open: true }, accessLog: false }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: good }
+spec: { type: external, external: { url: "${up.base('ok')}", model: gpt-4o-mini } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: bad }
+spec:
+  type: external
+  external: { url: "${up.base('503')}", model: gpt-4o-mini }
+  circuitBreaker: { consecutiveFailures: 2, cooldownSeconds: 300, maxCooldownSeconds: 300, jitter: none }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: limited }
+spec:
+  models: [limited]
+  defaultBackend: { name: good }
+  rateLimit: { requestsPerMinute: 10 }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: flaky }
+spec:
+  models: [flaky]
+  defaultBackend: { name: bad }
+  fallback: { backends: [good] }
+  failover: { initialBackoffMs: 0, maxBackoffMs: 0 }
+`
+
+// A controller's GET /config: a KortexConfig document with an ETag, 304 when unchanged.
+let doc = { version: 'v1', model: 'pulled-one' }
+let controllerDown = false
+const pulls: Array<{ auth?: string; ifNoneMatch?: string }> = []
+const controllerDoc = () => ({
+  kind: 'KortexConfig',
+  version: doc.version,
+  resources: [
+    { apiVersion: 'gateway.kortex.io/v1alpha1', kind: 'GatewayConfig', metadata: { name: 'g' }, spec: { auth: { open: true }, accessLog: false } },
+    { apiVersion: 'gateway.kortex.io/v1alpha1', kind: 'InferenceBackend', metadata: { name: 'echo' }, spec: { type: 'demo' } },
+    { apiVersion: 'gateway.kortex.io/v1alpha1', kind: 'InferenceRoute', metadata: { name: 'r' }, spec: { models: [doc.model], defaultBackend: { name: 'echo' } } },
+  ],
+})
+function controller(req: IncomingMessage, res: ServerResponse) {
+  pulls.push({ auth: req.headers.authorization, ifNoneMatch: req.headers['if-none-match'] as string | undefined })
+  if (controllerDown) {
+    res.writeHead(500).end('down')
+    return
+  }
+  const etag = `"${doc.version}"`
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, { etag }).end()
+    return
+  }
+  res.writeHead(200, { 'content-type': 'application/json', etag }).end(JSON.stringify(controllerDoc()))
+}
+
+let worker: BuiltWorker
+let mf: Miniflare
+let up: OpenAIUpstream
+let ctl: TestServer
+const url = (w: string, path: string) => `http://${w}.kortex.test${path}`
+const chat = (model: string) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) })
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+beforeAll(async () => {
+  worker = await buildWorker()
+  up = await startOpenAIUpstream()
+  ctl = await startServer(controller)
+  const shared = { KORTEX_CONFIG: sharedConfig(up), KORTEX_BREAKER_REFRESH_SECONDS: '0' }
+  mf = new Miniflare({
+    workers: [
+      // Two Workers (two isolates) over the same objects: edge-b binds edge-a's KortexState class.
+      workerOptions(worker, 'edge-a', shared),
+      workerOptions(worker, 'edge-b', shared, { state: 'edge-a' }),
+      workerOptions(worker, 'pulled', { KORTEX_CONFIG_URL: `${ctl.url}/config`, KORTEX_CONFIG_TOKEN: 'ctl-token', KORTEX_CONFIG_REFRESH_SECONDS: '0' }, { state: false }),
+    ],
+  })
+  await mf.ready
+})
+
+afterAll(async () => {
+  await mf?.dispose()
+  await up?.close()
+  await ctl?.close()
+  await worker?.remove()
+})
+
+describe('Workers with Durable Objects as the StateStore', () => {
+  it('two isolates sharing the objects enforce one rate limit together', async () => {
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => mf.dispatchFetch(url(i % 2 ? 'edge-b' : 'edge-a', '/v1/chat/completions'), chat('limited'))))
+    const statuses = results.map((r) => r.status)
+    await Promise.all(results.map((r) => r.text()))
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(20)
+    // Both isolates served some and refused some: the limit is one, not one each.
+    const byWorker = (odd: number) => statuses.filter((_, i) => i % 2 === odd)
+    expect(byWorker(0).filter((s) => s === 200).length + byWorker(1).filter((s) => s === 200).length).toBe(10)
+    const refused = results.find((r) => r.status === 429)!
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(refused.headers.get('x-ratelimit-limit-requests')).toBe('10')
+  })
+
+  it('a breaker opened in one isolate is seen by the other', async () => {
+    const badHits = () => up.requests.filter((r) => r.path.startsWith('/mode/503/')).length
+    // edge-b uses the flaky route once while everything is closed: it tries bad, then good.
+    const b0 = await mf.dispatchFetch(url('edge-b', '/v1/chat/completions'), chat('flaky'))
+    expect(b0.status).toBe(200)
+    expect(b0.headers.get('x-kortex-attempts')).toBe('2')
+    await b0.text()
+    // The breaker on edge-b has one failure (threshold 2). Two failures on edge-a open it there.
+    for (let i = 0; i < 2; i++) {
+      const r = await mf.dispatchFetch(url('edge-a', '/v1/chat/completions'), chat('flaky'))
+      expect(r.status).toBe(200)
+      expect(r.headers.get('x-kortex-backend')).toBe('good')
+      await r.text()
+    }
+    const a = await mf.dispatchFetch(url('edge-a', '/v1/chat/completions'), chat('flaky'))
+    expect(a.headers.get('x-kortex-attempts')).toBe('1') // open on edge-a: bad skipped
+    await a.text()
+    // edge-b learns of the trip in the background (its refresh is off the request path), so within a few requests.
+    let skipped = false
+    for (let i = 0; i < 20 && !skipped; i++) {
+      const before = badHits()
+      const r = await mf.dispatchFetch(url('edge-b', '/v1/chat/completions'), chat('flaky'))
+      expect(r.status).toBe(200)
+      await r.text()
+      skipped = r.headers.get('x-kortex-attempts') === '1' && badHits() === before
+      if (!skipped) await sleep(50)
+    }
+    expect(skipped).toBe(true)
+    // And it stays open there: edge-b's own breaker never reached its threshold, the trip came from edge-a.
+    const after = badHits()
+    for (let i = 0; i < 3; i++) await (await mf.dispatchFetch(url('edge-b', '/v1/chat/completions'), chat('flaky'))).text()
+    expect(badHits()).toBe(after)
+  })
+})
+
+describe('Workers config from the controller', () => {
+  const models = async () => ((await (await mf.dispatchFetch(url('pulled', '/v1/models'))).json()) as any).data.map((m: any) => m.id)
+
+  it('serves the pulled config, refreshes it with ETag in the background, and keeps the last good one when the controller fails', async () => {
+    expect(await models()).toEqual(['pulled-one'])
+    expect(pulls[0]!.auth).toBe('Bearer ctl-token')
+    doc = { version: 'v2', model: 'pulled-two' }
+    // The next request starts a background pull; one after it sees the new config.
+    let seen: string[] = []
+    for (let i = 0; i < 20 && seen[0] !== 'pulled-two'; i++) {
+      seen = await models()
+      if (seen[0] !== 'pulled-two') await sleep(50)
+    }
+    expect(seen).toEqual(['pulled-two'])
+    expect(pulls.some((p) => p.ifNoneMatch === '"v1"')).toBe(true)
+    controllerDown = true
+    const n = pulls.length
+    for (let i = 0; i < 3; i++) expect(await models()).toEqual(['pulled-two'])
+    await sleep(100)
+    expect(pulls.length).toBeGreaterThan(n)
+    expect(await models()).toEqual(['pulled-two'])
+    controllerDown = false
+  })
+
+  it('pulls on the Cron Trigger', async () => {
+    doc = { version: 'v3', model: 'pulled-by-cron' }
+    const before = pulls.length
+    const w = await mf.getWorker('pulled')
+    await w.scheduled({ cron: '* * * * *' })
+    expect(pulls.length).toBeGreaterThan(before)
+    expect(await models()).toEqual(['pulled-by-cron'])
+  })
+})
