@@ -53,7 +53,6 @@ const conditions: Json = {
 
 const commonStatus = {
   observedGeneration: { type: 'integer', format: 'int64', description: 'The generation the controller last processed.' },
-  configVersion: { type: 'string', description: 'The version of the compiled config that serves this resource.' },
   conditions,
 }
 

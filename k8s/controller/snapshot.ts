@@ -1,0 +1,237 @@
+// From what the cluster holds (Kortex resources, the Secrets they name, KServe
+// InferenceServices) to one config document every gateway pulls, plus the
+// status conditions of every resource. Validation and compilation are the
+// gateway's own (parseConfigText, compileConfig), so what the controller
+// accepts is exactly what a gateway will run.
+//
+// An invalid resource never reaches the edges: a resource that fails
+// validation, or names something that does not exist, is left out — or, when
+// an earlier generation of it was accepted, that generation keeps serving —
+// and its conditions say why. The rest of the config keeps working.
+import { createHash } from 'node:crypto'
+import { compileConfig, secretEnvName, type CompiledConfig } from '../../src/config/compile.ts'
+import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
+import type { ConfigDocument } from '../../src/config/pull.ts'
+
+export const KORTEX_API_VERSION = 'gateway.kortex.io/v1alpha1'
+
+export interface KubeObject {
+  apiVersion?: string
+  kind?: string
+  metadata: { name: string; namespace?: string; uid?: string; generation?: number; resourceVersion?: string; [k: string]: unknown }
+  spec?: any
+  status?: any
+  data?: Record<string, string>
+}
+
+export interface ClusterView {
+  /** Kortex resources (InferenceBackend, InferenceRoute, InferenceExperiment, GatewayConfig), each with its kind set. */
+  resources: KubeObject[]
+  secret(namespace: string, name: string): KubeObject | undefined
+  inferenceService(namespace: string, name: string): KubeObject | undefined
+}
+
+export interface Condition {
+  type: string
+  status: 'True' | 'False' | 'Unknown'
+  reason: string
+  message: string
+  observedGeneration?: number
+}
+
+export interface ResourceStatus {
+  kind: string
+  namespace: string
+  name: string
+  generation?: number
+  conditions: Condition[]
+  /** Kind-specific status fields (a backend's url, a route's phase). */
+  fields: Record<string, unknown>
+}
+
+export interface Snapshot {
+  document: ConfigDocument
+  version: string
+  compiled: CompiledConfig
+  /** By `${kind}/${namespace}/${name}`. */
+  statuses: Map<string, ResourceStatus>
+  warnings: string[]
+}
+
+export const keyOf = (o: { kind?: string; metadata: { name: string; namespace?: string } }) => `${o.kind}/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`
+
+interface Candidate {
+  key: string
+  obj: KubeObject
+  /** What goes into the document: the resource as the gateway reads it. */
+  exported: Record<string, unknown>
+  doc: LoadedDocument['resource']
+  previous: boolean
+}
+
+interface Notes {
+  invalid: ConfigProblem[]
+  refs: ConfigProblem[]
+  refReason?: string
+  servedPrevious?: number
+  kserve?: { url?: string; ready: boolean; reason: string; message: string }
+  secretMissing?: string
+}
+
+const describe = (p: ConfigProblem) => `${p.path ? `${p.path}: ` : ''}${p.message}`
+
+/** Compiles cluster state into snapshots; remembers each resource's last accepted generation. */
+export class SnapshotBuilder {
+  #lastGood = new Map<string, { exported: Record<string, unknown>; generation?: number; doc: LoadedDocument['resource'] }>()
+
+  async build(view: ClusterView): Promise<Snapshot> {
+    const notes = new Map<string, Notes>()
+    const note = (k: string) => notes.get(k) ?? (notes.set(k, { invalid: [], refs: [] }), notes.get(k)!)
+    const resources = [...view.resources].sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+    let candidates: Candidate[] = []
+
+    for (const obj of resources) {
+      const key = keyOf(obj)
+      const n = note(key)
+      const ns = obj.metadata.namespace ?? 'default'
+      const spec = structuredClone(obj.spec ?? {})
+      if (obj.kind === 'InferenceBackend' && typeof spec.type === 'string' && spec.type.toLowerCase() === 'kserve' && spec.kserve && typeof spec.kserve === 'object') {
+        n.kserve = resolveKServe(view, spec.kserve, ns)
+        if (n.kserve.url && !spec.kserve.url) spec.kserve.url = n.kserve.url
+      }
+      const exported = { apiVersion: KORTEX_API_VERSION, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: ns }, spec }
+      try {
+        const [loaded] = parseConfigText(JSON.stringify(exported), key)
+        candidates.push({ key, obj, exported, doc: loaded!.resource, previous: false })
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err
+        n.invalid.push(...err.problems)
+        const last = this.#lastGood.get(key)
+        if (last) {
+          candidates.push({ key, obj, exported: last.exported, doc: last.doc, previous: true })
+          n.servedPrevious = last.generation
+        }
+      }
+    }
+
+    // Compile; whatever a problem is attributed to falls back to its last good generation, or out.
+    let compiled: CompiledConfig | undefined
+    let secrets: Record<string, string> = {}
+    for (let round = 0; round <= resources.length + 1 && !compiled; round++) {
+      secrets = {}
+      for (const c of candidates) {
+        if (c.doc.kind !== 'InferenceBackend') continue
+        const ref = c.doc.spec.external?.apiKeySecret
+        if (!ref) continue
+        const ns = c.doc.metadata.namespace ?? 'default'
+        const value = view.secret(ns, ref.name)?.data?.[ref.key]
+        const n = note(c.key)
+        if (value === undefined) n.secretMissing = `Secret ${ns}/${ref.name} has no key "${ref.key}" (or does not exist); requests to this backend get 503 until it does`
+        else {
+          n.secretMissing = undefined
+          secrets[secretEnvName(ref)] = Buffer.from(value, 'base64').toString('utf8')
+        }
+      }
+      try {
+        const docs = candidates.map((c, i) => ({ index: i + 1, resource: c.doc }))
+        compiled = await compileConfig(docs, (name) => secrets[name], 'cluster config')
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err
+        const hit = new Map<number, ConfigProblem[]>()
+        for (const p of err.problems) {
+          let i = p.doc - 1
+          if (p.doc === 0) {
+            // "experiment "ns/name" is defined N times": the InferenceExperiment resource gives way.
+            const m = /experiment "([^/"]+)\/([^"]+)"/.exec(p.message)
+            i = m ? candidates.findIndex((c) => c.key === `InferenceExperiment/${m[1]}/${m[2]}`) : -1
+          }
+          if (i < 0) throw err
+          hit.set(i, [...(hit.get(i) ?? []), p])
+        }
+        const next: Candidate[] = []
+        candidates.forEach((c, i) => {
+          const problems = hit.get(i)
+          if (!problems) return void next.push(c)
+          const n = note(c.key)
+          for (const p of problems) if (!n.refs.some((q) => describe(q) === describe(p))) n.refs.push(p)
+          n.refReason = problems.some((p) => /backend .* is not defined/.test(p.message)) ? 'BackendNotFound' : problems.some((p) => /route .* is not defined/.test(p.message)) ? 'RouteNotFound' : 'Conflict'
+          const last = this.#lastGood.get(c.key)
+          if (!c.previous && last) {
+            next.push({ ...c, exported: last.exported, doc: last.doc, previous: true })
+            n.servedPrevious = last.generation
+          } else n.servedPrevious = undefined
+        })
+        candidates = next
+      }
+    }
+    if (!compiled) throw new Error('the cluster config did not compile')
+
+    const served = new Set(candidates.map((c) => c.key))
+    const present = new Set(resources.map(keyOf))
+    for (const c of candidates) if (!c.previous) this.#lastGood.set(c.key, { exported: c.exported, generation: c.obj.metadata.generation, doc: c.doc })
+    for (const k of this.#lastGood.keys()) if (!present.has(k)) this.#lastGood.delete(k) // deleted resources leave the config for good
+
+    const docResources = candidates.map((c) => c.exported)
+    const sortedSecrets = Object.fromEntries(Object.entries(secrets).sort(([a], [b]) => (a < b ? -1 : 1)))
+    const version = createHash('sha256').update(JSON.stringify({ r: docResources, s: sortedSecrets })).digest('hex').slice(0, 16)
+    const document: ConfigDocument = { kind: 'KortexConfig', version, resources: docResources, secrets: sortedSecrets }
+
+    const statuses = new Map<string, ResourceStatus>()
+    for (const obj of resources) {
+      const key = keyOf(obj)
+      const n = note(key)
+      statuses.set(key, statusOf(obj, n, served.has(key), compiled))
+    }
+    return { document, version, compiled, statuses, warnings: compiled.warnings }
+  }
+}
+
+function resolveKServe(view: ClusterView, ks: { serviceName?: unknown; namespace?: unknown; url?: unknown }, ns: string): NonNullable<Notes['kserve']> {
+  const isvcNs = typeof ks.namespace === 'string' ? ks.namespace : ns
+  const name = String(ks.serviceName ?? '')
+  const isvc = view.inferenceService(isvcNs, name)
+  if (!isvc) return { ready: false, reason: 'InferenceServiceNotFound', message: `InferenceService ${isvcNs}/${name} not found; using its conventional address until it exists` }
+  const ready = (isvc.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready')
+  const url = typeof isvc.status?.address?.url === 'string' ? isvc.status.address.url : typeof isvc.status?.url === 'string' ? isvc.status.url : undefined
+  if (ready?.status === 'True') return { url, ready: true, reason: 'InferenceServiceReady', message: `InferenceService ${isvcNs}/${name} is ready at ${url ?? 'its conventional address'}` }
+  return { url, ready: false, reason: 'InferenceServiceNotReady', message: `InferenceService ${isvcNs}/${name} is not ready${ready?.message ? `: ${ready.message}` : ''}` }
+}
+
+function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: CompiledConfig): ResourceStatus {
+  const g = obj.metadata.generation
+  const cond = (type: string, ok: boolean | 'Unknown', reason: string, message: string): Condition => ({
+    type,
+    status: ok === 'Unknown' ? 'Unknown' : ok ? 'True' : 'False',
+    reason,
+    message,
+    ...(g !== undefined ? { observedGeneration: g } : {}),
+  })
+  const conditions: Condition[] = []
+  const fields: Record<string, unknown> = {}
+  const keeps = n.servedPrevious !== undefined ? ` The config keeps serving generation ${n.servedPrevious ?? 'the previous one'}.` : served ? '' : ' It is not in the served config.'
+  if (n.invalid.length) conditions.push(cond('Accepted', false, 'Invalid', n.invalid.map(describe).join('; ') + keeps))
+  else conditions.push(cond('Accepted', true, 'Accepted', 'The resource is valid'))
+  if (n.invalid.length) conditions.push(cond('ResolvedRefs', 'Unknown', 'Invalid', 'The resource is invalid'))
+  else if (n.refs.length) conditions.push(cond('ResolvedRefs', false, n.refReason ?? 'RefNotResolved', n.refs.map(describe).join('; ') + keeps))
+  else if (n.secretMissing) conditions.push(cond('ResolvedRefs', false, 'SecretNotFound', n.secretMissing))
+  else if (n.kserve && !n.kserve.url && n.kserve.reason === 'InferenceServiceNotFound') conditions.push(cond('ResolvedRefs', false, n.kserve.reason, n.kserve.message))
+  else conditions.push(cond('ResolvedRefs', true, 'ResolvedRefs', 'Every reference resolves'))
+  const current = served && n.servedPrevious === undefined && !n.invalid.length && !n.refs.length
+  if (!served) conditions.push(cond('Ready', false, 'NotServed', 'Not in the served config: see Accepted and ResolvedRefs'))
+  else if (!current) conditions.push(cond('Ready', false, 'ServingPreviousGeneration', `The served config holds generation ${n.servedPrevious ?? '?'} of this resource, not the current one`))
+  else if (n.kserve && !n.kserve.ready) conditions.push(cond('Ready', false, n.kserve.reason, n.kserve.message))
+  else if (n.secretMissing) conditions.push(cond('Ready', false, 'SecretNotFound', n.secretMissing))
+  else conditions.push(cond('Ready', true, 'Serving', 'Served in the compiled config'))
+
+  if (obj.kind === 'InferenceBackend') {
+    const b = compiled.backends.get(`${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`)
+    if (b && served) fields.url = b.rootUrl
+  }
+  if (obj.kind === 'InferenceRoute') {
+    const ready = conditions.find((c) => c.type === 'Ready')!
+    fields.phase = !served ? 'Failed' : ready.status === 'True' ? 'Active' : 'Degraded'
+    const r = compiled.routes.find((x) => x.name === obj.metadata.name && x.namespace === (obj.metadata.namespace ?? 'default'))
+    if (r) fields.activeBackends = new Set([r.defaultBackend?.name, ...r.rules.flatMap((x) => x.backends.filter((b) => b.weight > 0).map((b) => b.name))].filter(Boolean)).size
+  }
+  return { kind: obj.kind!, namespace: obj.metadata.namespace ?? 'default', name: obj.metadata.name, generation: g, conditions, fields }
+}

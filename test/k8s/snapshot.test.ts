@@ -1,0 +1,140 @@
+// The controller's core without an API server: cluster state in, one
+// versioned config document out (secrets resolved, kserve addresses from the
+// InferenceService), conditions on every resource; and GET /config with its
+// ETag, 304, long poll and token.
+import { afterEach, describe, expect, it } from 'vitest'
+import { ConfigPuller } from '../../src/config/pull.ts'
+import { SnapshotBuilder, type ClusterView, type KubeObject } from '../../k8s/controller/snapshot.ts'
+import { ConfigServer } from '../../k8s/controller/server.ts'
+import { Metrics } from '../../k8s/controller/metrics.ts'
+
+const G = 'gateway.kortex.io/v1alpha1'
+let gen = 0
+const res = (kind: string, name: string, spec: unknown, namespace = 'team-a'): KubeObject => ({ apiVersion: G, kind, metadata: { name, namespace, generation: ++gen, uid: `${kind}-${name}` }, spec })
+const b64 = (s: string) => Buffer.from(s).toString('base64')
+
+function cluster(resources: KubeObject[], secrets: KubeObject[] = [], isvcs: KubeObject[] = []): ClusterView {
+  const find = (list: KubeObject[]) => (ns: string, name: string) => list.find((o) => o.metadata.name === name && (o.metadata.namespace ?? 'default') === ns)
+  return { resources, secret: find(secrets), inferenceService: find(isvcs) }
+}
+
+const gpt = res('InferenceBackend', 'gpt', { type: 'External', external: { url: 'https://api.openai.com/v1', provider: 'OpenAI', apiKeySecret: { name: 'openai', key: 'api-key' } } })
+const claude = res('InferenceBackend', 'claude', { type: 'external', external: { url: 'https://api.anthropic.com', provider: 'anthropic' } })
+const route = res('InferenceRoute', 'chat', { models: ['chat'], defaultBackend: { name: 'gpt' }, fallback: { backends: ['claude'] } })
+const secret: KubeObject = { kind: 'Secret', metadata: { name: 'openai', namespace: 'team-a' }, data: { 'api-key': b64('sk-cluster') } }
+const cond = (s: { conditions: Array<{ type: string }> } | undefined, type: string) => s?.conditions.find((c) => c.type === type) as any
+
+describe('SnapshotBuilder', () => {
+  it('compiles resources into one versioned document with the referenced secrets, and marks them Ready', async () => {
+    const b = new SnapshotBuilder()
+    const s = await b.build(cluster([gpt, claude, route], [secret]))
+    expect(s.document).toMatchObject({ kind: 'KortexConfig', version: s.version, secrets: { OPENAI_API_KEY: 'sk-cluster' } })
+    expect(s.document.resources).toHaveLength(3)
+    expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
+    expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'Ready')).toMatchObject({ status: 'True', observedGeneration: route.metadata.generation })
+    expect(s.statuses.get('InferenceRoute/team-a/chat')!.fields).toMatchObject({ phase: 'Active', activeBackends: 1 })
+    // Same state, same version; a rotated secret is a new version.
+    expect((await b.build(cluster([gpt, claude, route], [secret]))).version).toBe(s.version)
+    const rotated = { ...secret, data: { 'api-key': b64('sk-rotated') } }
+    expect((await b.build(cluster([gpt, claude, route], [rotated]))).version).not.toBe(s.version)
+  })
+
+  it('a route naming a missing backend says so on the route; the rest keeps working', async () => {
+    const b = new SnapshotBuilder()
+    const broken = res('InferenceRoute', 'broken', { models: ['x'], defaultBackend: { name: 'nope' } })
+    const s = await b.build(cluster([gpt, claude, route, broken], [secret]))
+    expect(s.document.resources.map((r: any) => r.metadata.name)).toEqual(['claude', 'gpt', 'chat'])
+    const st = s.statuses.get('InferenceRoute/team-a/broken')!
+    expect(cond(st, 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'BackendNotFound' })
+    expect(cond(st, 'ResolvedRefs').message).toContain('backend "nope" is not defined')
+    expect(cond(st, 'Ready')).toMatchObject({ status: 'False', reason: 'NotServed' })
+    expect(st.fields.phase).toBe('Failed')
+    expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'Ready').status).toBe('True')
+  })
+
+  it('an invalid update keeps the last accepted generation serving, and says so', async () => {
+    const b = new SnapshotBuilder()
+    const first = await b.build(cluster([gpt, claude, route], [secret]))
+    const bad = { ...route, metadata: { ...route.metadata, generation: 7 }, spec: { models: ['chat'], defaultBackend: { name: 'gpt', weight: 400 } } }
+    const s = await b.build(cluster([gpt, claude, bad], [secret]))
+    expect(s.version).toBe(first.version)
+    const st = s.statuses.get('InferenceRoute/team-a/chat')!
+    expect(cond(st, 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid', observedGeneration: 7 })
+    expect(cond(st, 'Accepted').message).toMatch(/spec\.defaultBackend\.weight: .*100.*keeps serving generation/)
+    expect(cond(st, 'Ready')).toMatchObject({ status: 'False', reason: 'ServingPreviousGeneration' })
+    // A deleted backend leaves the config; the route naming it now has nothing to fall back to.
+    const gone = await b.build(cluster([claude, route], [secret]))
+    expect(gone.compiled.backends.has('team-a/gpt')).toBe(false)
+    expect(cond(gone.statuses.get('InferenceRoute/team-a/chat'), 'ResolvedRefs').reason).toBe('BackendNotFound')
+  })
+
+  it('a kserve backend resolves to its InferenceService status.address.url once it is ready', async () => {
+    const b = new SnapshotBuilder()
+    const ks = res('InferenceBackend', 'llama', { type: 'KServe', kserve: { serviceName: 'llama', namespace: 'models' } })
+    const r = res('InferenceRoute', 'llama', { models: ['llama'], defaultBackend: { name: 'llama' } })
+    const missing = await b.build(cluster([ks, r]))
+    expect(missing.compiled.backends.get('team-a/llama')!.rootUrl).toBe('http://llama-predictor.models.svc.cluster.local')
+    expect(cond(missing.statuses.get('InferenceBackend/team-a/llama'), 'ResolvedRefs').reason).toBe('InferenceServiceNotFound')
+    const isvc = (ready: boolean): KubeObject => ({
+      kind: 'InferenceService',
+      metadata: { name: 'llama', namespace: 'models' },
+      status: { address: { url: 'http://llama-predictor.models.svc.cluster.local:8080' }, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', message: 'revision not ready' }] },
+    })
+    const pending = await b.build(cluster([ks, r], [], [isvc(false)]))
+    expect(cond(pending.statuses.get('InferenceBackend/team-a/llama'), 'Ready')).toMatchObject({ status: 'False', reason: 'InferenceServiceNotReady' })
+    const ready = await b.build(cluster([ks, r], [], [isvc(true)]))
+    expect(ready.compiled.backends.get('team-a/llama')!.baseUrl).toBe('http://llama-predictor.models.svc.cluster.local:8080/openai/v1')
+    expect(cond(ready.statuses.get('InferenceBackend/team-a/llama'), 'Ready').status).toBe('True')
+    expect(ready.statuses.get('InferenceBackend/team-a/llama')!.fields.url).toBe('http://llama-predictor.models.svc.cluster.local:8080')
+  })
+
+  it('a missing secret: the backend is served (503 until the secret exists) and ResolvedRefs says which', async () => {
+    const s = await new SnapshotBuilder().build(cluster([gpt, claude, route]))
+    expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretNotFound' })
+    expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs').message).toContain('Secret team-a/openai')
+    expect(s.compiled.backends.get('team-a/gpt')!.missingSecret).toBe('OPENAI_API_KEY')
+  })
+})
+
+describe('ConfigServer', () => {
+  let server: ConfigServer | undefined
+  afterEach(async () => server?.close())
+
+  it('serves the document with an ETag, 304 on a match, holds a long poll until the version changes, and wants the token', async () => {
+    const metrics = new Metrics()
+    server = new ConfigServer({ tokens: ['ctl-token'], metrics, ready: () => true })
+    const url = await server.listen(0, '127.0.0.1')
+    expect((await fetch(`${url}/config`)).status).toBe(401)
+    expect((await fetch(`${url}/config`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+    const auth = { authorization: 'Bearer ctl-token' }
+    expect((await fetch(`${url}/config`, { headers: auth })).status).toBe(503)
+    expect((await fetch(`${url}/readyz`)).status).toBe(503)
+    const s1 = await new SnapshotBuilder().build(cluster([gpt, claude, route], [secret]))
+    server.publish(s1.document)
+    expect((await fetch(`${url}/readyz`)).status).toBe(200)
+    const r1 = await fetch(`${url}/config`, { headers: auth })
+    expect(r1.headers.get('etag')).toBe(`"${s1.version}"`)
+    expect(await r1.json()).toEqual(s1.document)
+    expect((await fetch(`${url}/config`, { headers: { ...auth, 'if-none-match': `"${s1.version}"` } })).status).toBe(304)
+    // A long poll that times out is a 304; one that sees a change gets the new document at once.
+    const t0 = Date.now()
+    expect((await fetch(`${url}/config?wait=1`, { headers: { ...auth, 'if-none-match': `"${s1.version}"` } })).status).toBe(304)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900)
+    const polling = fetch(`${url}/config?wait=30`, { headers: { ...auth, 'if-none-match': `"${s1.version}"` } })
+    await new Promise((r) => setTimeout(r, 100))
+    expect(metrics.get('kortex_controller_long_polls')).toBe(1)
+    const s2 = await new SnapshotBuilder().build(cluster([gpt, route], [secret]))
+    server.publish(s2.document)
+    const r2 = await polling
+    expect(r2.status).toBe(200)
+    expect(r2.headers.get('etag')).toBe(`"${s2.version}"`)
+    const m = await (await fetch(`${url}/metrics`)).text()
+    expect(m).toContain(`kortex_controller_config_info{version="${s2.version}"} 1`)
+    expect(m).toContain('kortex_controller_config_requests_total{code="401"} 2')
+    // The gateway's own puller reads it.
+    const p = new ConfigPuller({ url: `${url}/config`, token: 'ctl-token', fetch, secrets: () => undefined })
+    expect(await p.pullOnce()).toBe('updated')
+    expect(p.version).toBe(s2.version)
+    expect(p.current()!.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
+  })
+})
