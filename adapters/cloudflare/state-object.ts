@@ -122,7 +122,11 @@ export class KortexState extends DurableObject {
     const now = Date.now()
     this.#sweep(now)
     if (!this.#liveHash(key, now)) this.#sql.exec('INSERT INTO hx (k, exp) VALUES (?, NULL)', key)
-    for (const f in deltas) this.#sql.exec('INSERT INTO hf (k, f, v) VALUES (?, ?, ?) ON CONFLICT (k, f) DO UPDATE SET v = v + excluded.v', key, f, deltas[f]!)
+    for (const f in deltas) {
+      // A missing measure (an embedding's output tokens) adds nothing, as in memory; SQLite would refuse NULL.
+      if (!Number.isFinite(deltas[f])) continue
+      this.#sql.exec('INSERT INTO hf (k, f, v) VALUES (?, ?, ?) ON CONFLICT (k, f) DO UPDATE SET v = v + excluded.v', key, f, deltas[f]!)
+    }
     if (ttlSeconds !== undefined) this.#sql.exec('UPDATE hx SET exp = ? WHERE k = ?', now + ttlSeconds * 1000, key)
   }
 

@@ -181,7 +181,8 @@ describe('Workers config from the controller', () => {
   it('pulls on the Cron Trigger', async () => {
     doc = { version: 'v3', model: 'pulled-by-cron' }
     const before = pulls.length
-    const w = await mf.getWorker('pulled')
+    // The Fetcher miniflare hands out has scheduled() (its types say Request's), as a cron would call it.
+    const w = (await mf.getWorker('pulled')) as unknown as { scheduled(o: { cron: string }): Promise<unknown> }
     await w.scheduled({ cron: '* * * * *' })
     expect(pulls.length).toBeGreaterThan(before)
     expect(await models()).toEqual(['pulled-by-cron'])

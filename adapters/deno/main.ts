@@ -1,0 +1,131 @@
+// Kortex on Deno (and Deno Deploy): Deno.serve in front of the same
+// createGateway the other runtimes run. Nothing is read from the file system
+// at run time:
+// - Config, in order: the controller's config endpoint (KORTEX_CONFIG_URL,
+//   bearer KORTEX_CONFIG_TOKEN; pulled with ETag, long-polled, last good
+//   config kept), else KORTEX_CONFIG (the YAML or JSON text itself), else the
+//   embedded demo config.
+// - Secrets (apiKeySecret, keyEnv) from environment variables.
+// - State in Redis when the config says `state: { store: redis }` (its URL in
+//   the variable the config names, REDIS_URL by default; node-redis runs on
+//   Deno), else in memory.
+// - PORT (default 8000) and HOST (default 0.0.0.0 on Deploy, 127.0.0.1 here).
+//
+// Run: deno run --config adapters/deno/deno.json --allow-net --allow-env adapters/deno/main.ts
+import { createGateway } from '../../src/app.ts'
+import type { CompiledConfig } from '../../src/config/compile.ts'
+import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
+import { ConfigError } from '../../src/config/load.ts'
+import { ConfigPuller } from '../../src/config/pull.ts'
+import { buildConfig } from '../../src/config/source.ts'
+import { HealthMonitor } from '../../src/resilience/health.ts'
+import type { StateStore } from '../../src/state/store.ts'
+import { consoleLogger } from '../../src/telemetry/log.ts'
+import { RedisStore } from '../redis/store.ts'
+
+declare const Deno: {
+  env: { get(name: string): string | undefined }
+  serve(
+    opts: { port: number; hostname: string; onListen?: (addr: { hostname: string; port: number }) => void },
+    handler: (req: Request) => Response | Promise<Response>,
+  ): { finished: Promise<void>; shutdown(): Promise<void> }
+  addSignalListener?(signal: string, fn: () => void): void
+  exit(code: number): never
+}
+
+const env = (name: string) => Deno.env.get(name)
+const log = consoleLogger
+const fetcher = (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
+
+async function loadConfig(): Promise<() => CompiledConfig | undefined> {
+  const url = env('KORTEX_CONFIG_URL')
+  const fallback = async () => {
+    const text = env('KORTEX_CONFIG')?.trim() ? env('KORTEX_CONFIG')! : DEFAULT_CONFIG_YAML
+    return buildConfig(text, env, text === DEFAULT_CONFIG_YAML ? 'embedded demo config' : 'KORTEX_CONFIG')
+  }
+  if (!url) {
+    const c = await fallback()
+    return () => c
+  }
+  const puller = new ConfigPuller({
+    url,
+    token: env('KORTEX_CONFIG_TOKEN'),
+    fetch: fetcher,
+    secrets: env,
+    intervalMs: Number(env('KORTEX_CONFIG_REFRESH_SECONDS') ?? 10) * 1000,
+    waitSeconds: env('KORTEX_CONFIG_WAIT_SECONDS') ? Number(env('KORTEX_CONFIG_WAIT_SECONDS')) : undefined,
+    onUpdate: (_c, version) => log.warn('kortex: config pulled from the controller', { version }),
+    onError: (err) => log.error('kortex: config pull failed; the last good config stays', { error: err instanceof Error ? err.message : String(err) }),
+  })
+  await puller.pullOnce()
+  puller.start()
+  // Until the controller first answers: KORTEX_CONFIG (or the demo).
+  const before = puller.current() ? undefined : await fallback().catch(() => undefined)
+  return () => puller.current() ?? before
+}
+
+let config: () => CompiledConfig | undefined
+try {
+  config = await loadConfig()
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : `kortex: ${err instanceof Error ? err.message : String(err)}`)
+  Deno.exit(1)
+}
+
+const first = config()
+let store: StateStore | undefined
+if (first?.gateway.state.store === 'redis') {
+  const s = first.gateway.state
+  const redis = new RedisStore({
+    url: env(s.urlEnv) ?? 'redis://127.0.0.1:6379',
+    timeoutMs: s.timeoutMs,
+    onStatus: (up, detail) => (up ? log.warn('kortex: state store up', { detail }) : log.error('kortex: state store unreachable; limits fail open or closed as configured', { detail })),
+  })
+  await redis.ready(2000).catch(() => {})
+  store = redis
+}
+
+const health = new HealthMonitor({ fetch: fetcher, log })
+let seen: CompiledConfig | undefined
+const current = () => {
+  const c = config()
+  if (c && c !== seen) {
+    seen = c
+    health.update(c.backends.values())
+  }
+  return c
+}
+current()
+const gateway = createGateway({ config: current, fetch: fetcher, log, store, health, secrets: env })
+
+// Deno has no waitUntil: work after the response runs on; keep it for a clean shutdown.
+const pending = new Set<Promise<unknown>>()
+const ctx = {
+  waitUntil(p: Promise<unknown>) {
+    pending.add(p)
+    void p.finally(() => pending.delete(p))
+  },
+}
+
+const server = Deno.serve(
+  {
+    port: Number(env('PORT') ?? 8000),
+    hostname: env('HOST') ?? (env('DENO_DEPLOYMENT_ID') ? '0.0.0.0' : '127.0.0.1'),
+    onListen: ({ hostname, port }) => console.error(`kortex: listening on http://${hostname}:${port}`),
+  },
+  (req) => gateway.fetch(req, ctx),
+)
+
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  try {
+    Deno.addSignalListener?.(sig, async () => {
+      await server.shutdown()
+      await Promise.allSettled([...pending])
+      health.stop()
+      await (store as RedisStore | undefined)?.close?.()
+      Deno.exit(0)
+    })
+  } catch {
+    // Deno Deploy has no signals.
+  }
+}
