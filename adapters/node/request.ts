@@ -183,6 +183,12 @@ export class IncomingRequest {
     this.#used = true
     const m = this.#incoming
     if (m.method === 'GET' || m.method === 'HEAD') return Promise.resolve(Buffer.alloc(0))
+    if (m.complete && m.readableFlowing !== true) {
+      // The whole message is in (usually so for a small body): take it from the buffer now.
+      const chunks: Buffer[] = []
+      for (let c: Buffer | null; (c = m.read() as Buffer | null) !== null; ) chunks.push(c)
+      return Promise.resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
+    }
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = []
       const done = (err?: Error) => {

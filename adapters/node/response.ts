@@ -241,8 +241,10 @@ export function installLiteResponse(): void {
 
 /** Node's header object for a Headers: names as they are, set-cookie kept apart. */
 function outgoingHeaders(h: Headers): OutgoingHttpHeaders {
+  // A LiteHeaders record goes out as it is: the response is being written, and
+  // the length added to it is the one written.
   const r = recordOf(h)
-  if (r) return { ...r }
+  if (r) return r
   const out: OutgoingHttpHeaders = {}
   h.forEach((v, k) => {
     if (k !== 'set-cookie') out[k] = v
@@ -258,11 +260,14 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
   let status: number
   let body: LiteBody
   let headers: OutgoingHttpHeaders
+  let lowercase = false // every name in `headers` is lowercase, so `in` finds any spelling
   if (lite) {
     status = lite.status
     body = lite.body
-    if (lite.headers) headers = outgoingHeaders(lite.headers)
-    else {
+    if (lite.headers) {
+      headers = outgoingHeaders(lite.headers)
+      lowercase = recordOf(lite.headers) !== undefined
+    } else {
       headers = lite.init ? { ...lite.init } : {}
       if (typeof body === 'string' && !hasName(headers, 'content-type')) headers['content-type'] = TEXT
     }
@@ -270,6 +275,7 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
     status = res.status
     body = res.body
     headers = outgoingHeaders(res.headers)
+    lowercase = true // Headers iterate lowercase names
   }
   if (incoming.method === 'HEAD' || NULL_BODY_STATUS.has(status)) {
     if (body instanceof ReadableStream) body.cancel().catch(() => {})
@@ -278,8 +284,8 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
     return
   }
   if (body === null || typeof body === 'string' || body instanceof Uint8Array) {
-    if (!hasName(headers, 'content-length') && !hasName(headers, 'transfer-encoding')) {
-      headers['content-length'] = body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength
+    if (lowercase ? !('content-length' in headers || 'transfer-encoding' in headers) : !hasName(headers, 'content-length') && !hasName(headers, 'transfer-encoding')) {
+      headers['content-length'] = String(body === null ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)
     }
     out.writeHead(status, headers)
     // A string body goes out in the same write as the head.

@@ -22,9 +22,25 @@ const ctx: ExecutionContext = { waitUntil: (p) => void p.catch(() => {}) }
 const DRAIN_MS = 500
 const DRAIN_BYTES = 64 * 1024 * 1024
 
+const kRequest = Symbol('kortex.request')
+type Out = ServerResponse & { [kRequest]?: IncomingRequest }
+
+// Shared listeners (`this` is the ServerResponse): no closures per request.
+function onClose(this: Out) {
+  if (!this.writableFinished) this[kRequest]?.abort()
+}
+function onFinish(this: Out) {
+  if (!this.req.complete) drain(this.req)
+}
+function failed(out: ServerResponse, err: unknown) {
+  console.error('kortex: the gateway failed to answer:', err)
+  if (!out.headersSent) out.writeHead(500, { 'content-type': 'text/plain' })
+  out.end('Internal Server Error')
+}
+
 export function requestListener(gateway: Pick<Gateway, 'fetch'>): (incoming: IncomingMessage, out: ServerResponse) => void {
   installLiteResponse()
-  return (incoming, out) => {
+  return (incoming, out: Out) => {
     let req: IncomingRequest
     try {
       req = new IncomingRequest(incoming)
@@ -32,10 +48,9 @@ export function requestListener(gateway: Pick<Gateway, 'fetch'>): (incoming: Inc
       out.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end(err instanceof BadRequestLine ? err.message : 'Bad request')
       return
     }
-    out.once('close', () => {
-      if (!out.writableFinished) req.abort()
-    })
-    if (incoming.method !== 'GET' && incoming.method !== 'HEAD') out.once('finish', () => incoming.complete || drain(incoming))
+    out[kRequest] = req
+    out.on('close', onClose)
+    if (incoming.method !== 'GET' && incoming.method !== 'HEAD') out.on('finish', onFinish)
     let answer: Promise<Response>
     try {
       answer = gateway.fetch(req as unknown as Request, ctx)
@@ -44,11 +59,7 @@ export function requestListener(gateway: Pick<Gateway, 'fetch'>): (incoming: Inc
     }
     answer.then(
       (res) => writeResponse(res, out, incoming),
-      (err) => {
-        console.error('kortex: the gateway failed to answer:', err)
-        if (!out.headersSent) out.writeHead(500, { 'content-type': 'text/plain' })
-        out.end('Internal Server Error')
-      },
+      (err) => failed(out, err),
     )
   }
 }
