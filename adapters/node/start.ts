@@ -8,7 +8,7 @@ import { ConfigError } from '../../src/config/load.ts'
 import type { FetchLike } from '../../src/providers/types.ts'
 import type { Logger } from '../../src/telemetry/log.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
-import { RedisStore } from '../redis/store.ts'
+import type { RedisStore } from '../redis/store.ts'
 import { watchConfigFile } from './config-file.ts'
 import { stdoutLogger } from './log.ts'
 import { listen, type RunningServer } from './server.ts'
@@ -56,7 +56,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     current = () => c
   }
   health.update(current().backends.values())
-  const store = stateStore(current(), log, notice)
+  const store = await stateStore(current(), log, notice)
   // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
   await store?.ready(2000).catch(() => {})
   const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n] })
@@ -75,10 +75,12 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
 }
 
 /** The state store the config names at start-up: Redis for fleets, else in memory (the gateway's default). */
-function stateStore(config: CompiledConfig, log: Logger, notice: (line: string) => void): RedisStore | undefined {
+async function stateStore(config: CompiledConfig, log: Logger, notice: (line: string) => void): Promise<RedisStore | undefined> {
   const s = config.gateway.state
   if (s.store !== 'redis') return undefined
   const url = process.env[s.urlEnv] ?? 'redis://127.0.0.1:6379'
+  // The Redis client (~10 MB of RSS) loads only for configs that use it (bin/kortex.js keeps it in its own chunk).
+  const { RedisStore } = await import('../redis/store.ts')
   return new RedisStore({
     url,
     timeoutMs: s.timeoutMs,
