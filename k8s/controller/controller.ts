@@ -1,0 +1,270 @@
+// The Kortex controller: informers on the Kortex resources, the Secrets they
+// reference and KServe InferenceServices; every change (debounced) rebuilds
+// the config snapshot, publishes it on GET /config, and — on the leader —
+// writes each resource's status with merge-patch.
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+import { ConfigServer } from './server.ts'
+import { Informer } from './informers.ts'
+import { LeaderElector } from './leader.ts'
+import { Metrics } from './metrics.ts'
+import { SnapshotBuilder, keyOf, type Condition, type KubeObject, type ResourceStatus, type Snapshot } from './snapshot.ts'
+
+export const KORTEX_RESOURCES = [
+  { kind: 'InferenceBackend', plural: 'inferencebackends' },
+  { kind: 'InferenceRoute', plural: 'inferenceroutes' },
+  { kind: 'InferenceExperiment', plural: 'inferenceexperiments' },
+  { kind: 'GatewayConfig', plural: 'gatewayconfigs' },
+] as const
+
+const GROUP = 'gateway.kortex.io'
+const VERSION = 'v1alpha1'
+
+export interface ControllerOptions {
+  kc: KubeConfig
+  /** Watch one namespace only (a namespaced install); all namespaces when absent. */
+  namespace?: string
+  /** Bearer tokens gateways present at GET /config. */
+  tokens: string[]
+  port?: number
+  host?: string
+  /** Lease for leader election; without it this replica always writes status. */
+  leaderElection?: { namespace: string; name?: string; identity: string; leaseSeconds?: number; retryMs?: number }
+  /** Coalesce bursts of changes into one rebuild. */
+  debounceMs?: number
+  /** Watch KServe InferenceServices (serving.kserve.io/v1beta1). Default true. */
+  kserve?: boolean
+  log?: (line: string, fields?: Record<string, unknown>) => void
+  informerRestartMs?: number
+}
+
+export class KortexController {
+  readonly metrics = new Metrics()
+  readonly server: ConfigServer
+  #builder = new SnapshotBuilder()
+  #custom: CustomObjectsApi
+  #core: CoreV1Api
+  #informers = new Map<string, Informer<KubeObject & { kind?: string }>>()
+  #isvc: Informer<KubeObject> | undefined
+  #secrets = new Map<string, Informer<KubeObject>>() // `${ns}/${name}`
+  #leader: LeaderElector | undefined
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #building: Promise<void> | undefined
+  #again = false
+  #stopped = false
+  snapshot: Snapshot | undefined
+  lastError: unknown
+
+  constructor(private readonly o: ControllerOptions) {
+    this.#custom = o.kc.makeApiClient(CustomObjectsApi)
+    this.#core = o.kc.makeApiClient(CoreV1Api)
+    this.server = new ConfigServer({ tokens: o.tokens, metrics: this.metrics, ready: () => this.synced })
+  }
+
+  get synced(): boolean {
+    return [...this.#informers.values()].every((i) => i.synced)
+  }
+
+  get leader(): boolean {
+    return this.#leader ? this.#leader.leader : true
+  }
+
+  #log(line: string, fields?: Record<string, unknown>): void {
+    ;(this.o.log ?? ((l, f) => console.error(JSON.stringify({ time: new Date().toISOString(), msg: l, ...f }))))(line, fields)
+  }
+
+  #collection(group: string, version: string, plural: string): string {
+    return this.o.namespace ? `/apis/${group}/${version}/namespaces/${this.o.namespace}/${plural}` : `/apis/${group}/${version}/${plural}`
+  }
+
+  #listCustom(group: string, version: string, plural: string) {
+    return () =>
+      this.o.namespace
+        ? this.#custom.listNamespacedCustomObject({ group, version, plural, namespace: this.o.namespace })
+        : this.#custom.listCustomObjectForAllNamespaces({ group, version, plural })
+  }
+
+  /** Starts the informers, the leader election and the HTTP server; resolves once the first lists are in. */
+  async start(): Promise<string | undefined> {
+    const restarted = (resource: string) => (err: unknown) => {
+      this.metrics.inc('kortex_controller_watch_restarts_total', { resource })
+      this.#log('kortex-controller: watch failed; restarting', { resource, error: String((err as Error)?.message ?? err) })
+    }
+    for (const r of KORTEX_RESOURCES) {
+      const inf = new Informer<KubeObject>({
+        kc: this.o.kc,
+        path: this.#collection(GROUP, VERSION, r.plural),
+        list: this.#listCustom(GROUP, VERSION, r.plural),
+        changed: () => this.schedule(),
+        onRestart: restarted(r.plural),
+        restartMs: this.o.informerRestartMs,
+      })
+      this.#informers.set(r.kind, inf)
+    }
+    if (this.o.kserve !== false) {
+      this.#isvc = new Informer<KubeObject>({
+        kc: this.o.kc,
+        path: this.#collection('serving.kserve.io', 'v1beta1', 'inferenceservices'),
+        list: this.#listCustom('serving.kserve.io', 'v1beta1', 'inferenceservices'),
+        changed: () => this.schedule(),
+        onRestart: restarted('inferenceservices'),
+        restartMs: this.o.informerRestartMs,
+      })
+    }
+    if (this.o.leaderElection) {
+      const le = this.o.leaderElection
+      this.#leader = new LeaderElector({
+        kc: this.o.kc,
+        namespace: le.namespace,
+        name: le.name ?? 'kortex-controller',
+        identity: le.identity,
+        leaseSeconds: le.leaseSeconds,
+        retryMs: le.retryMs,
+        onChange: (leader) => {
+          this.metrics.set('kortex_controller_leader', leader ? 1 : 0)
+          this.#log(leader ? 'kortex-controller: leading (writing status)' : 'kortex-controller: not leading', { identity: le.identity })
+          if (leader) this.schedule()
+        },
+        onError: (err) => this.#log('kortex-controller: lease error', { error: String((err as Error)?.message ?? err) }),
+      })
+      this.metrics.set('kortex_controller_leader', 0)
+      this.#leader.start()
+    } else this.metrics.set('kortex_controller_leader', 1)
+    await Promise.all([...this.#informers.values(), ...(this.#isvc ? [this.#isvc] : [])].map((i) => i.start()))
+    await this.rebuild()
+    return this.o.port === undefined ? undefined : this.server.listen(this.o.port, this.o.host)
+  }
+
+  /** Rebuild soon (debounced). */
+  schedule(): void {
+    if (this.#stopped) return
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => void this.rebuild(), this.o.debounceMs ?? 50)
+  }
+
+  /** Builds, publishes, writes status. One build at a time; a change during a build runs another after it. */
+  async rebuild(): Promise<void> {
+    if (this.#building) {
+      this.#again = true
+      return this.#building
+    }
+    this.#building = (async () => {
+      do {
+        this.#again = false
+        await this.#rebuildOnce()
+      } while (this.#again && !this.#stopped)
+    })().finally(() => (this.#building = undefined))
+    return this.#building
+  }
+
+  async #rebuildOnce(): Promise<void> {
+    if (!this.synced) return
+    const resources: KubeObject[] = []
+    for (const [kind, inf] of this.#informers) for (const o of inf.list()) resources.push({ ...o, kind })
+    this.#syncSecretInformers(resources)
+    try {
+      const s = await this.#builder.build({
+        resources,
+        secret: (ns, name) => this.#secrets.get(`${ns}/${name}`)?.get(name, ns),
+        inferenceService: (ns, name) => this.#isvc?.get(name, ns),
+      })
+      const changed = s.version !== this.snapshot?.version
+      this.snapshot = s
+      this.lastError = undefined
+      this.server.publish(s.document)
+      this.metrics.inc('kortex_controller_config_builds_total', { result: 'ok' })
+      this.metrics.reset('kortex_controller_resources')
+      for (const st of s.statuses.values()) {
+        const ready = st.conditions.find((c) => c.type === 'Ready')?.status ?? 'Unknown'
+        this.metrics.inc('kortex_controller_resources', { kind: st.kind, ready })
+      }
+      if (changed) this.#log('kortex-controller: serving config', { version: s.version, resources: s.document.resources.length, warnings: s.warnings })
+      if (this.leader) await this.#writeStatuses(resources, s)
+    } catch (err) {
+      this.lastError = err
+      this.metrics.inc('kortex_controller_config_builds_total', { result: 'failed' })
+      this.#log('kortex-controller: the cluster config did not compile; the previous config stays', { error: String((err as Error)?.message ?? err) })
+    }
+  }
+
+  /** One informer per referenced Secret (a field selector on its name): the controller never holds other Secrets. */
+  #syncSecretInformers(resources: KubeObject[]): void {
+    const want = new Set<string>()
+    for (const r of resources) {
+      const ref = r.kind === 'InferenceBackend' ? r.spec?.external?.apiKeySecret : undefined
+      if (ref && typeof ref.name === 'string') want.add(`${r.metadata.namespace ?? 'default'}/${ref.name}`)
+    }
+    for (const [k, inf] of this.#secrets) if (!want.has(k)) (inf.stop(), this.#secrets.delete(k))
+    for (const k of want) {
+      if (this.#secrets.has(k)) continue
+      const [namespace, name] = k.split('/') as [string, string]
+      const fieldSelector = `metadata.name=${name}`
+      const inf = new Informer<KubeObject>({
+        kc: this.o.kc,
+        path: `/api/v1/namespaces/${namespace}/secrets`,
+        fieldSelector,
+        list: () => this.#core.listNamespacedSecret({ namespace, fieldSelector }) as never,
+        changed: () => this.schedule(),
+        onRestart: (err) => {
+          this.metrics.inc('kortex_controller_watch_restarts_total', { resource: 'secrets' })
+          this.#log('kortex-controller: secret watch failed; restarting', { secret: k, error: String((err as Error)?.message ?? err) })
+        },
+        restartMs: this.o.informerRestartMs,
+      })
+      this.#secrets.set(k, inf)
+      void inf.start()
+    }
+  }
+
+  async #writeStatuses(resources: KubeObject[], s: Snapshot): Promise<void> {
+    const byKey = new Map(resources.map((r) => [keyOf(r), r]))
+    for (const [key, st] of s.statuses) {
+      const live = byKey.get(key)
+      if (!live) continue
+      const status = desiredStatus(live, st)
+      if (!status) continue
+      const plural = KORTEX_RESOURCES.find((r) => r.kind === st.kind)!.plural
+      try {
+        await this.#custom.patchNamespacedCustomObjectStatus(
+          { group: GROUP, version: VERSION, namespace: st.namespace, plural, name: st.name, body: { status } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        )
+        this.metrics.inc('kortex_controller_status_patches_total', { result: 'ok' })
+      } catch (err) {
+        const code = (err as { code?: number }).code
+        this.metrics.inc('kortex_controller_status_patches_total', { result: code === 404 ? 'gone' : 'failed' })
+        if (code !== 404) this.#log('kortex-controller: status patch failed', { resource: key, error: String((err as Error)?.message ?? err) })
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    for (const i of [...this.#informers.values(), ...this.#secrets.values(), ...(this.#isvc ? [this.#isvc] : [])]) i.stop()
+    await this.#building
+    await this.#leader?.stop()
+    await this.server.close()
+  }
+}
+
+/** The merge-patch status for a resource, or undefined when its status already says this. */
+export function desiredStatus(live: KubeObject, st: ResourceStatus): Record<string, unknown> | undefined {
+  const old = (live.status ?? {}) as { conditions?: Array<Condition & { lastTransitionTime?: string }>; [k: string]: unknown }
+  const now = new Date().toISOString()
+  const conditions = st.conditions.map((c) => {
+    const prev = old.conditions?.find((p) => p.type === c.type)
+    return { ...c, lastTransitionTime: prev && prev.status === c.status && prev.lastTransitionTime ? prev.lastTransitionTime : now }
+  })
+  const next: Record<string, unknown> = { ...st.fields, observedGeneration: st.generation, conditions }
+  // The API server returns keys sorted (Go maps): compare canonically, lastTransitionTime aside.
+  const canon = (v: unknown): string =>
+    Array.isArray(v) ? `[${v.map(canon).join(',')}]` : v && typeof v === 'object' ? `{${Object.keys(v).filter((k) => k !== 'lastTransitionTime' && (v as any)[k] !== undefined).sort().map((k) => `${k}:${canon((v as any)[k])}`).join(',')}}` : JSON.stringify(v)
+  const same =
+    canon(old.conditions) === canon(conditions) &&
+    old.observedGeneration === st.generation &&
+    Object.entries(st.fields).every(([k, v]) => canon(old[k]) === canon(v))
+  const removed = ['url', 'phase', 'activeBackends'].filter((k) => k in old && !(k in st.fields))
+  if (same && !removed.length) return undefined
+  for (const k of removed) next[k] = null
+  return next
+}

@@ -1,0 +1,81 @@
+// Informers (list + watch) over @kubernetes/client-node's ListWatch: it resumes
+// a dropped watch from the last resourceVersion and re-lists on 410 Gone;
+// on any other error it stops (client-node 1.x), so this restarts it with
+// backoff. Every change calls `changed`.
+import { KubeConfig, ListWatch, Watch, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node'
+
+export interface InformerOptions {
+  kc: KubeConfig
+  /** Collection path, e.g. /apis/gateway.kortex.io/v1alpha1/inferenceroutes or /api/v1/namespaces/ns/secrets. */
+  path: string
+  fieldSelector?: string
+  /** The list call (a typed client-node API call, so TLS and credentials come from the kubeconfig). */
+  list: () => Promise<KubernetesListObject<any>>
+  changed: () => void
+  onRestart?: (err: unknown) => void
+  /** First restart delay (doubles up to 30 s). */
+  restartMs?: number
+}
+
+export class Informer<T extends KubernetesObject = KubernetesObject> {
+  #lw: ListWatch<T>
+  #stopped = false
+  #failures = 0
+  #lastError = 0
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #listed = false
+
+  constructor(private readonly o: InformerOptions) {
+    const list = async (): Promise<KubernetesListObject<T>> => {
+      const body = await o.list()
+      this.#listed = true
+      this.#failures = 0
+      return body
+    }
+    this.#lw = new ListWatch<T>(o.path, new Watch(o.kc), list, false, undefined, o.fieldSelector)
+    this.#lw.on('add', () => o.changed())
+    this.#lw.on('update', () => o.changed())
+    this.#lw.on('delete', () => o.changed())
+    this.#lw.on('error', (err) => this.#restart(err))
+  }
+
+  /** Lists, then watches. Resolves once the first list is in (or failed: it keeps retrying). */
+  async start(): Promise<void> {
+    this.#stopped = false
+    await this.#lw.start()
+  }
+
+  #restart(err: unknown): void {
+    if (this.#stopped) return
+    // A watch that stayed up a while starts the backoff over (a dropped connection is an error to client-node).
+    if (Date.now() - this.#lastError > 10_000) this.#failures = 0
+    this.#lastError = Date.now()
+    this.#failures++
+    this.o.onRestart?.(err)
+    // 404: the resource type is not installed (e.g. no KServe in this cluster): look again now and then.
+    const missing = (err as { code?: number; statusCode?: number })?.code === 404 || (err as { statusCode?: number })?.statusCode === 404
+    const delay = missing ? 30_000 : Math.min(30_000, (this.o.restartMs ?? 200) * 2 ** Math.min(this.#failures - 1, 8))
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      if (!this.#stopped) void this.#lw.start()
+    }, delay)
+  }
+
+  get synced(): boolean {
+    return this.#listed
+  }
+
+  list(): readonly T[] {
+    return this.#lw.list()
+  }
+
+  get(name: string, namespace?: string): T | undefined {
+    return this.#lw.get(name, namespace)
+  }
+
+  stop(): void {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    void this.#lw.stop()
+  }
+}

@@ -1,0 +1,113 @@
+// The controller against the fake API server: informers list and watch,
+// resume a dropped watch from its resourceVersion without losing an event,
+// re-list on 410 Gone, restart after other errors; status is written with
+// merge-patch; leader election with a Lease.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { KortexController } from '../../k8s/controller/controller.ts'
+import { LeaderElector } from '../../k8s/controller/leader.ts'
+import { FakeApiServer, PATHS } from './fake-apiserver.ts'
+import { backend, eventually, gatewayConfig, kubeConfigFor, route, secret } from './helpers.ts'
+
+let api: FakeApiServer
+let ctl: KortexController | undefined
+
+beforeEach(async () => {
+  api = new FakeApiServer()
+  await api.start()
+})
+afterEach(async () => {
+  await ctl?.stop()
+  ctl = undefined
+  await api.stop()
+})
+
+const names = (c: KortexController) => (c.snapshot?.document.resources ?? []).map((r: any) => `${r.kind}/${r.metadata.name}`).sort()
+const condition = (path: string, name: string, type: string) => api.get(path, 'apps', name)?.status?.conditions?.find((c: any) => c.type === type)
+
+describe('KortexController against an API server', () => {
+  it('lists and watches, serves the compiled config, and writes status with a merge patch', async () => {
+    api.apply(gatewayConfig())
+    api.apply(backend('gpt', 'https://api.openai.com/v1', { apiKeySecret: { name: 'openai', key: 'api-key' } }))
+    api.apply(secret('openai', { 'api-key': 'sk-in-cluster' }))
+    ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: ['t'], debounceMs: 10, log: () => {} })
+    await ctl.start()
+    expect(names(ctl)).toEqual(['GatewayConfig/gateway', 'InferenceBackend/gpt'])
+    api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'gpt' } }))
+    await eventually(() => names(ctl!).includes('InferenceRoute/chat'))
+    await eventually(() => ctl!.snapshot!.document.secrets!.OPENAI_API_KEY === 'sk-in-cluster')
+    const ready = await eventually(() => condition(PATHS.routes, 'chat', 'Ready'))
+    expect(ready).toMatchObject({ status: 'True', reason: 'Serving', observedGeneration: 1 })
+    expect(api.get(PATHS.routes, 'apps', 'chat')!.status.phase).toBe('Active')
+    const patches = api.requests.filter((r) => r.method === 'PATCH')
+    expect(patches.length).toBeGreaterThan(0)
+    expect(patches.every((p) => p.contentType === 'application/merge-patch+json' && p.path.endsWith('/status'))).toBe(true)
+    // Only the referenced Secret is watched, by name.
+    expect(api.requests.some((r) => r.path.startsWith('/api/v1/namespaces/apps/secrets?') && r.path.includes('fieldSelector=metadata.name%3Dopenai'))).toBe(true)
+    expect(api.requests.some((r) => r.path.startsWith('/api/v1/secrets'))).toBe(false)
+    // A status write does not loop: the next rebuild finds the status already right.
+    const count = api.requests.filter((r) => r.method === 'PATCH').length
+    await ctl.rebuild()
+    expect(api.requests.filter((r) => r.method === 'PATCH').length).toBe(count)
+    // The secret rotates: a new config version carries it.
+    const v = ctl.snapshot!.version
+    api.apply(secret('openai', { 'api-key': 'sk-rotated' }))
+    await eventually(() => ctl!.snapshot!.version !== v && ctl!.snapshot!.document.secrets!.OPENAI_API_KEY === 'sk-rotated')
+  })
+
+  it('a dropped watch resumes from its resourceVersion without losing an event; a compacted one re-lists (410 Gone)', async () => {
+    api.apply(gatewayConfig())
+    api.apply(backend('a', 'https://a.example.com/v1'))
+    ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: [], debounceMs: 10, log: () => {} })
+    await ctl.start()
+    await eventually(() => api.openWatches >= 5, 5000, 'watches open')
+    const watchesBefore = api.requests.filter((r) => r.path.includes('watch=true') && r.path.includes('inferencebackends')).length
+    const listsBefore = api.requests.filter((r) => !r.path.includes('watch=true') && r.path.startsWith(PATHS.backends)).length
+    // Cut every watch and change things while nobody is watching.
+    api.dropWatches()
+    api.apply(backend('b', 'https://b.example.com/v1'))
+    api.remove(PATHS.backends, 'apps', 'a')
+    await eventually(() => names(ctl!).join() === 'GatewayConfig/gateway,InferenceBackend/b')
+    const rewatch = api.requests.filter((r) => r.path.includes('watch=true') && r.path.includes('inferencebackends'))
+    expect(rewatch.length).toBeGreaterThan(watchesBefore)
+    expect(rewatch.at(-1)!.path).toMatch(/resourceVersion=\d+/)
+    expect(api.requests.filter((r) => !r.path.includes('watch=true') && r.path.startsWith(PATHS.backends)).length).toBe(listsBefore) // resumed, not re-listed
+    // Now the history is compacted while the watch is down: the resume gets 410 and the informer re-lists.
+    await eventually(() => api.openWatches >= 5, 5000, 'watches reopen')
+    api.dropWatches()
+    api.apply(backend('c', 'https://c.example.com/v1'))
+    api.remove(PATHS.backends, 'apps', 'b')
+    api.compact()
+    await eventually(() => names(ctl!).join() === 'GatewayConfig/gateway,InferenceBackend/c')
+    expect(api.requests.filter((r) => !r.path.includes('watch=true') && r.path.startsWith(PATHS.backends)).length).toBeGreaterThan(listsBefore)
+  })
+
+  it('restarts an informer after an error other than 410, and counts it', async () => {
+    api.apply(gatewayConfig())
+    ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: [], debounceMs: 10, log: () => {}, informerRestartMs: 20, kserve: false })
+    await ctl.start()
+    await eventually(() => api.openWatches >= 4, 5000, 'watches open')
+    api.failWatches = 4
+    api.dropWatches()
+    api.apply(backend('late', 'https://late.example.com/v1'))
+    await eventually(() => names(ctl!).includes('InferenceBackend/late'))
+    expect(ctl.metrics.render()).toMatch(/kortex_controller_watch_restarts_total\{resource="[a-z]+"\} [1-9]/)
+  })
+
+  it('leader election: one holder of the Lease at a time; a stopped leader hands over', async () => {
+    const kc = kubeConfigFor(api.url)
+    const seen: string[] = []
+    const a = new LeaderElector({ kc, namespace: 'kortex', name: 'kortex-controller', identity: 'a', retryMs: 50, onChange: (l) => seen.push(`a:${l}`) })
+    const b = new LeaderElector({ kc, namespace: 'kortex', name: 'kortex-controller', identity: 'b', retryMs: 50, onChange: (l) => seen.push(`b:${l}`) })
+    a.start()
+    await eventually(() => a.leader)
+    b.start()
+    await new Promise((r) => setTimeout(r, 200))
+    expect(b.leader).toBe(false)
+    expect(api.get(PATHS.leases, 'kortex', 'kortex-controller')!.spec.holderIdentity).toBe('a')
+    await a.stop()
+    await eventually(() => b.leader)
+    expect(api.get(PATHS.leases, 'kortex', 'kortex-controller')!.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 })
+    await b.stop()
+    expect(seen).toEqual(['a:true', 'a:false', 'b:true', 'b:false'])
+  })
+})
