@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
 
-type Obj = { apiVersion?: string; kind?: string; metadata: Record<string, any>; spec?: unknown; status?: any; [k: string]: unknown }
+type Obj = { apiVersion?: string; kind?: string; metadata: Record<string, any>; spec?: any; status?: any; [k: string]: unknown }
 
 interface Event {
   rv: number
