@@ -3,10 +3,15 @@ import { parseArgs } from 'node:util'
 import { startKortex } from './start.ts'
 import { ConfigError } from '../../src/config/load.ts'
 
-const usage = `Usage: kortex [--config FILE] [--port N] [--host ADDR]
+const usage = `Usage: kortex [--config FILE | --config-url URL] [--controller] [--port N] [--host ADDR]
 
   --config FILE   serve this config (multi-document YAML); reloaded on change.
                   Also KORTEX_CONFIG. Without one, an embedded demo config.
+  --config-url URL  pull the config from the Kortex controller (KORTEX_CONFIG_URL),
+                  e.g. http://kortex-controller.kortex:8081/config; its bearer
+                  token comes from KORTEX_CONFIG_TOKEN. Changes arrive by long poll.
+  --controller    also run the Kubernetes controller in this process (small
+                  clusters: one Deployment) and follow it (KORTEX_CONTROLLER=1)
   --port N        listen port (PORT, default 8080)
   --host ADDR     listen address (HOST, default 127.0.0.1; 0.0.0.0 in containers)
 `
@@ -17,6 +22,8 @@ async function main() {
     args = parseArgs({
       options: {
         config: { type: 'string', short: 'c' },
+        'config-url': { type: 'string' },
+        controller: { type: 'boolean' },
         port: { type: 'string', short: 'p' },
         host: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -37,9 +44,11 @@ async function main() {
     process.exit(2)
   }
   const host = args.host ?? process.env.HOST ?? '127.0.0.1'
+  const configUrl = args['config-url'] ?? process.env.KORTEX_CONFIG_URL
+  const embed = args.controller ?? process.env.KORTEX_CONTROLLER === '1'
   let k
   try {
-    k = await startKortex({ configPath, port, host })
+    k = await startKortex({ configPath, port, host, configUrl, configToken: process.env.KORTEX_CONFIG_TOKEN, controller: embed ? {} : undefined })
   } catch (err) {
     if (err instanceof ConfigError) console.error(`kortex: the config was refused.\n${err.message}`)
     else if ((err as NodeJS.ErrnoException).code === 'ENOENT') console.error(`kortex: config file not found: ${configPath}`)
@@ -54,7 +63,9 @@ async function main() {
       `Kortex is listening on ${k.url}  (OpenAI base URL: ${k.url}/v1)`,
       k.usingDefaultConfig
         ? 'Config: the embedded demo config. Model "kortex-demo" is a built-in DEMO backend that echoes your message; no API key needed.'
-        : `Config: ${configPath} (watched; edits reload)`,
+        : configUrl || embed
+          ? `Config: pulled from ${configUrl ?? 'the embedded controller'} (long poll; new versions apply as they come)`
+          : `Config: ${configPath} (watched; edits reload)`,
       '',
       'Try it:',
       `  curl ${k.url}/v1/chat/completions -H 'content-type: application/json'${keyNote} \\`,

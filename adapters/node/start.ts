@@ -23,6 +23,14 @@ export interface StartOptions {
   fetch?: FetchLike
   /** Where human-readable notices go (config reloads, refusals). */
   notice?: (line: string) => void
+  /** Pull the config from the Kortex controller's GET /config instead of a file (waits for the first one). */
+  configUrl?: string
+  /** Bearer token for configUrl. */
+  configToken?: string
+  /** Long-poll window for configUrl, seconds (default 30). */
+  configWaitSeconds?: number
+  /** Run the Kubernetes controller in this process and follow it (one Deployment for small clusters). */
+  controller?: { port?: number; host?: string; tokens?: string[]; namespace?: string }
 }
 
 export interface Kortex extends RunningServer {
@@ -38,7 +46,32 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const health = new HealthMonitor({ fetch, log })
   let current: () => CompiledConfig
   let stopWatching = () => {}
-  if (opts.configPath) {
+  let configUrl = opts.configUrl
+  let configToken = opts.configToken
+  let stopController = async () => {}
+  if (opts.controller && !configUrl) {
+    // The embedded controller serves on loopback (or the given port, for edges too); the gateway follows it like any other.
+    const { embedController } = await import('./controller-embed.ts')
+    const c = await embedController(opts.controller, notice)
+    ;({ url: configUrl, token: configToken } = c)
+    stopController = c.stop
+  }
+  if (configUrl) {
+    const followed = await (await import('./config-pull.ts')).followController({
+      url: configUrl,
+      token: configToken,
+      waitSeconds: opts.configWaitSeconds,
+      secrets: (n) => process.env[n],
+      loaded: (c, version) => {
+        health.update(c.backends.values())
+        notice(`kortex: config ${version} from ${configUrl}: ${c.routes.length} routes, ${c.backends.size} backends`)
+        for (const w of c.warnings) notice(`kortex: warning: ${w}`)
+      },
+      failed: (err, has) => notice(`kortex: pulling ${configUrl} failed${has ? '; the running config stays' : '; retrying'}: ${err instanceof ConfigError ? err.message : String((err as Error)?.message ?? err)}`),
+    })
+    current = followed.current
+    stopWatching = followed.close
+  } else if (opts.configPath) {
     const watched = await watchConfigFile(opts.configPath, {
       loaded: (c) => {
         health.update(c.backends.values())
@@ -64,9 +97,10 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   return {
     ...server,
     config: current,
-    usingDefaultConfig: !opts.configPath,
+    usingDefaultConfig: !opts.configPath && !configUrl,
     close: async () => {
       stopWatching()
+      await stopController()
       health.stop()
       await store?.close()
       await server.close()

@@ -1,0 +1,37 @@
+// The controller's command: `npm run controller` (tsx k8s/controller/main.ts).
+//
+//   KORTEX_CONTROLLER_TOKENS  comma-separated bearer tokens gateways present (required,
+//                             unless KORTEX_CONTROLLER_INSECURE=1 for a trusted test setup)
+//   PORT (8081), HOST (0.0.0.0)
+//   WATCH_NAMESPACE           watch one namespace (default: all)
+//   POD_NAMESPACE, POD_NAME   the Lease for leader election lives in POD_NAMESPACE
+//   KORTEX_KSERVE=0           do not watch InferenceServices
+import { KubeConfig } from '@kubernetes/client-node'
+import { hostname } from 'node:os'
+import { KortexController } from './controller.ts'
+
+const tokens = (process.env.KORTEX_CONTROLLER_TOKENS ?? '').split(',').map((t) => t.trim()).filter(Boolean)
+if (!tokens.length && process.env.KORTEX_CONTROLLER_INSECURE !== '1') {
+  console.error('kortex-controller: set KORTEX_CONTROLLER_TOKENS (the config carries provider keys); KORTEX_CONTROLLER_INSECURE=1 serves it without auth')
+  process.exit(2)
+}
+const kc = new KubeConfig()
+kc.loadFromDefault()
+const podNs = process.env.POD_NAMESPACE
+const controller = new KortexController({
+  kc,
+  tokens,
+  namespace: process.env.WATCH_NAMESPACE || undefined,
+  port: Number(process.env.PORT ?? 8081),
+  host: process.env.HOST ?? '0.0.0.0',
+  kserve: process.env.KORTEX_KSERVE !== '0',
+  leaderElection: podNs ? { namespace: podNs, identity: process.env.POD_NAME ?? hostname() } : undefined,
+})
+const url = await controller.start()
+console.error(`kortex-controller: serving ${url}/config (healthz, readyz, metrics)`)
+const stop = () => {
+  controller.stop().then(() => process.exit(0))
+  setTimeout(() => process.exit(0), 5000).unref()
+}
+process.on('SIGINT', stop)
+process.on('SIGTERM', stop)
