@@ -12,6 +12,11 @@
 //   in this isolate's memory.
 // - Health checks on the Cron Trigger (scheduled); cost records and metrics
 //   after the response through ctx.waitUntil.
+// - Traces: with OTEL_EXPORTER_OTLP_ENDPOINT set, @microlabs/otel-cf-workers
+//   wraps the handlers (a span per request and per subrequest, the gateway's
+//   GenAI spans inside it) and exports OTLP over HTTP after each request;
+//   without it, requests skip the wrapper entirely.
+import { instrument, type ResolveConfigFn } from '@microlabs/otel-cf-workers'
 import { createGateway, type RunningGateway } from '../../src/app.ts'
 import { GatewayError, errorResponse } from '../../src/api/errors.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
@@ -42,6 +47,12 @@ export interface Env {
   KORTEX_STATE_SHARDS?: string
   /** How often an isolate refreshes its view of breakers opened elsewhere, at most; default 2. */
   KORTEX_BREAKER_REFRESH_SECONDS?: string
+  /** OTLP/HTTP traces endpoint, e.g. https://otel.example.com (spans go to its /v1/traces); traces off when absent. */
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string
+  /** Headers for the exporter, `k1=v1,k2=v2` (a secret when it holds a token). */
+  OTEL_EXPORTER_OTLP_HEADERS?: string
+  /** Default `kortex`. */
+  OTEL_SERVICE_NAME?: string
   [binding: string]: unknown
 }
 
@@ -142,7 +153,7 @@ function use(config: CompiledConfig, inst: NonNullable<typeof instance>) {
   }
 }
 
-export default {
+const handler = {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const r = await load(env, ctx)
     if (!r.ok) return errorResponse(r.error)
@@ -170,4 +181,27 @@ export default {
     use(r.config, inst)
     ctx.waitUntil(inst.health.checkAll())
   },
+}
+
+const traceConfig: ResolveConfigFn<Env> = (env) => {
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT!.replace(/\/+$/, '')
+  const headers = Object.fromEntries(
+    (env.OTEL_EXPORTER_OTLP_HEADERS ?? '')
+      .split(',')
+      .map((kv) => kv.split('=').map((x) => x.trim()))
+      .filter((kv) => kv.length === 2 && kv[0])
+      .map(([k, v]) => [k!, decodeURIComponent(v!)]),
+  )
+  return {
+    exporter: { url: base.endsWith('/v1/traces') ? base : `${base}/v1/traces`, headers },
+    service: { name: env.OTEL_SERVICE_NAME ?? 'kortex' },
+  }
+}
+// instrument() replaces the methods of the object it is given: hand it a copy, so `handler` stays bare.
+const traced = instrument({ ...handler } as never, traceConfig) as unknown as typeof handler
+const tracing = (env: Env) => typeof env.OTEL_EXPORTER_OTLP_ENDPOINT === 'string' && env.OTEL_EXPORTER_OTLP_ENDPOINT !== ''
+
+export default {
+  fetch: (request: Request, env: Env, ctx: ExecutionContext): Promise<Response> => (tracing(env) ? traced : handler).fetch(request, env, ctx),
+  scheduled: (controller: unknown, env: Env, ctx: ExecutionContext): Promise<void> => (tracing(env) ? traced : handler).scheduled(controller, env, ctx),
 }

@@ -8,6 +8,8 @@ import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
 
 export const COMPATIBILITY_DATE = '2026-04-01' // keep in step with wrangler.toml
+/** otel-cf-workers imports node:async_hooks, node:buffer and node:events. */
+export const COMPATIBILITY_FLAGS = ['nodejs_compat']
 
 export interface BuiltWorker {
   dir: string
@@ -24,11 +26,12 @@ export async function buildWorker(): Promise<BuiltWorker> {
     entryPoints: [new URL('../../adapters/cloudflare/worker.ts', import.meta.url).pathname],
     bundle: true,
     format: 'esm',
-    platform: 'neutral',
+    // As wrangler bundles: the browser platform (package.json "browser" maps apply) with workerd's conditions.
+    platform: 'browser',
     target: 'es2022',
     conditions: ['workerd', 'worker', 'browser'],
     mainFields: ['browser', 'module', 'main'],
-    external: ['cloudflare:*'],
+    external: ['cloudflare:*', 'node:*'],
     outfile: scriptPath,
     logLevel: 'warning',
   })
@@ -45,6 +48,7 @@ export function workerOptions(w: BuiltWorker, name: string, bindings: Record<str
     scriptPath: w.scriptPath,
     modulesRoot: w.dir,
     compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: COMPATIBILITY_FLAGS,
     routes: [`${name}.kortex.test/*`],
     bindings,
     ...(state ? { durableObjects: { KORTEX_STATE: typeof state === 'string' ? { className: 'KortexState', scriptName: state, useSQLite: true } : { className: 'KortexState', useSQLite: true } } } : {}),
