@@ -73,7 +73,19 @@ function controller(req: IncomingMessage, res: ServerResponse) {
   res.writeHead(200, { 'content-type': 'application/json', etag }).end(JSON.stringify(controllerDoc()))
 }
 
+// An OTLP/HTTP collector: what otel-cf-workers exports.
+const exported: Array<{ path: string; body: string }> = []
+function collector(req: IncomingMessage, res: ServerResponse) {
+  let body = ''
+  req.setEncoding('utf8').on('data', (d: string) => (body += d))
+  req.on('end', () => {
+    exported.push({ path: req.url ?? '', body })
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+  })
+}
+
 let worker: BuiltWorker
+let otel: TestServer
 let mf: Miniflare
 let up: OpenAIUpstream
 let ctl: TestServer
@@ -85,12 +97,14 @@ beforeAll(async () => {
   worker = await buildWorker()
   up = await startOpenAIUpstream()
   ctl = await startServer(controller)
+  otel = await startServer(collector)
   const shared = { KORTEX_CONFIG: sharedConfig(up), KORTEX_BREAKER_REFRESH_SECONDS: '0' }
   mf = new Miniflare({
     workers: [
       // Two Workers (two isolates) over the same objects: edge-b binds edge-a's KortexState class.
       workerOptions(worker, 'edge-a', shared),
       workerOptions(worker, 'edge-b', shared, { state: 'edge-a' }),
+      workerOptions(worker, 'traced', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_ENDPOINT: otel.url, OTEL_SERVICE_NAME: 'kortex-edge-test' }, { state: false }),
       workerOptions(worker, 'pulled', { KORTEX_CONFIG_URL: `${ctl.url}/config`, KORTEX_CONFIG_TOKEN: 'ctl-token', KORTEX_CONFIG_REFRESH_SECONDS: '0' }, { state: false }),
     ],
   })
@@ -101,6 +115,7 @@ afterAll(async () => {
   await mf?.dispose()
   await up?.close()
   await ctl?.close()
+  await otel?.close()
   await worker?.remove()
 })
 
@@ -186,5 +201,27 @@ describe('Workers config from the controller', () => {
     await w.scheduled({ cron: '* * * * *' })
     expect(pulls.length).toBeGreaterThan(before)
     expect(await models()).toEqual(['pulled-by-cron'])
+  })
+})
+
+describe('Workers traces (otel-cf-workers)', () => {
+  it('exports the request span and the gateway GenAI span over OTLP/HTTP when an endpoint is set', async () => {
+    const res = await mf.dispatchFetch(url('traced', '/v1/chat/completions'), chat('limited'))
+    expect(res.status).toBe(200)
+    await res.text()
+    for (let i = 0; i < 100 && !exported.some((e) => e.body.includes('chat limited')); i++) await sleep(50)
+    const traces = exported.filter((e) => e.path === '/v1/traces')
+    expect(traces.length).toBeGreaterThan(0)
+    const all = traces.map((t) => t.body).join('\n')
+    expect(all).toContain('kortex-edge-test')
+    expect(all).toContain('chat limited') // the GenAI client span, {operation} {model}
+    expect(all).toContain('gen_ai.request.model')
+  })
+
+  it('exports nothing from a Worker without an endpoint', async () => {
+    const before = exported.length
+    await (await mf.dispatchFetch(url('edge-a', '/v1/models'))).text()
+    await sleep(200)
+    expect(exported.length).toBe(before)
   })
 })
