@@ -16,7 +16,15 @@ export class MemoryStore implements StateStore {
   readonly #now: () => number
   #writes = 0
 
-  constructor(now: () => number = Date.now) {
+  /**
+   * `maxValues` bounds the plain values (an experiment request's assignment,
+   * kept for feedback): past it the oldest go first, so a busy instance keeps
+   * the most recent ones rather than every one of the last seven days.
+   */
+  constructor(
+    now: () => number = Date.now,
+    private readonly maxValues = 200_000,
+  ) {
     this.#now = now
   }
 
@@ -98,7 +106,9 @@ export class MemoryStore implements StateStore {
     const e = this.#live(this.#values, key)
     if (e && opts.ifAbsent) return e.value
     this.#sweep()
+    this.#values.delete(key) // re-inserted last: Map order is age order
     this.#values.set(key, { value, expires: this.#expiry(opts.ttlSeconds) })
+    if (this.#values.size > this.maxValues) for (const k of this.#values.keys()) if (this.#values.delete(k) && this.#values.size <= this.maxValues) break
     return value
   }
 
