@@ -3,8 +3,9 @@
 // the key), so a key always lives in one object and no object carries the
 // whole gateway's traffic (one object serves about 1,000 requests/s).
 //
-// One call per object touched: an admission whose keys all live in one
-// object (a route limit, say) is one RPC; one that spans objects asks each
+// One call per object touched: the limits of one scope (a route's request
+// and token limits, say) live in one object, so an admission for them is one
+// RPC; one that spans objects asks each
 // in parallel and, when any refuses, gives back what the others took
 // (settle), so it never admits more than the limits — at worst a request
 // racing with that give-back is refused for a few milliseconds.
@@ -37,10 +38,23 @@ export interface DurableObjectStoreOptions {
   prefix?: string
 }
 
-/** FNV-1a, 32 bits: a stable, cheap spread of keys over shards. */
+/**
+ * What decides a key's object: a limit's scope without its unit or period
+ * (`rl:route:ns/chat:rpm` and `rl:route:ns/chat:tpm` -> `route:ns/chat`;
+ * `bg:team:ml:2026-11` -> `team:ml`, as `rl:team:ml:rpd`), so the request and
+ * token limits and the budget of one scope are one object and one call.
+ * Any other key is its own tag.
+ */
+export function shardTag(key: string): string {
+  const m = /^(?:rl|bg):(.+):[^:]*$/.exec(key)
+  return m ? m[1]! : key
+}
+
+/** FNV-1a, 32 bits, of the key's tag: a stable, cheap spread of keys over shards. */
 export function shardOf(key: string, shards: number): number {
+  const tag = shardTag(key)
   let h = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  for (let i = 0; i < tag.length; i++) h = Math.imul(h ^ tag.charCodeAt(i), 0x01000193)
   return (h >>> 0) % shards
 }
 

@@ -1,0 +1,86 @@
+// Durable Object calls on the hot path, counted: the Worker's gateway over
+// DurableObjectStore, its objects played by in-memory stores behind a fake
+// namespace. None when no limit applies; one (admit) for a route's request
+// and token limits together, since one scope's limits live in one object.
+import { describe, expect, it } from 'vitest'
+import { createGateway } from '../../src/app.ts'
+import { buildConfig } from '../../src/config/source.ts'
+import { MemoryStore } from '../../src/state/memory.ts'
+import { silentLogger } from '../../src/telemetry/log.ts'
+import { DurableObjectStore, shardOf, shardTag } from '../../adapters/cloudflare/do-store.ts'
+
+const yaml = `
+apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: g }
+spec: { auth: { open: true }, accessLog: false }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: echo }
+spec: { type: demo }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: open }
+spec: { models: [free], defaultBackend: { name: echo }, costTracking: false }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: limited }
+spec: { models: [limited], defaultBackend: { name: echo }, costTracking: false, rateLimit: { requestsPerMinute: 100, tokensPerMinute: 100000 } }
+`
+
+function fakeNamespace() {
+  const calls: string[] = []
+  const objects = new Map<string, MemoryStore>()
+  const ns = {
+    idFromName: (name: string) => name,
+    get: (id: string) => {
+      let o = objects.get(id)
+      if (!o) objects.set(id, (o = new MemoryStore()))
+      const obj = o
+      return new Proxy({}, { get: (_t, method: string) => (...args: unknown[]) => (calls.push(method), (obj as any)[method](...args)) })
+    },
+  }
+  return { ns, calls, objects }
+}
+
+describe('Durable Object calls per request', () => {
+  it("keeps one scope's limits in one object", () => {
+    expect(shardTag('rl:route:default/chat:rpm')).toBe('route:default/chat')
+    expect(shardTag('rl:route:default/chat:u:alice:tpm')).toBe('route:default/chat:u:alice')
+    expect(shardTag('bg:team:ml:2026-11')).toBe('team:ml')
+    expect(shardTag('spend:2026-11-30')).toBe('spend:2026-11-30')
+    for (const n of [2, 16, 64]) expect(shardOf('rl:route:default/chat:rpm', n)).toBe(shardOf('rl:route:default/chat:tpm', n))
+    // And different scopes spread out.
+    const spread = new Set(Array.from({ length: 64 }, (_, i) => shardOf(`rl:route:default/r${i}:rpm`, 16)))
+    expect(spread.size).toBeGreaterThan(8)
+  })
+
+  it('none when no limit applies, one admit when a route has request and token limits', async () => {
+    const { ns, calls } = fakeNamespace()
+    const config = await buildConfig(yaml, () => undefined)
+    const gateway = createGateway({ config: () => config, fetch, log: silentLogger, store: new DurableObjectStore(ns) })
+    const background: Promise<unknown>[] = []
+    const ctx = { waitUntil: (p: Promise<unknown>) => void background.push(p) }
+    const ask = (model: string) => gateway.fetch(new Request('http://kortex/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) }), ctx)
+
+    const free = await ask('free')
+    expect(free.status).toBe(200)
+    expect(calls).toEqual([]) // not one call on the hot path
+    await free.text()
+    await Promise.all(background)
+    expect(calls).toEqual([]) // nor after it (no limit to settle, no cost tracking, no experiment)
+
+    const limited = await ask('limited')
+    expect(limited.status).toBe(200)
+    expect(limited.headers.get('x-ratelimit-limit-requests')).toBe('100')
+    // The settlement may already have started (the demo answers at once), but only through waitUntil: the response waits on admit alone.
+    expect(calls.filter((c) => c !== 'settle')).toEqual(['admit'])
+    await limited.text()
+    await Promise.all(background)
+    // The token reservation is settled to actual usage afterwards, in the background: one more call, to the same object.
+    expect(calls).toEqual(['admit', 'settle'])
+  })
+})
