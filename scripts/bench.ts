@@ -67,8 +67,10 @@ const body = JSON.stringify({
   max_tokens: 256,
 })
 
-async function load(url: string, seconds: number) {
-  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: CONNECTIONS, duration: seconds })
+async function load(url: string, seconds: number, model?: string) {
+  const b = model ? body.replace('"bench-model"', JSON.stringify(model)) : body
+  // A user id per connection, as an experiment's subjects would come.
+  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json', 'x-user-id': `u${Math.floor(Math.random() * 1000)}` }, body: b, connections: CONNECTIONS, duration: seconds })
 }
 
 interface Row {
@@ -81,10 +83,10 @@ interface Row {
   errors: number
 }
 
-async function measure(name: string, url: string, pid: number): Promise<Row> {
-  await load(url, 2) // warm-up: JIT, connection pools
+async function measure(name: string, url: string, pid: number, model?: string): Promise<Row> {
+  await load(url, 2, model) // warm-up: JIT, connection pools
   const cpu0 = cpuSeconds(pid)
-  const r = await load(url, DURATION)
+  const r = await load(url, DURATION, model)
   const cpu = cpuSeconds(pid) - cpu0
   const n = r.requests.total
   return { name, rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, cpuUs: (cpu / n) * 1e6, rssMb: peakRssMb(pid), errors: r.errors + r.non2xx }
@@ -123,11 +125,49 @@ metadata: { name: upstream }
 spec: { type: external, external: { url: "${upstreamUrl}/v1", provider: openai } }
 ---
 apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: upstream-b }
+spec: { type: external, external: { url: "${upstreamUrl}/v1", provider: openai } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
 metadata: { name: bench }
 spec: { models: [bench-model], defaultBackend: { name: upstream } }
+---
+# Traffic management: a header rule, an 80/20 split and an A/B experiment on every request.
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: managed }
+spec:
+  models: [bench-managed]
+  rules:
+    - match: { headers: { x-tier: { prefix: premium } }, modelPrefix: bench }
+      backends: [{ name: upstream-b }]
+    - backends: [{ name: upstream, weight: 80 }, { name: upstream-b, weight: 20 }]
+  defaultBackend: { name: upstream }
+  experiments: [{ name: bench-ab, control: upstream, treatment: upstream-b, trafficPercent: 50 }]
+---
+# Limits and cost: request and token limits (never reached) on every request, priced backends.
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: limited }
+spec:
+  models: [bench-limited]
+  defaultBackend: { name: priced }
+  rateLimit: { requestsPerMinute: 100000000, tokensPerMinute: 2000000000 }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: priced }
+spec:
+  type: external
+  external: { url: "${upstreamUrl}/v1", provider: openai }
+  cost: { inputTokenCost: "0.0025", outputTokenCost: "0.01" }
 `,
   )
+  // The same, with limits and spend in Redis.
+  const redisConfig = join(dir, 'bench-redis.yaml')
+  writeFileSync(redisConfig, readFileSync(config, 'utf8').replace('spec: { auth: { open: true }, accessLog: false }', 'spec: { auth: { open: true }, accessLog: false, state: { store: redis } }'))
 
   const rows: Row[] = []
   const raw = await start(pin(1, [...tsx, 'scripts/bench-raw-proxy.ts', '0', upstreamUrl]))
@@ -140,12 +180,39 @@ spec: { models: [bench-model], defaultBackend: { name: upstream } }
   const gw = await start(pin(1, ['node', '--max-semi-space-size=4', 'bin/kortex.js', '--config', config, '--port', '0']))
   const gwPid = gw.child.pid!
   rows.push(await measure('kortex (node)', `http://127.0.0.1:${gw.port}/v1/chat/completions`, gwPid))
+  const extra: Row[] = []
+  extra.push(await measure('kortex: rules + split + experiment', `http://127.0.0.1:${gw.port}/v1/chat/completions`, gwPid, 'bench-managed'))
+  extra.push(await measure('kortex: limits + cost (memory)', `http://127.0.0.1:${gw.port}/v1/chat/completions`, gwPid, 'bench-limited'))
+  rows.push(await measure('kortex (node), again', `http://127.0.0.1:${gw.port}/v1/chat/completions`, gwPid))
   const gwStream = await timeToFirstContent(`http://127.0.0.1:${gw.port}/v1/chat/completions`)
   const direct = await timeToFirstContent(`${upstreamUrl}/v1/chat/completions`)
   gw.child.kill()
+  let redisRow: Row | undefined
+  try {
+    const gr = await start(pin(1, ['node', '--max-semi-space-size=4', 'bin/kortex.js', '--config', redisConfig, '--port', '0']))
+    redisRow = await measure('kortex: limits + cost (Redis)', `http://127.0.0.1:${gr.port}/v1/chat/completions`, gr.child.pid!, 'bench-limited')
+    gr.child.kill()
+  } catch (err) {
+    console.error(`(Redis run skipped: ${err instanceof Error ? err.message.split('\n')[0] : err})`)
+  }
 
   console.log('\nnon-streaming chat, one route with a default backend')
   console.table(rows.map((r) => ({ target: r.name, 'req/s': Math.round(r.rps), 'p50 ms': r.p50, 'p99 ms': r.p99, 'CPU µs/req': Math.round(r.cpuUs), 'peak RSS MB': Math.round(r.rssMb), errors: r.errors })))
+  const plain = (rows[1]!.rps + rows[2]!.rps) / 2
+  const plainCpu = (rows[1]!.cpuUs + rows[2]!.cpuUs) / 2
+  console.log('\nthe same gateway process, other routes (plain = the mean of the two plain runs around them)')
+  console.table(
+    [...extra, ...(redisRow ? [redisRow] : [])].map((r) => ({
+      target: r.name,
+      'req/s': Math.round(r.rps),
+      'p50 ms': r.p50,
+      'p99 ms': r.p99,
+      'CPU µs/req': Math.round(r.cpuUs),
+      'vs plain req/s': `${((r.rps / plain - 1) * 100).toFixed(1)}%`,
+      'vs plain CPU': `${((r.cpuUs / plainCpu - 1) * 100).toFixed(1)}%`,
+      errors: r.errors,
+    })),
+  )
   const ratio = rows[1]!.rps / rows[0]!.rps
   const rssOk = rows[1]!.rssMb < 120
   console.log(`kortex / raw: ${(ratio * 100).toFixed(0)}% of the reference's req/s (target ≥ 70%: ${ratio >= 0.7 ? 'PASS' : 'FAIL'}); peak RSS ${Math.round(rows[1]!.rssMb)} MB (target < 120 MB: ${rssOk ? 'PASS' : 'FAIL'})`)
