@@ -2,12 +2,13 @@
 // every Kortex custom resource (k8s/deploy/ and examples/) passes the CRD
 // schema the cluster will apply (the committed k8s/crds/*.yaml) and the
 // gateway's own validation; RBAC names the right API group.
-import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import { validateOpenApi } from '../k8s/controller/openapi-validate.ts'
-import { parseConfigText } from '../src/config/load.ts'
+import { compileConfig } from '../src/config/compile.ts'
+import { ConfigError, parseConfigText } from '../src/config/load.ts'
 import { API_GROUPS } from '../src/config/schema.ts'
 
 type Json = Record<string, any>
@@ -31,13 +32,14 @@ export interface ValidationReport {
   problems: string[]
 }
 
-export function validateManifests(root: string): ValidationReport {
+export async function validateManifests(root: string): Promise<ValidationReport> {
   const problems: string[] = []
   const schemas = new Map<string, Json>()
   for (const f of yamlFiles(join(root, 'k8s/crds'))) {
     const crd = parseAllDocuments(readFileSync(f, 'utf8'))
     for (const d of crd as any[]) {
       const o = d.toJS() as Json
+      if (o?.kind === 'Kustomization') continue
       const v = o?.spec?.versions?.find((x: Json) => x.storage)
       if (o?.kind !== 'CustomResourceDefinition' || !v?.schema?.openAPIV3Schema) problems.push(`${relative(root, f)}: not a CRD with a stored version schema`)
       else schemas.set(o.spec.names.kind, v.schema.openAPIV3Schema)
@@ -47,6 +49,7 @@ export function validateManifests(root: string): ValidationReport {
   const files = [...yamlFiles(join(root, 'k8s')), ...yamlFiles(join(root, 'examples'))]
   let resources = 0
   let customResources = 0
+  const oursByDir = new Map<string, Array<{ rel: string; docs: string[] }>>()
   for (const f of files) {
     const rel = relative(root, f)
     const text = readFileSync(f, 'utf8')
@@ -61,6 +64,10 @@ export function validateManifests(root: string): ValidationReport {
       if (d.errors.length) return void problems.push(`${where}: ${d.errors[0]!.message.split('\n')[0]}`)
       const o = d.toJS() as Json | null
       if (o == null) return
+      if (o.kind === 'Kustomization') {
+        for (const r of (o.resources ?? []) as string[]) if (!existsSync(join(dirname(f), r))) problems.push(`${where}: resource ${r} does not exist`)
+        return
+      }
       resources++
       if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string' || typeof o.metadata?.name !== 'string') {
         return void problems.push(`${where}: needs apiVersion, kind and metadata.name`)
@@ -75,18 +82,31 @@ export function validateManifests(root: string): ValidationReport {
       }
       if (o.kind === 'Role' || o.kind === 'ClusterRole') {
         for (const r of (o.rules ?? []) as Json[]) {
-          const kortex = ((r.resources ?? []) as string[]).some((x) => /^(inference|gatewayconfig)/.test(x))
+          const kortex = ((r.resources ?? []) as string[]).some((x) => /^(inferencebackends|inferenceroutes|inferenceexperiments|gatewayconfigs)(\/|$)/.test(x))
           if (kortex && !((r.apiGroups ?? []) as string[]).includes('gateway.kortex.io')) problems.push(`${where}: a rule on Kortex resources must name apiGroup gateway.kortex.io`)
           if (((r.apiGroups ?? []) as string[]).includes('gateway.inference-gateway.io')) problems.push(`${where}: the old API group gateway.inference-gateway.io is not what the CRDs serve`)
           if (((r.verbs ?? []) as string[]).includes('*') || ((r.resources ?? []) as string[]).includes('*')) problems.push(`${where}: wildcard RBAC is not least privilege`)
         }
       }
     })
-    if (ours.length) {
+    if (ours.length) oursByDir.set(dirname(f), [...(oursByDir.get(dirname(f)) ?? []), { rel, docs: ours }])
+  }
+  // Each folder's resources together (an example set spans files): valid, and they compile (every reference resolves).
+  for (const [dir, sets] of oursByDir) {
+    let docs
+    try {
+      docs = sets.flatMap((x) => parseConfigText(x.docs.join('\n---\n'), x.rel))
+    } catch (err) {
+      problems.push(`${relative(root, dir)}: the gateway refuses it:\n${(err as Error).message}`)
+      continue
+    }
+    // examples/ holds alternative configs (one file each); k8s/deploy/examples is one cluster's worth.
+    const groups = relative(root, dir) === 'examples' ? sets.map((x) => parseConfigText(x.docs.join('\n---\n'), x.rel)) : [docs]
+    for (const g of groups) {
       try {
-        parseConfigText(ours.join('\n---\n'), rel)
+        await compileConfig(g, () => 'placeholder-secret', relative(root, dir))
       } catch (err) {
-        problems.push(`${rel}: the gateway refuses it:\n${(err as Error).message}`)
+        problems.push(`${relative(root, dir)}: does not compile:\n${err instanceof ConfigError ? err.message : String(err)}`)
       }
     }
   }
@@ -95,7 +115,7 @@ export function validateManifests(root: string): ValidationReport {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = fileURLToPath(new URL('..', import.meta.url))
-  const r = validateManifests(root)
+  const r = await validateManifests(root)
   for (const p of r.problems) console.error(`  - ${p}`)
   console.log(`k8s:validate: ${r.files} files, ${r.resources} resources (${r.customResources} Kortex custom resources), ${r.problems.length} problems`)
   process.exit(r.problems.length ? 1 : 0)

@@ -272,5 +272,6 @@ export function generateCrds(): Map<string, string> {
   const header = '# Generated from src/config/schema.ts by `npm run gen:crds`. Do not edit by hand.\n'
   const files = new Map<string, string>()
   for (const k of KINDS) files.set(`${k.plural}.${GROUP}.yaml`, header + stringify(crdObject(k), { lineWidth: 0 }))
+  files.set('kustomization.yaml', header + stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: KINDS.map((k) => `${k.plural}.${GROUP}.yaml`) }))
   return files
 }

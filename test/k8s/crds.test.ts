@@ -34,6 +34,7 @@ describe('CRDs', () => {
 
   it('are structural, with the status subresource, printer columns and the right group', () => {
     for (const [name, text] of generateCrds()) {
+      if (name === 'kustomization.yaml') continue
       const crd = parse(text)
       expect(crd.spec.group).toBe('gateway.kortex.io')
       const v = crd.spec.versions[0]
@@ -96,8 +97,8 @@ describe('CRDs', () => {
     expect(validateOpenApi(route, { failover: { triggers: [{ status: 429, timeout: '1s' }] }, defaultBackend: { name: 'a' } })).toEqual(['failover.triggers[0]: must have at most 1 fields'])
   })
 
-  it('npm run k8s:validate: every manifest and example parses and passes the schemas and the gateway', () => {
-    const r = validateManifests(root)
+  it('npm run k8s:validate: every manifest and example parses and passes the schemas and the gateway', async () => {
+    const r = await validateManifests(root)
     expect(r.problems).toEqual([])
     expect(r.customResources).toBeGreaterThan(10)
   })

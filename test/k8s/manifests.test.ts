@@ -1,0 +1,66 @@
+// k8s/deploy: what a platform team applies. Probes, resources and a non-root
+// security context on every container; RBAC on the group the CRDs serve, with
+// no wildcards; and k8s:validate catches the old operator's defects.
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { parseAllDocuments } from 'yaml'
+import { validateManifests } from '../../scripts/k8s-validate.ts'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const docs = (file: string) => parseAllDocuments(readFileSync(join(root, 'k8s/deploy', file), 'utf8')).map((d: any) => d.toJS())
+
+describe('k8s/deploy', () => {
+  it('every container has probes, requests, a memory limit and a restricted, non-root security context', () => {
+    const deployments = [...docs('controller.yaml'), ...docs('gateway.yaml')].filter((d) => d.kind === 'Deployment')
+    expect(deployments.map((d) => d.metadata.name).sort()).toEqual(['kortex-controller', 'kortex-gateway'])
+    for (const d of deployments) {
+      const pod = d.spec.template.spec
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } })
+      for (const c of pod.containers) {
+        expect(c.livenessProbe && c.readinessProbe && c.startupProbe, `${d.metadata.name} probes`).toBeTruthy()
+        expect(c.readinessProbe.httpGet.path).toBe('/readyz')
+        expect(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory).toBeTruthy()
+        expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } })
+      }
+    }
+    const gateway = docs('gateway.yaml')
+    expect(gateway.map((d) => d.kind).sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service'])
+    const container = gateway.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0]
+    expect(container.command).toContain('--config-url')
+    expect(container.env.find((e: any) => e.name === 'KORTEX_CONFIG_TOKEN').valueFrom.secretKeyRef.name).toBe('kortex-controller-token')
+  })
+
+  it('RBAC: read the Kortex group gateway.kortex.io, write only status, a Lease by name; no wildcards', () => {
+    const rbac = docs('rbac.yaml')
+    const cluster = rbac.find((d) => d.kind === 'ClusterRole')
+    expect(cluster.rules).toContainEqual({ apiGroups: ['gateway.kortex.io'], resources: ['inferencebackends', 'inferenceroutes', 'inferenceexperiments', 'gatewayconfigs'], verbs: ['get', 'list', 'watch'] })
+    expect(cluster.rules.find((r: any) => r.resources.includes('inferenceroutes/status')).verbs).toEqual(['get', 'patch'])
+    expect(JSON.stringify(rbac)).not.toContain('gateway.inference-gateway.io')
+    expect(JSON.stringify(rbac)).not.toContain('"*"')
+    const lease = rbac.find((d) => d.kind === 'Role')
+    expect(lease.rules.find((r: any) => r.verbs.includes('update')).resourceNames).toEqual(['kortex-controller'])
+  })
+
+  it('k8s:validate reports a manifest on the old API group, a bad enum, and a route naming a missing backend', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kortex-validate-'))
+    cpSync(join(root, 'k8s/crds'), join(dir, 'k8s/crds'), { recursive: true })
+    mkdirSync(join(dir, 'k8s/deploy'), { recursive: true })
+    mkdirSync(join(dir, 'examples'))
+    writeFileSync(join(dir, 'k8s/deploy/rbac.yaml'), 'apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: { name: old }\nrules:\n  - { apiGroups: [gateway.inference-gateway.io], resources: [inferenceroutes], verbs: [get] }\n')
+    writeFileSync(
+      join(dir, 'k8s/deploy/bad.yaml'),
+      'apiVersion: gateway.kortex.io/v1alpha1\nkind: InferenceBackend\nmetadata: { name: b }\nspec: { type: grpc }\n',
+    )
+    writeFileSync(join(dir, 'examples/route.yaml'), 'apiVersion: gateway.kortex.io/v1alpha1\nkind: InferenceRoute\nmetadata: { name: r }\nspec: { defaultBackend: { name: nope } }\n')
+    const r = await validateManifests(dir)
+    const text = r.problems.join('\n')
+    expect(text).toContain('a rule on Kortex resources must name apiGroup gateway.kortex.io')
+    expect(text).toContain('(InferenceBackend b): spec.type: "grpc" does not match')
+    expect(text).toContain('k8s/deploy: the gateway refuses it')
+    expect(text).toMatch(/examples: does not compile:[\s\S]*backend "nope" is not defined/)
+  })
+})
