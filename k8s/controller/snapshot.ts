@@ -75,7 +75,7 @@ interface Notes {
   refReason?: string
   servedPrevious?: number
   kserve?: { url?: string; ready: boolean; reason: string; message: string }
-  secretMissing?: string
+  secretProblem?: { reason: 'SecretNotFound' | 'SecretConflict'; message: string }
 }
 
 const describe = (p: ConfigProblem) => `${p.path ? `${p.path}: ` : ''}${p.message}`
@@ -119,6 +119,7 @@ export class SnapshotBuilder {
     let secrets: Record<string, string> = {}
     for (let round = 0; round <= resources.length + 1 && !compiled; round++) {
       secrets = {}
+      const owner = new Map<string, string>() // env name -> the Secret it came from
       for (const c of candidates) {
         if (c.doc.kind !== 'InferenceBackend') continue
         const ref = c.doc.spec.external?.apiKeySecret
@@ -126,10 +127,19 @@ export class SnapshotBuilder {
         const ns = c.doc.metadata.namespace ?? 'default'
         const value = view.secret(ns, ref.name)?.data?.[ref.key]
         const n = note(c.key)
-        if (value === undefined) n.secretMissing = `Secret ${ns}/${ref.name} has no key "${ref.key}" (or does not exist); requests to this backend get 503 until it does`
+        if (value === undefined) n.secretProblem = { reason: 'SecretNotFound', message: `Secret ${ns}/${ref.name} has no key "${ref.key}" (or does not exist); requests to this backend get 503 until it does` }
         else {
-          n.secretMissing = undefined
-          secrets[secretEnvName(ref)] = Buffer.from(value, 'base64').toString('utf8')
+          n.secretProblem = undefined
+          const env = secretEnvName(ref)
+          const from = `${ns}/${ref.name}`
+          const decoded = Buffer.from(value, 'base64').toString('utf8')
+          // The variable name has no namespace: two namespaces' Secrets of the same name and key meet here. The first wins.
+          if (owner.has(env) && owner.get(env) !== from && secrets[env] !== decoded) {
+            n.secretProblem = { reason: 'SecretConflict', message: `Secret ${from} key "${ref.key}" and Secret ${owner.get(env)} both map to ${env}; this backend gets the value of ${owner.get(env)}. Rename one of the Secrets` }
+            continue
+          }
+          owner.set(env, from)
+          secrets[env] = decoded
         }
       }
       try {
@@ -213,14 +223,14 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   else conditions.push(cond('Accepted', true, 'Accepted', 'The resource is valid'))
   if (n.invalid.length) conditions.push(cond('ResolvedRefs', 'Unknown', 'Invalid', 'The resource is invalid'))
   else if (n.refs.length) conditions.push(cond('ResolvedRefs', false, n.refReason ?? 'RefNotResolved', n.refs.map(describe).join('; ') + keeps))
-  else if (n.secretMissing) conditions.push(cond('ResolvedRefs', false, 'SecretNotFound', n.secretMissing))
+  else if (n.secretProblem) conditions.push(cond('ResolvedRefs', false, n.secretProblem.reason, n.secretProblem.message))
   else if (n.kserve && !n.kserve.url && n.kserve.reason === 'InferenceServiceNotFound') conditions.push(cond('ResolvedRefs', false, n.kserve.reason, n.kserve.message))
   else conditions.push(cond('ResolvedRefs', true, 'ResolvedRefs', 'Every reference resolves'))
   const current = served && n.servedPrevious === undefined && !n.invalid.length && !n.refs.length
   if (!served) conditions.push(cond('Ready', false, 'NotServed', 'Not in the served config: see Accepted and ResolvedRefs'))
   else if (!current) conditions.push(cond('Ready', false, 'ServingPreviousGeneration', `The served config holds generation ${n.servedPrevious ?? '?'} of this resource, not the current one`))
   else if (n.kserve && !n.kserve.ready) conditions.push(cond('Ready', false, n.kserve.reason, n.kserve.message))
-  else if (n.secretMissing) conditions.push(cond('Ready', false, 'SecretNotFound', n.secretMissing))
+  else if (n.secretProblem) conditions.push(cond('Ready', false, n.secretProblem.reason, n.secretProblem.message))
   else conditions.push(cond('Ready', true, 'Serving', 'Served in the compiled config'))
 
   if (obj.kind === 'InferenceBackend') {

@@ -96,6 +96,18 @@ describe('SnapshotBuilder', () => {
   })
 })
 
+describe('SnapshotBuilder: secrets across namespaces', () => {
+  it('two namespaces whose Secrets map to the same variable: the first wins, the other backend says so', async () => {
+    const other = res('InferenceBackend', 'gpt', { type: 'external', external: { url: 'https://api.openai.com/v1', apiKeySecret: { name: 'openai', key: 'api-key' } } }, 'team-b')
+    const otherSecret: KubeObject = { kind: 'Secret', metadata: { name: 'openai', namespace: 'team-b' }, data: { 'api-key': b64('sk-team-b') } }
+    const s = await new SnapshotBuilder().build(cluster([gpt, other], [secret, otherSecret]))
+    expect(s.document.secrets).toEqual({ OPENAI_API_KEY: 'sk-cluster' })
+    expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretConflict' })
+    expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs').message).toContain('Secret team-b/openai key "api-key" and Secret team-a/openai both map to OPENAI_API_KEY')
+    expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs').status).toBe('True')
+  })
+})
+
 describe('ConfigServer', () => {
   let server: ConfigServer | undefined
   afterEach(async () => server?.close())
