@@ -84,6 +84,35 @@ function collector(req: IncomingMessage, res: ServerResponse) {
   })
 }
 
+const healthConfig = (up: OpenAIUpstream) => `
+apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: edge }
+spec: { auth: { open: true }, accessLog: false }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: good }
+spec: { type: external, external: { url: "${up.base('ok')}", model: gpt-4o-mini } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: sick }
+spec:
+  type: external
+  external: { url: "${up.base('503')}", model: gpt-4o-mini }
+  healthCheck: { failureThreshold: 1 }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: probed }
+spec:
+  models: [probed]
+  defaultBackend: { name: sick }
+  fallback: { backends: [good] }
+  failover: { initialBackoffMs: 0, maxBackoffMs: 0 }
+`
+
 let worker: BuiltWorker
 let otel: TestServer
 let mf: Miniflare
@@ -105,6 +134,7 @@ beforeAll(async () => {
       workerOptions(worker, 'edge-a', shared),
       workerOptions(worker, 'edge-b', shared, { state: 'edge-a' }),
       workerOptions(worker, 'traced', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_ENDPOINT: otel.url, OTEL_SERVICE_NAME: 'kortex-edge-test' }, { state: false }),
+      workerOptions(worker, 'health', { KORTEX_CONFIG: healthConfig(up) }, { state: false }),
       workerOptions(worker, 'pulled', { KORTEX_CONFIG_URL: `${ctl.url}/config`, KORTEX_CONFIG_TOKEN: 'ctl-token', KORTEX_CONFIG_REFRESH_SECONDS: '0' }, { state: false }),
     ],
   })
@@ -201,6 +231,29 @@ describe('Workers config from the controller', () => {
     await w.scheduled({ cron: '* * * * *' })
     expect(pulls.length).toBeGreaterThan(before)
     expect(await models()).toEqual(['pulled-by-cron'])
+  })
+})
+
+describe('Workers health checks on the Cron Trigger', () => {
+  it('probes the backends on cron, and keeps traffic off one that failed its probe', async () => {
+    const chatHits = () => up.requests.filter((r) => r.path === '/mode/503/v1/chat/completions').length
+    const first = await mf.dispatchFetch(url('health', '/v1/chat/completions'), chat('probed'))
+    expect(first.headers.get('x-kortex-attempts')).toBe('2') // not probed yet: tried, failed over
+    await first.text()
+    const probes = () => up.requests.filter((r) => r.path === '/mode/503/v1/models').length
+    const before = probes()
+    const w = (await mf.getWorker('health')) as unknown as { scheduled(o: { cron: string }): Promise<unknown> }
+    await w.scheduled({ cron: '* * * * *' })
+    for (let i = 0; i < 40 && probes() === before; i++) await sleep(25)
+    expect(probes()).toBeGreaterThan(before)
+    await sleep(100) // the probe's answer reaching the monitor
+    const hits = chatHits()
+    const next = await mf.dispatchFetch(url('health', '/v1/chat/completions'), chat('probed'))
+    expect(next.status).toBe(200)
+    expect(next.headers.get('x-kortex-backend')).toBe('good')
+    expect(next.headers.get('x-kortex-attempts')).toBe('1')
+    await next.text()
+    expect(chatHits()).toBe(hits)
   })
 })
 
