@@ -1,0 +1,51 @@
+// `kortex --controller`: the controller inside the gateway's process (one
+// Deployment for small clusters), reading the kubeconfig like kubectl does.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { startKortex, type Kortex } from '../../adapters/node/start.ts'
+import { FakeApiServer, PATHS } from './fake-apiserver.ts'
+import { eventually, G } from './helpers.ts'
+
+let api: FakeApiServer
+let gw: Kortex | undefined
+const notices: string[] = []
+
+beforeAll(async () => {
+  api = new FakeApiServer()
+  await api.start()
+  const dir = mkdtempSync(join(tmpdir(), 'kortex-kubeconfig-'))
+  const file = join(dir, 'config')
+  writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: u}}]\ncurrent-context: f\n`)
+  process.env.KUBECONFIG = file
+  api.apply({ apiVersion: G, kind: 'GatewayConfig', metadata: { name: 'g', namespace: 'apps' }, spec: { auth: { open: true }, accessLog: false } })
+  api.apply({ apiVersion: G, kind: 'InferenceBackend', metadata: { name: 'echo', namespace: 'apps' }, spec: { type: 'demo' } })
+  api.apply({ apiVersion: G, kind: 'InferenceRoute', metadata: { name: 'r', namespace: 'apps' }, spec: { models: ['echo'], defaultBackend: { name: 'echo' } } })
+})
+
+afterAll(async () => {
+  await gw?.close()
+  await api.stop()
+  delete process.env.KUBECONFIG
+})
+
+const ask = async (model: string) => {
+  const r = await fetch(`${gw!.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'ping' }] }) })
+  return { status: r.status, body: (await r.json()) as any }
+}
+
+it('serves the cluster config from a controller in its own process, follows changes, and writes status', async () => {
+  gw = await startKortex({ controller: {}, port: 0, log: { info() {}, warn() {}, error() {} } as never, notice: (l) => notices.push(l) })
+  expect(gw.usingDefaultConfig).toBe(false)
+  const r = await ask('echo')
+  expect(r.status).toBe(200)
+  expect(r.body.choices[0].message.content).toContain('ping')
+  expect(notices.some((n) => /embedded controller serving http:\/\/127\.0\.0\.1:\d+\/config/.test(n))).toBe(true)
+  api.apply({ apiVersion: G, kind: 'InferenceRoute', metadata: { name: 'r', namespace: 'apps' }, spec: { models: ['echo', 'echo-2'], defaultBackend: { name: 'echo' } } })
+  await eventually(async () => (await ask('echo-2')).status === 200)
+  await eventually(() => api.get(PATHS.routes, 'apps', 'r')?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True')
+  await gw.close()
+  gw = undefined
+  await eventually(() => api.openWatches === 0, 3000, "watches closed") // the controller stopped with the gateway
+})
