@@ -34,6 +34,8 @@ export interface StateNamespace {
 export interface DurableObjectStoreOptions {
   /** How many objects share the keys; default 16. Changing it moves keys (their state starts afresh). */
   shards?: number
+  /** Hashes every request adds to (daily spend, experiment variants) are spread over this many objects; default 8. */
+  spread?: number
   /** Object names are `${prefix}${n}`; default `kortex-state-`. */
   prefix?: string
 }
@@ -58,9 +60,19 @@ export function shardOf(key: string, shards: number): number {
   return (h >>> 0) % shards
 }
 
+/**
+ * Hashes that every request adds to: the day's spend, an experiment
+ * variant's figures. One object each would take the whole gateway's
+ * traffic, so each write goes to one of `spread` objects, and a read sums
+ * them (exact: the fields are sums). Their TTLs are long (months), so a
+ * part that is not written to for a while does not lapse before the rest.
+ */
+const SPREAD = /^(?:spend:|exp:.+:v:)/
+
 export class DurableObjectStore implements StateStore {
   readonly #ns: StateNamespace
   readonly #shards: number
+  readonly #spread: number
   readonly #prefix: string
   /** Object ids are pure values: derive each once. Stubs are made per call (they belong to the request that makes them). */
   readonly #ids = new Map<number, unknown>()
@@ -68,6 +80,7 @@ export class DurableObjectStore implements StateStore {
   constructor(ns: StateNamespace, opts: DurableObjectStoreOptions = {}) {
     this.#ns = ns
     this.#shards = Math.max(1, Math.floor(opts.shards ?? 16))
+    this.#spread = Math.max(1, Math.floor(opts.spread ?? 8))
     this.#prefix = opts.prefix ?? 'kortex-state-'
   }
 
@@ -162,12 +175,27 @@ export class DurableObjectStore implements StateStore {
     return out
   }
 
+  /** The objects a spread hash lives in (distinct), or undefined for a plain key. */
+  #parts(key: string): number[] | undefined {
+    if (this.#spread === 1 || !SPREAD.test(key)) return undefined
+    return [...new Set(Array.from({ length: this.#spread }, (_, i) => shardOf(`${key}#${i}`, this.#shards)))]
+  }
+
   addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): Promise<void> {
+    if (this.#spread > 1 && SPREAD.test(key)) {
+      const i = Math.floor(Math.random() * this.#spread)
+      return this.#stubAt(shardOf(`${key}#${i}`, this.#shards)).addFields(key, deltas, ttlSeconds)
+    }
     return this.stub(key).addFields(key, deltas, ttlSeconds)
   }
 
-  readFields(key: string): Promise<Record<string, number>> {
-    return this.stub(key).readFields(key)
+  async readFields(key: string): Promise<Record<string, number>> {
+    const parts = this.#parts(key)
+    if (!parts) return this.stub(key).readFields(key)
+    const all = await Promise.all(parts.map((n) => this.#stubAt(n).readFields(key)))
+    const out: Record<string, number> = {}
+    for (const h of all) for (const f in h) out[f] = (out[f] ?? 0) + h[f]!
+    return out
   }
 
   put(key: string, value: string, opts?: { ttlSeconds?: number; ifAbsent?: boolean }): Promise<string> {

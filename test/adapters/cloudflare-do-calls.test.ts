@@ -84,3 +84,22 @@ describe('Durable Object calls per request', () => {
     expect(calls).toEqual(['admit', 'settle'])
   })
 })
+
+describe('Hashes every request adds to', () => {
+  it('spread over several objects, and read back as one exact sum', async () => {
+    const { ns, objects } = fakeNamespace()
+    const store = new DurableObjectStore(ns, { shards: 16, spread: 8 })
+    await Promise.all(Array.from({ length: 200 }, (_, i) => store.addFields('spend:2026-11-30', { 'team|ml|USD|cost': 5, 'team|ml|USD|requests': 1, odd: i % 2 }, 86_400)))
+    const parts = await Promise.all([...objects.values()].map((o) => o.readFields('spend:2026-11-30')))
+    expect(parts.filter((p) => Object.keys(p).length > 0).length).toBeGreaterThan(2)
+    expect(await store.readFields('spend:2026-11-30')).toEqual({ 'team|ml|USD|cost': 1000, 'team|ml|USD|requests': 200, odd: 100 })
+    // Experiment variants too; other hashes stay in one object.
+    await Promise.all(Array.from({ length: 50 }, () => store.addFields('exp:default/e1:v:a', { n: 1 })))
+    expect(await store.readFields('exp:default/e1:v:a')).toEqual({ n: 50 })
+    const before = objects.size
+    await Promise.all(Array.from({ length: 50 }, () => store.addFields('exp:default/e1:start-ish', { n: 1 })))
+    const single = await Promise.all([...objects.values()].map((o) => o.readFields('exp:default/e1:start-ish')))
+    expect(single.filter((p) => p.n === 50)).toHaveLength(1)
+    expect(objects.size).toBeLessThanOrEqual(before + 1)
+  })
+})
