@@ -22,6 +22,7 @@ export class LeaderElector {
   #leader = false
   #timer: ReturnType<typeof setTimeout> | undefined
   #stopped = false
+  #inflight: Promise<void> | undefined
 
   constructor(private readonly o: LeaderOptions) {
     this.#api = o.kc.makeApiClient(CoordinationV1Api)
@@ -38,12 +39,15 @@ export class LeaderElector {
 
   async #tick(): Promise<void> {
     if (this.#stopped) return
-    try {
-      this.#set(await this.tryAcquireOrRenew())
-    } catch (err) {
-      this.o.onError?.(err)
-      this.#set(false)
-    }
+    this.#inflight = this.tryAcquireOrRenew().then(
+      (leader) => void (!this.#stopped && this.#set(leader)),
+      (err) => {
+        this.o.onError?.(err)
+        if (!this.#stopped) this.#set(false)
+      },
+    )
+    await this.#inflight
+    this.#inflight = undefined
     if (!this.#stopped) this.#timer = setTimeout(() => void this.#tick(), this.o.retryMs ?? 2000)
   }
 
@@ -99,8 +103,8 @@ export class LeaderElector {
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
-    if (!this.#leader) return
-    this.#set(false)
+    await this.#inflight // a round in flight must not re-acquire after the release below
+    if (this.#leader) this.#set(false)
     try {
       const lease = await this.#api.readNamespacedLease({ name: this.o.name, namespace: this.o.namespace })
       if (lease.spec?.holderIdentity === this.o.identity) {
