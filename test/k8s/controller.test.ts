@@ -93,6 +93,36 @@ describe('KortexController against an API server', () => {
     expect(ctl.metrics.render()).toMatch(/kortex_controller_watch_restarts_total\{resource="[a-z]+"\} [1-9]/)
   })
 
+  it('two replicas: both serve the same config version, only the Lease holder writes status; the other takes over', async () => {
+    api.apply(gatewayConfig())
+    api.apply(backend('a', 'https://a.example.com/v1'))
+    api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'a' } }))
+    const make = (identity: string) =>
+      new KortexController({ kc: kubeConfigFor(api.url), tokens: [], debounceMs: 10, log: () => {}, kserve: false, leaderElection: { namespace: 'kortex', identity, retryMs: 50 } })
+    const one = make('one')
+    ctl = one
+    await one.start()
+    await eventually(() => one.leader)
+    const two = make('two')
+    await two.start()
+    try {
+      expect(two.snapshot!.version).toBe(one.snapshot!.version)
+      await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.status === 'True')
+      expect(two.leader).toBe(false)
+      expect(two.metrics.get('kortex_controller_status_patches_total', { result: 'ok' })).toBeUndefined()
+      // The leader goes away: the other replica takes the Lease and writes status from then on.
+      await one.stop()
+      ctl = two
+      await eventually(() => two.leader)
+      api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'missing' } }))
+      await eventually(() => condition(PATHS.routes, 'chat', 'ResolvedRefs')?.reason === 'BackendNotFound')
+      expect(two.metrics.get('kortex_controller_status_patches_total', { result: 'ok' })).toBeGreaterThan(0)
+    } finally {
+      await two.stop()
+      ctl = undefined
+    }
+  })
+
   it('leader election: one holder of the Lease at a time; a stopped leader hands over', async () => {
     const kc = kubeConfigFor(api.url)
     const seen: string[] = []
