@@ -158,13 +158,22 @@ export class SnapshotBuilder {
           if (i < 0) throw err
           hit.set(i, [...(hit.get(i) ?? []), p])
         }
+        // A name that exists in the cluster but is not accepted reads better than "not defined".
+        for (const ps of hit.values()) {
+          for (const p of ps) {
+            const m = /^backend "([^"]+)" is not defined \(no InferenceBackend named "[^"]+" in namespace ([^)]+)\)$/.exec(p.message)
+            if (m && resources.some((r) => r.kind === 'InferenceBackend' && r.metadata.name === m[1] && (r.metadata.namespace ?? 'default') === m[2])) {
+              p.message = `backend "${m[1]}" is not in the served config (InferenceBackend ${m[2]}/${m[1]} exists but is not accepted: see its conditions)`
+            }
+          }
+        }
         const next: Candidate[] = []
         candidates.forEach((c, i) => {
           const problems = hit.get(i)
           if (!problems) return void next.push(c)
           const n = note(c.key)
           for (const p of problems) if (!n.refs.some((q) => describe(q) === describe(p))) n.refs.push(p)
-          n.refReason = problems.some((p) => /backend .* is not defined/.test(p.message)) ? 'BackendNotFound' : problems.some((p) => /route .* is not defined/.test(p.message)) ? 'RouteNotFound' : 'Conflict'
+          n.refReason = problems.some((p) => /^backend "/.test(p.message)) ? 'BackendNotFound' : problems.some((p) => /route .* is not defined/.test(p.message)) ? 'RouteNotFound' : 'Conflict'
           const last = this.#lastGood.get(c.key)
           if (!c.previous && last) {
             next.push({ ...c, exported: last.exported, doc: last.doc, previous: true })

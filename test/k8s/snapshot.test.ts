@@ -52,6 +52,15 @@ describe('SnapshotBuilder', () => {
     expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'Ready').status).toBe('True')
   })
 
+  it('a route naming a backend that exists but is invalid points at the backend\'s conditions', async () => {
+    const badBackend = res('InferenceBackend', 'gpt', { type: 'external', external: { url: 'not a url' } })
+    const s = await new SnapshotBuilder().build(cluster([badBackend, route, claude]))
+    expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'Accepted')).toMatchObject({ status: 'False', reason: 'Invalid' })
+    const refs = cond(s.statuses.get('InferenceRoute/team-a/chat'), 'ResolvedRefs')
+    expect(refs).toMatchObject({ status: 'False', reason: 'BackendNotFound' })
+    expect(refs.message).toContain('InferenceBackend team-a/gpt exists but is not accepted: see its conditions')
+  })
+
   it('an invalid update keeps the last accepted generation serving, and says so', async () => {
     const b = new SnapshotBuilder()
     const first = await b.build(cluster([gpt, claude, route], [secret]))
