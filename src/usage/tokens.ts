@@ -257,9 +257,29 @@ const MARK = 3
 const SPACE = 4
 const WIDE = 5
 
+const emptyTally = (): Tally => ({ base: 0, humps: 0, blobCased: 0, blobPlain: 0, letters: 0, latin: 0, cjk: 0, cyrillic: 0, other: 0, symbols: 0, astral: 0, bytes: 0 })
+
+// System prompts and tool definitions come back on every request: their
+// tallies are kept (long texts only, bounded), the rest is scanned afresh.
+const TALLY_CACHE_MIN = 256
+const TALLY_CACHE_MAX = 2000
+const tallies = new Map<string, Tally>()
+
 function tally(texts: readonly string[]): Tally {
-  const t: Tally = { base: 0, humps: 0, blobCased: 0, blobPlain: 0, letters: 0, latin: 0, cjk: 0, cyrillic: 0, other: 0, symbols: 0, astral: 0, bytes: 0 }
-  for (const s of texts) scan(s, t)
+  const t = emptyTally()
+  for (const s of texts) {
+    if (s.length < TALLY_CACHE_MIN) {
+      scan(s, t)
+      continue
+    }
+    let one = tallies.get(s)
+    if (!one) {
+      scan(s, (one = emptyTally()))
+      if (tallies.size >= TALLY_CACHE_MAX) tallies.delete(tallies.keys().next().value!)
+      tallies.set(s, one)
+    }
+    for (const k in one) t[k as keyof Tally] += one[k as keyof Tally]
+  }
   return t
 }
 
