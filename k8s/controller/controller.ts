@@ -263,7 +263,7 @@ export function desiredStatus(live: KubeObject, st: ResourceStatus): Record<stri
     canon(old.conditions) === canon(conditions) &&
     old.observedGeneration === st.generation &&
     Object.entries(st.fields).every(([k, v]) => canon(old[k]) === canon(v))
-  const removed = ['url', 'phase', 'activeBackends'].filter((k) => k in old && !(k in st.fields))
+  const removed = ['url', 'phase', 'activeBackends', 'health'].filter((k) => k in old && !(k in st.fields))
   if (same && !removed.length) return undefined
   for (const k of removed) next[k] = null
   return next

@@ -201,6 +201,7 @@ export class SnapshotBuilder {
       const n = note(key)
       statuses.set(key, statusOf(obj, n, served.has(key), compiled))
     }
+    seedConditions(resources, statuses, notes)
     return { document, version, compiled, statuses, warnings: compiled.warnings }
   }
 }
@@ -253,4 +254,41 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
     if (r) fields.activeBackends = new Set([r.defaultBackend?.name, ...r.rules.flatMap((x) => x.backends.filter((b) => b.weight > 0).map((b) => b.name))].filter(Boolean)).size
   }
   return { kind: obj.kind!, namespace: obj.metadata.namespace ?? 'default', name: obj.metadata.name, generation: g, conditions, fields }
+}
+
+/**
+ * The old operator's conditions, kept for dashboards and scripts written for it:
+ * a route's RouteValid (= Accepted) and BackendsReady (every backend it names is
+ * Ready), a backend's Healthy and `health` (KServe: the InferenceService's
+ * readiness; otherwise each gateway probes on its own: Unknown here).
+ */
+function seedConditions(resources: KubeObject[], statuses: Map<string, ResourceStatus>, notes: Map<string, Notes>): void {
+  for (const obj of resources) {
+    const st = statuses.get(keyOf(obj))!
+    const g = obj.metadata.generation
+    const add = (c: Omit<Condition, 'observedGeneration'>) => st.conditions.push({ ...c, ...(g !== undefined ? { observedGeneration: g } : {}) })
+    if (obj.kind === 'InferenceBackend') {
+      const ks = notes.get(keyOf(obj))?.kserve
+      if (ks) add({ type: 'Healthy', status: ks.ready ? 'True' : 'False', reason: ks.reason, message: ks.message })
+      else add({ type: 'Healthy', status: 'Unknown', reason: 'CheckedByGateways', message: 'Each gateway checks its backends itself (GET /v1/status on a gateway)' })
+      st.fields.health = ks ? (ks.ready ? 'Healthy' : 'Unhealthy') : 'Unknown'
+    }
+    if (obj.kind === 'InferenceRoute') {
+      const accepted = st.conditions.find((c) => c.type === 'Accepted')!
+      add({ type: 'RouteValid', status: accepted.status, reason: accepted.reason, message: accepted.message })
+      const ns = obj.metadata.namespace ?? 'default'
+      const spec = obj.spec ?? {}
+      const named = new Set<string>(
+        [spec.defaultBackend?.name, ...(spec.rules ?? []).flatMap((r: any) => (r?.backends ?? []).map((b: any) => b?.name)), ...(spec.fallback?.backends ?? []), ...(spec.failover?.chain ?? [])].filter(
+          (x): x is string => typeof x === 'string',
+        ),
+      )
+      const notReady = [...named].filter((b) => statuses.get(`InferenceBackend/${ns}/${b}`)?.conditions.find((c) => c.type === 'Ready')?.status !== 'True')
+      add(
+        notReady.length
+          ? { type: 'BackendsReady', status: 'False', reason: 'BackendsNotReady', message: `Not ready: ${notReady.join(', ')}` }
+          : { type: 'BackendsReady', status: 'True', reason: 'BackendsReady', message: `All ${named.size} backends are ready` },
+      )
+    }
+  }
 }

@@ -33,6 +33,10 @@ describe('SnapshotBuilder', () => {
     expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
     expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'Ready')).toMatchObject({ status: 'True', observedGeneration: route.metadata.generation })
     expect(s.statuses.get('InferenceRoute/team-a/chat')!.fields).toMatchObject({ phase: 'Active', activeBackends: 1 })
+    // The old operator's conditions, too.
+    expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'RouteValid').status).toBe('True')
+    expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'BackendsReady')).toMatchObject({ status: 'True', message: 'All 2 backends are ready' })
+    expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'Healthy').status).toBe('Unknown')
     // Same state, same version; a rotated secret is a new version.
     expect((await b.build(cluster([gpt, claude, route], [secret]))).version).toBe(s.version)
     const rotated = { ...secret, data: { 'api-key': b64('sk-rotated') } }
@@ -94,6 +98,9 @@ describe('SnapshotBuilder', () => {
     const ready = await b.build(cluster([ks, r], [], [isvc(true)]))
     expect(ready.compiled.backends.get('team-a/llama')!.baseUrl).toBe('http://llama-predictor.models.svc.cluster.local:8080/openai/v1')
     expect(cond(ready.statuses.get('InferenceBackend/team-a/llama'), 'Ready').status).toBe('True')
+    expect(cond(ready.statuses.get('InferenceBackend/team-a/llama'), 'Healthy').status).toBe('True')
+    expect(ready.statuses.get('InferenceBackend/team-a/llama')!.fields.health).toBe('Healthy')
+    expect(cond(pending.statuses.get('InferenceRoute/team-a/llama'), 'BackendsReady')).toMatchObject({ status: 'False', message: 'Not ready: llama' })
     expect(ready.statuses.get('InferenceBackend/team-a/llama')!.fields.url).toBe('http://llama-predictor.models.svc.cluster.local:8080')
   })
 
