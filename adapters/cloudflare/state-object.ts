@@ -7,7 +7,8 @@
 // one, chosen by hashing it), so no single object becomes a hot spot.
 //
 // Time is the object's own clock (Date.now() at the start of the call), so
-// every isolate that calls it agrees.
+// every isolate that calls it agrees. Tests may pin it (setTestClock), only
+// when the KORTEX_TEST_CLOCK binding is "1".
 import { DurableObject, type SqlStorage } from 'cloudflare:workers'
 import { gcra, type Admission, type AdmissionResult, type RateState, type Settlement } from '../../src/state/store.ts'
 
@@ -19,6 +20,18 @@ type Num = { v: number; exp: number | null }
 export class KortexState extends DurableObject {
   readonly #sql: SqlStorage
   #writes = 0
+  /** A pinned clock (tests only), epoch ms. */
+  #testClock: number | undefined
+
+  #now(): number {
+    return this.#testClock ?? Date.now()
+  }
+
+  /** Pins this object's clock, so a behaviour suite runs without sleeping. Refused unless KORTEX_TEST_CLOCK is "1". */
+  setTestClock(ms: number): void {
+    if ((this.env as Record<string, unknown> | undefined)?.KORTEX_TEST_CLOCK !== '1') throw new Error('setTestClock needs the KORTEX_TEST_CLOCK binding')
+    this.#testClock = ms
+  }
 
   constructor(ctx: ConstructorParameters<typeof DurableObject>[0], env: unknown) {
     super(ctx, env)
@@ -38,7 +51,7 @@ export class KortexState extends DurableObject {
 
   /** Breakers some isolate holds open now: backend key -> open until (epoch ms). */
   openBreakers(): Record<string, number> {
-    const now = Date.now()
+    const now = this.#now()
     this.#sql.exec('DELETE FROM brk WHERE until <= ?', now)
     const out: Record<string, number> = {}
     for (const r of this.#sql.exec<{ k: string; until: number }>('SELECT k, until FROM brk')) out[r.k] = r.until
@@ -66,7 +79,7 @@ export class KortexState extends DurableObject {
   }
 
   admit(a: Admission): AdmissionResult {
-    const now = Date.now()
+    const now = this.#now()
     this.#sweep(now)
     const rates = a.rates.map((c) => ({ c, tat: this.#num(c.key, now)?.v }))
     const budgets = a.budgets.map((b) => {
@@ -88,7 +101,7 @@ export class KortexState extends DurableObject {
   }
 
   settle(s: Settlement): void {
-    const now = Date.now()
+    const now = this.#now()
     for (const r of s.rates) {
       const e = this.#num(r.key, now)
       const tat = Math.max(e?.v ?? now, now) + (r.delta * r.periodMs) / r.limit
@@ -103,7 +116,7 @@ export class KortexState extends DurableObject {
   }
 
   counters(keys: string[]): number[] {
-    const now = Date.now()
+    const now = this.#now()
     return keys.map((k) => this.#num(k, now)?.v ?? 0)
   }
 
@@ -119,7 +132,7 @@ export class KortexState extends DurableObject {
   }
 
   addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): void {
-    const now = Date.now()
+    const now = this.#now()
     this.#sweep(now)
     if (!this.#liveHash(key, now)) this.#sql.exec('INSERT INTO hx (k, exp) VALUES (?, NULL)', key)
     for (const f in deltas) {
@@ -131,7 +144,7 @@ export class KortexState extends DurableObject {
   }
 
   readFields(key: string): Record<string, number> {
-    if (!this.#liveHash(key, Date.now())) return {}
+    if (!this.#liveHash(key, this.#now())) return {}
     const out: Record<string, number> = {}
     for (const r of this.#sql.exec<{ f: string; v: number }>('SELECT f, v FROM hf WHERE k = ?', key)) out[r.f] = r.v
     return out
@@ -143,7 +156,7 @@ export class KortexState extends DurableObject {
   }
 
   put(key: string, value: string, opts: { ttlSeconds?: number; ifAbsent?: boolean } = {}): string {
-    const now = Date.now()
+    const now = this.#now()
     const e = this.#val(key, now)
     if (e !== undefined && opts.ifAbsent) return e
     this.#sweep(now)
@@ -152,7 +165,7 @@ export class KortexState extends DurableObject {
   }
 
   get(key: string): string | undefined {
-    return this.#val(key, Date.now())
+    return this.#val(key, this.#now())
   }
 
   #val(key: string, now: number): string | undefined {

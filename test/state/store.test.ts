@@ -115,14 +115,16 @@ factories.push({
   available: true,
   async make() {
     const stores = await (doStores ??= startDoStores())
-    const store = stores.store(`t-${Math.random().toString(36).slice(2)}-`)
+    const prefix = `t-${Math.random().toString(36).slice(2)}-`
+    // The objects' clock is pinned and moved by the test, as MemoryStore's is.
+    let t = 1_700_000_000_000
+    await stores.setClock(prefix, t)
     return {
-      store,
-      advance: (ms) => sleep(ms),
-      // Time inside workerd is this machine's clock.
-      alignTo: (p, f) => sleep((((f * p - (Date.now() % p)) % p) + p) % p),
-      elapsedSince: (start) => performance.now() - start,
-      now: () => performance.now(),
+      store: stores.store(prefix),
+      advance: async (ms) => stores.setClock(prefix, (t += ms)),
+      alignTo: async (p, f) => stores.setClock(prefix, (t += (((f * p - (t % p)) % p) + p) % p)),
+      elapsedSince: (start) => t - start,
+      now: () => t,
       close: async () => {},
     }
   },
