@@ -34,7 +34,7 @@ metadata: { name: limited }
 spec:
   models: [limited]
   defaultBackend: { name: good }
-  rateLimit: { requestsPerMinute: 10 }
+  rateLimit: { requestsPerHour: 10 }   # no refill while the test runs, however slow the machine
 ---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
