@@ -30,6 +30,7 @@ export async function embedController(o: EmbedOptions, notice: (line: string) =>
     tokens: [token, ...(tokens?.slice(1) ?? [])],
     port: port ?? 0,
     host: o.host ?? (port === undefined ? '127.0.0.1' : '0.0.0.0'),
+    kserve: process.env.KORTEX_KSERVE !== '0',
     leaderElection: podNs ? { namespace: podNs, identity: process.env.POD_NAME ?? hostname() } : undefined,
     log: (line, fields) => notice(fields ? `${line} ${JSON.stringify(fields)}` : line),
   })

@@ -48,7 +48,7 @@ async function main() {
   const embed = args.controller ?? process.env.KORTEX_CONTROLLER === '1'
   let k
   try {
-    k = await startKortex({ configPath, port, host, configUrl, configToken: process.env.KORTEX_CONFIG_TOKEN, controller: embed ? {} : undefined })
+    k = await startKortex({ configPath, port, host, configUrl, configToken: process.env.KORTEX_CONFIG_TOKEN, configWaitSeconds: Number(process.env.KORTEX_CONFIG_WAIT_SECONDS) || undefined, controller: embed ? {} : undefined })
   } catch (err) {
     if (err instanceof ConfigError) console.error(`kortex: the config was refused.\n${err.message}`)
     else if ((err as NodeJS.ErrnoException).code === 'ENOENT') console.error(`kortex: config file not found: ${configPath}`)
