@@ -114,14 +114,18 @@ async function load(env: Env, ctx?: ExecutionContext): Promise<Loaded> {
   const pull = pullerFor(env)
   if (pull) {
     await pull.first
-    const refreshMs = Number(env.KORTEX_CONFIG_REFRESH_SECONDS ?? 30) * 1000
+    const c = pull.p.current()
+    // Until a first pull succeeds, try again every second (still in the background).
+    const refreshMs = c ? Number(env.KORTEX_CONFIG_REFRESH_SECONDS ?? 30) * 1000 : 1000
     if (ctx && Date.now() - pull.lastPull >= refreshMs) {
       pull.lastPull = Date.now()
       ctx.waitUntil(pull.p.pullOnce())
     }
-    const c = pull.p.current()
     if (c) return { ok: true, config: c }
-    // Never pulled successfully: the binding (or the demo) until the controller answers.
+    // Never pulled successfully: KORTEX_CONFIG until the controller answers; never the demo config in its place.
+    if (!(typeof env.KORTEX_CONFIG === 'string' && env.KORTEX_CONFIG.trim())) {
+      return { ok: false, error: new GatewayError(503, 'The gateway has not received its config from the controller yet.', 'api_error', 'not_ready') }
+    }
   }
   return fromBinding(env)
 }

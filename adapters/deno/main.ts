@@ -59,8 +59,9 @@ async function loadConfig(): Promise<() => CompiledConfig | undefined> {
   })
   await puller.pullOnce()
   puller.start()
-  // Until the controller first answers: KORTEX_CONFIG (or the demo).
-  const before = puller.current() ? undefined : await fallback().catch(() => undefined)
+  // Until the controller first answers: KORTEX_CONFIG if set (never the demo config in its place; /readyz says 503 meanwhile).
+  const text = env('KORTEX_CONFIG')?.trim()
+  const before = puller.current() || !text ? undefined : await buildConfig(text, env, 'KORTEX_CONFIG').catch(() => undefined)
   return () => puller.current() ?? before
 }
 

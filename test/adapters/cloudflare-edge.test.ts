@@ -49,6 +49,8 @@ spec:
 // A controller's GET /config: a KortexConfig document with an ETag, 304 when unchanged.
 let doc = { version: 'v1', model: 'pulled-one' }
 let controllerDown = false
+/** /late-config: down until a test brings it up. */
+let lateUp = false
 const pulls: Array<{ auth?: string; ifNoneMatch?: string }> = []
 const controllerDoc = () => ({
   kind: 'KortexConfig',
@@ -60,6 +62,10 @@ const controllerDoc = () => ({
   ],
 })
 function controller(req: IncomingMessage, res: ServerResponse) {
+  if (req.url === '/late-config') {
+    if (!lateUp) return void res.writeHead(503).end('starting')
+    return void res.writeHead(200, { 'content-type': 'application/json', etag: '"late"' }).end(JSON.stringify({ ...controllerDoc(), version: 'late' }))
+  }
   pulls.push({ auth: req.headers.authorization, ifNoneMatch: req.headers['if-none-match'] as string | undefined })
   if (controllerDown) {
     res.writeHead(500).end('down')
@@ -135,6 +141,7 @@ beforeAll(async () => {
       workerOptions(worker, 'edge-b', shared, { state: 'edge-a' }),
       workerOptions(worker, 'traced', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_ENDPOINT: otel.url, OTEL_SERVICE_NAME: 'kortex-edge-test' }, { state: false }),
       workerOptions(worker, 'health', { KORTEX_CONFIG: healthConfig(up) }, { state: false }),
+      workerOptions(worker, 'late', { KORTEX_CONFIG_URL: `${ctl.url}/late-config` }, { state: false }),
       workerOptions(worker, 'pulled', { KORTEX_CONFIG_URL: `${ctl.url}/config`, KORTEX_CONFIG_TOKEN: 'ctl-token', KORTEX_CONFIG_REFRESH_SECONDS: '0' }, { state: false }),
     ],
   })
@@ -221,6 +228,21 @@ describe('Workers config from the controller', () => {
     expect(pulls.length).toBeGreaterThan(n)
     expect(await models()).toEqual(['pulled-two'])
     controllerDown = false
+  })
+
+  it('answers 503 not_ready (never the demo config) until the controller first answers, then serves its config', async () => {
+    const first = await mf.dispatchFetch(url('late', '/v1/models'))
+    expect(first.status).toBe(503)
+    expect(((await first.json()) as any).error.code).toBe('not_ready')
+    lateUp = true
+    let status = 0
+    for (let i = 0; i < 40 && status !== 200; i++) {
+      await sleep(100)
+      const r = await mf.dispatchFetch(url('late', '/v1/models'))
+      status = r.status
+      await r.text()
+    }
+    expect(status).toBe(200)
   })
 
   it('pulls on the Cron Trigger', async () => {
