@@ -83,8 +83,8 @@ export async function validateManifests(root: string): Promise<ValidationReport>
       if (o.kind === 'Role' || o.kind === 'ClusterRole') {
         for (const r of (o.rules ?? []) as Json[]) {
           const kortex = ((r.resources ?? []) as string[]).some((x) => /^(inferencebackends|inferenceroutes|inferenceexperiments|gatewayconfigs)(\/|$)/.test(x))
-          if (kortex && !((r.apiGroups ?? []) as string[]).includes('gateway.kortex.io')) problems.push(`${where}: a rule on Kortex resources must name apiGroup gateway.kortex.io`)
-          if (((r.apiGroups ?? []) as string[]).includes('gateway.inference-gateway.io')) problems.push(`${where}: the old API group gateway.inference-gateway.io is not what the CRDs serve`)
+          if (kortex && !((r.apiGroups ?? []) as string[]).includes(rel.includes('legacy/') ? 'gateway.inference-gateway.io' : 'gateway.kortex.io')) problems.push(`${where}: a rule on Kortex resources must name apiGroup gateway.kortex.io`)
+          if (((r.apiGroups ?? []) as string[]).includes('gateway.inference-gateway.io') && !rel.includes('legacy/')) problems.push(`${where}: the old API group gateway.inference-gateway.io is not what the CRDs serve`)
           if (((r.verbs ?? []) as string[]).includes('*') || ((r.resources ?? []) as string[]).includes('*')) problems.push(`${where}: wildcard RBAC is not least privilege`)
         }
       }

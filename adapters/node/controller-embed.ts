@@ -31,6 +31,7 @@ export async function embedController(o: EmbedOptions, notice: (line: string) =>
     port: port ?? 0,
     host: o.host ?? (port === undefined ? '127.0.0.1' : '0.0.0.0'),
     kserve: process.env.KORTEX_KSERVE !== '0',
+    legacyGroup: process.env.KORTEX_LEGACY_GROUP === '1',
     leaderElection: podNs ? { namespace: podNs, identity: process.env.POD_NAME ?? hostname() } : undefined,
     log: (line, fields) => notice(fields ? `${line} ${JSON.stringify(fields)}` : line),
   })

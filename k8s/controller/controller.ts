@@ -7,7 +7,7 @@ import { ConfigServer } from './server.ts'
 import { Informer } from './informers.ts'
 import { LeaderElector } from './leader.ts'
 import { Metrics } from './metrics.ts'
-import { SnapshotBuilder, keyOf, type Condition, type KubeObject, type ResourceStatus, type Snapshot } from './snapshot.ts'
+import { LEGACY_GROUP, SnapshotBuilder, keyOf, type Condition, type KubeObject, type ResourceStatus, type Snapshot } from './snapshot.ts'
 
 export const KORTEX_RESOURCES = [
   { kind: 'InferenceBackend', plural: 'inferencebackends' },
@@ -31,6 +31,8 @@ export interface ControllerOptions {
   leaderElection?: { namespace: string; name?: string; identity: string; leaseSeconds?: number; retryMs?: number }
   /** Coalesce bursts of changes into one rebuild. */
   debounceMs?: number
+  /** Also watch the old operator's group, gateway.inference-gateway.io (its CRDs: k8s/crds/legacy/). A name in both groups: gateway.kortex.io wins. */
+  legacyGroup?: boolean
   /** Watch KServe InferenceServices (serving.kserve.io/v1beta1). Default true. */
   kserve?: boolean
   log?: (line: string, fields?: Record<string, unknown>) => void
@@ -89,16 +91,18 @@ export class KortexController {
       this.metrics.inc('kortex_controller_watch_restarts_total', { resource })
       this.#log('kortex-controller: watch failed; restarting', { resource, error: String((err as Error)?.message ?? err) })
     }
-    for (const r of KORTEX_RESOURCES) {
-      const inf = new Informer<KubeObject>({
-        kc: this.o.kc,
-        path: this.#collection(GROUP, VERSION, r.plural),
-        list: this.#listCustom(GROUP, VERSION, r.plural),
-        changed: () => this.schedule(),
-        onRestart: restarted(r.plural),
-        restartMs: this.o.informerRestartMs,
-      })
-      this.#informers.set(r.kind, inf)
+    for (const group of this.o.legacyGroup ? [GROUP, LEGACY_GROUP] : [GROUP]) {
+      for (const r of KORTEX_RESOURCES) {
+        const inf = new Informer<KubeObject>({
+          kc: this.o.kc,
+          path: this.#collection(group, VERSION, r.plural),
+          list: this.#listCustom(group, VERSION, r.plural),
+          changed: () => this.schedule(),
+          onRestart: restarted(group === GROUP ? r.plural : `${r.plural}.${group}`),
+          restartMs: this.o.informerRestartMs,
+        })
+        this.#informers.set(`${group}|${r.kind}`, inf)
+      }
     }
     if (this.o.kserve !== false) {
       this.#isvc = new Informer<KubeObject>({
@@ -159,7 +163,10 @@ export class KortexController {
   async #rebuildOnce(): Promise<void> {
     if (!this.synced) return
     const resources: KubeObject[] = []
-    for (const [kind, inf] of this.#informers) for (const o of inf.list()) resources.push({ ...o, kind })
+    for (const [key, inf] of this.#informers) {
+      const [group, kind] = key.split('|') as [string, string]
+      for (const o of inf.list()) resources.push({ ...o, kind, apiVersion: `${group}/${VERSION}` })
+    }
     this.#syncSecretInformers(resources)
     try {
       const s = await this.#builder.build({
@@ -225,7 +232,7 @@ export class KortexController {
       const plural = KORTEX_RESOURCES.find((r) => r.kind === st.kind)!.plural
       try {
         await this.#custom.patchNamespacedCustomObjectStatus(
-          { group: GROUP, version: VERSION, namespace: st.namespace, plural, name: st.name, body: { status } },
+          { group: st.group, version: VERSION, namespace: st.namespace, plural, name: st.name, body: { status } },
           setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
         )
         this.metrics.inc('kortex_controller_status_patches_total', { result: 'ok' })

@@ -17,6 +17,7 @@ import { stringify } from 'yaml'
 import { backendSpec, experimentSpec, gatewaySpec, routeSpec } from '../../src/config/schema.ts'
 
 export const GROUP = 'gateway.kortex.io'
+export const LEGACY_GROUP = 'gateway.inference-gateway.io'
 export const VERSION = 'v1alpha1'
 
 type Json = Record<string, unknown>
@@ -231,13 +232,13 @@ export function specSchema(k: KindInfo): Json {
   return structural(z.toJSONSchema(k.spec, { io: 'input', unrepresentable: 'any' }) as Json)
 }
 
-export function crdObject(k: KindInfo): Json {
+export function crdObject(k: KindInfo, group = GROUP): Json {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
-    metadata: { name: `${k.plural}.${GROUP}`, labels: { 'app.kubernetes.io/part-of': 'kortex' } },
+    metadata: { name: `${k.plural}.${group}`, labels: { 'app.kubernetes.io/part-of': 'kortex' } },
     spec: {
-      group: GROUP,
+      group,
       names: { kind: k.kind, listKind: `${k.kind}List`, plural: k.plural, singular: k.singular, shortNames: k.shortNames, categories: ['kortex'] },
       scope: 'Namespaced',
       versions: [
@@ -273,5 +274,9 @@ export function generateCrds(): Map<string, string> {
   const files = new Map<string, string>()
   for (const k of KINDS) files.set(`${k.plural}.${GROUP}.yaml`, header + stringify(crdObject(k), { lineWidth: 0 }))
   files.set('kustomization.yaml', header + stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: KINDS.map((k) => `${k.plural}.${GROUP}.yaml`) }))
+  // The old operator's group, same schema: for clusters that still hold its resources (controller: KORTEX_LEGACY_GROUP=1).
+  const legacy = '# The old operator\'s API group, gateway.inference-gateway.io, with the same schema. Install only where its resources still live.\n'
+  for (const k of KINDS) files.set(`legacy/${k.plural}.${LEGACY_GROUP}.yaml`, header + legacy + stringify(crdObject(k, LEGACY_GROUP), { lineWidth: 0 }))
+  files.set('legacy/kustomization.yaml', header + stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: KINDS.map((k) => `${k.plural}.${LEGACY_GROUP}.yaml`) }))
   return files
 }

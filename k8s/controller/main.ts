@@ -6,6 +6,7 @@
 //   WATCH_NAMESPACE           watch one namespace (default: all)
 //   POD_NAMESPACE, POD_NAME   the Lease for leader election lives in POD_NAMESPACE
 //   KORTEX_KSERVE=0           do not watch InferenceServices
+//   KORTEX_LEGACY_GROUP=1     also watch the old operator's group gateway.inference-gateway.io
 import { KubeConfig } from '@kubernetes/client-node'
 import { hostname } from 'node:os'
 import { KortexController } from './controller.ts'
@@ -25,6 +26,7 @@ const controller = new KortexController({
   port: Number(process.env.PORT ?? 8081),
   host: process.env.HOST ?? '0.0.0.0',
   kserve: process.env.KORTEX_KSERVE !== '0',
+  legacyGroup: process.env.KORTEX_LEGACY_GROUP === '1',
   leaderElection: podNs ? { namespace: podNs, identity: process.env.POD_NAME ?? hostname() } : undefined,
 })
 const url = await controller.start()

@@ -40,6 +40,7 @@ export interface Condition {
 }
 
 export interface ResourceStatus {
+  group: string
   kind: string
   namespace: string
   name: string
@@ -58,7 +59,14 @@ export interface Snapshot {
   warnings: string[]
 }
 
-export const keyOf = (o: { kind?: string; metadata: { name: string; namespace?: string } }) => `${o.kind}/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`
+export const LEGACY_GROUP = 'gateway.inference-gateway.io'
+
+/** The API group of a Kortex resource: gateway.kortex.io, or the old operator's group. */
+export const groupOf = (o: { apiVersion?: string }) => (o.apiVersion?.startsWith(`${LEGACY_GROUP}/`) ? LEGACY_GROUP : 'gateway.kortex.io')
+
+/** `Kind/namespace/name`; a resource of the old operator's group is `Kind@gateway.inference-gateway.io/namespace/name`. */
+export const keyOf = (o: { apiVersion?: string; kind?: string; metadata: { name: string; namespace?: string } }) =>
+  `${o.kind}${groupOf(o) === LEGACY_GROUP ? `@${LEGACY_GROUP}` : ''}/${o.metadata.namespace ?? 'default'}/${o.metadata.name}`
 
 interface Candidate {
   key: string
@@ -158,6 +166,14 @@ export class SnapshotBuilder {
           if (i < 0) throw err
           hit.set(i, [...(hit.get(i) ?? []), p])
         }
+        for (const [i, ps] of hit) {
+          const c = candidates[i]!
+          for (const p of ps) {
+            if (p.message === 'defined twice' && groupOf(c.obj) === LEGACY_GROUP) {
+              p.message = `${c.obj.kind} ${c.doc.metadata.namespace ?? 'default'}/${c.obj.metadata.name} is defined twice: also in gateway.kortex.io, which wins; delete this one from ${LEGACY_GROUP}`
+            }
+          }
+        }
         // A name that exists in the cluster but is not accepted reads better than "not defined".
         for (const ps of hit.values()) {
           for (const p of ps) {
@@ -253,7 +269,7 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
     const r = compiled.routes.find((x) => x.name === obj.metadata.name && x.namespace === (obj.metadata.namespace ?? 'default'))
     if (r) fields.activeBackends = new Set([r.defaultBackend?.name, ...r.rules.flatMap((x) => x.backends.filter((b) => b.weight > 0).map((b) => b.name))].filter(Boolean)).size
   }
-  return { kind: obj.kind!, namespace: obj.metadata.namespace ?? 'default', name: obj.metadata.name, generation: g, conditions, fields }
+  return { group: groupOf(obj), kind: obj.kind!, namespace: obj.metadata.namespace ?? 'default', name: obj.metadata.name, generation: g, conditions, fields }
 }
 
 /**
@@ -283,7 +299,7 @@ function seedConditions(resources: KubeObject[], statuses: Map<string, ResourceS
           (x): x is string => typeof x === 'string',
         ),
       )
-      const notReady = [...named].filter((b) => statuses.get(`InferenceBackend/${ns}/${b}`)?.conditions.find((c) => c.type === 'Ready')?.status !== 'True')
+      const notReady = [...named].filter((b) => (statuses.get(`InferenceBackend/${ns}/${b}`) ?? statuses.get(`InferenceBackend@${LEGACY_GROUP}/${ns}/${b}`))?.conditions.find((c) => c.type === 'Ready')?.status !== 'True')
       add(
         notReady.length
           ? { type: 'BackendsReady', status: 'False', reason: 'BackendsNotReady', message: `Not ready: ${notReady.join(', ')}` }

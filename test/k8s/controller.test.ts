@@ -123,6 +123,24 @@ describe('KortexController against an API server', () => {
     }
   })
 
+  it('the old operator\'s group (opt-in): its resources serve as written, its status is written there, and a name in both groups goes to gateway.kortex.io', async () => {
+    const OLD = 'gateway.inference-gateway.io/v1alpha1'
+    const OLD_ROUTES = '/apis/gateway.inference-gateway.io/v1alpha1/inferenceroutes'
+    api.apply(gatewayConfig())
+    api.apply({ apiVersion: OLD, kind: 'InferenceBackend', metadata: { name: 'legacy-gpt', namespace: 'apps' }, spec: { type: 'External', external: { url: 'https://api.openai.com/v1', provider: 'OpenAI' } } })
+    api.apply({ apiVersion: OLD, kind: 'InferenceRoute', metadata: { name: 'legacy', namespace: 'apps' }, spec: { rules: [{ match: { modelPattern: 'gpt-*' }, backends: [{ name: 'legacy-gpt', weight: 100 }] }] } })
+    api.apply({ apiVersion: OLD, kind: 'InferenceRoute', metadata: { name: 'both', namespace: 'apps' }, spec: { defaultBackend: { name: 'legacy-gpt' } } })
+    api.apply(route('both', { models: ['both'], defaultBackend: { name: 'legacy-gpt' } }))
+    ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: [], debounceMs: 10, log: () => {}, kserve: false, legacyGroup: true })
+    await ctl.start()
+    expect(names(ctl)).toEqual(['GatewayConfig/gateway', 'InferenceBackend/legacy-gpt', 'InferenceRoute/both', 'InferenceRoute/legacy'])
+    expect(ctl.snapshot!.compiled.routes.find((r) => r.name === 'both')!.models).toEqual(['both']) // the gateway.kortex.io one
+    await eventually(() => api.get(OLD_ROUTES, 'apps', 'legacy')?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True')
+    const dup = await eventually(() => api.get(OLD_ROUTES, 'apps', 'both')?.status?.conditions?.find((c: any) => c.type === 'ResolvedRefs' && c.status === 'False'))
+    expect(dup.message).toContain('InferenceRoute apps/both is defined twice: also in gateway.kortex.io, which wins; delete this one from gateway.inference-gateway.io')
+    expect(condition(PATHS.routes, 'both', 'Ready')?.status).toBe('True')
+  })
+
   it('leader election: one holder of the Lease at a time; a stopped leader hands over', async () => {
     const kc = kubeConfigFor(api.url)
     const seen: string[] = []
