@@ -48,6 +48,7 @@ export class KortexController {
   #informers = new Map<string, Informer<KubeObject & { kind?: string }>>()
   #isvc: Informer<KubeObject> | undefined
   #secrets = new Map<string, Informer<KubeObject>>() // `${ns}/${name}`
+  #secretStarts = new Map<string, Promise<void>>()
   #leader: LeaderElector | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
   #building: Promise<void> | undefined
@@ -135,6 +136,8 @@ export class KortexController {
     } else this.metrics.set('kortex_controller_leader', 1)
     await Promise.all([...this.#informers.values(), ...(this.#isvc ? [this.#isvc] : [])].map((i) => i.start()))
     await this.rebuild()
+    await Promise.all(this.#secretStarts.values()) // the referenced Secrets' first lists
+    await this.rebuild()
     return this.o.port === undefined ? undefined : this.server.listen(this.o.port, this.o.host)
   }
 
@@ -168,6 +171,8 @@ export class KortexController {
       for (const o of inf.list()) resources.push({ ...o, kind, apiVersion: `${group}/${VERSION}` })
     }
     this.#syncSecretInformers(resources)
+    // Never publish a config whose Secrets have not been read yet (gateways would drop their keys for a moment).
+    if ([...this.#secrets.values()].some((i) => !i.settled)) return
     try {
       const s = await this.#builder.build({
         resources,
@@ -200,7 +205,7 @@ export class KortexController {
       const ref = r.kind === 'InferenceBackend' ? r.spec?.external?.apiKeySecret : undefined
       if (ref && typeof ref.name === 'string') want.add(`${r.metadata.namespace ?? 'default'}/${ref.name}`)
     }
-    for (const [k, inf] of this.#secrets) if (!want.has(k)) (inf.stop(), this.#secrets.delete(k))
+    for (const [k, inf] of this.#secrets) if (!want.has(k)) (inf.stop(), this.#secrets.delete(k), this.#secretStarts.delete(k))
     for (const k of want) {
       if (this.#secrets.has(k)) continue
       const [namespace, name] = k.split('/') as [string, string]
@@ -218,7 +223,7 @@ export class KortexController {
         restartMs: this.o.informerRestartMs,
       })
       this.#secrets.set(k, inf)
-      void inf.start()
+      this.#secretStarts.set(k, inf.start())
     }
   }
 

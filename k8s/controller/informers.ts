@@ -24,13 +24,20 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   #lastError = 0
   #timer: ReturnType<typeof setTimeout> | undefined
   #listed = false
+  #settled = false
 
   constructor(private readonly o: InformerOptions) {
     const list = async (): Promise<KubernetesListObject<T>> => {
-      const body = await o.list()
-      this.#listed = true
-      this.#failures = 0
-      return body
+      try {
+        const body = await o.list()
+        this.#listed = true
+        this.#failures = 0
+        return body
+      } finally {
+        this.#settled = true
+        // An empty list fires no event; whoever waits on this informer still wants to know it answered.
+        setTimeout(() => o.changed(), 0)
+      }
     }
     this.#lw = new ListWatch<T>(o.path, new Watch(o.kc), list, false, undefined, o.fieldSelector)
     this.#lw.on('add', () => o.changed())
@@ -63,6 +70,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
   get synced(): boolean {
     return this.#listed
+  }
+
+  /** The first list has answered, successfully or not. */
+  get settled(): boolean {
+    return this.#settled
   }
 
   list(): readonly T[] {

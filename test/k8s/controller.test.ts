@@ -30,8 +30,13 @@ describe('KortexController against an API server', () => {
     api.apply(backend('gpt', 'https://api.openai.com/v1', { apiKeySecret: { name: 'openai', key: 'api-key' } }))
     api.apply(secret('openai', { 'api-key': 'sk-in-cluster' }))
     ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: ['t'], debounceMs: 10, log: () => {} })
+    const published: Array<Record<string, string> | undefined> = []
+    const publish = ctl.server.publish.bind(ctl.server)
+    ctl.server.publish = (doc) => (published.push(doc.secrets), publish(doc))
     await ctl.start()
     expect(names(ctl)).toEqual(['GatewayConfig/gateway', 'InferenceBackend/gpt'])
+    // The first config served already carries the Secret: gateways never see a keyless version.
+    expect(published[0]).toEqual({ OPENAI_API_KEY: 'sk-in-cluster' })
     api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'gpt' } }))
     await eventually(() => names(ctl!).includes('InferenceRoute/chat'))
     await eventually(() => ctl!.snapshot!.document.secrets!.OPENAI_API_KEY === 'sk-in-cluster')
@@ -45,8 +50,15 @@ describe('KortexController against an API server', () => {
     expect(api.requests.some((r) => r.path.startsWith('/api/v1/namespaces/apps/secrets?') && r.path.includes('fieldSelector=metadata.name%3Dopenai'))).toBe(true)
     expect(api.requests.some((r) => r.path.startsWith('/api/v1/secrets'))).toBe(false)
     // A status write does not loop: the next rebuild finds the status already right.
-    const count = api.requests.filter((r) => r.method === 'PATCH').length
+    const patchCount = () => api.requests.filter((r) => r.method === 'PATCH').length
+    await eventually(async () => {
+      const n = patchCount()
+      await new Promise((r) => setTimeout(r, 300))
+      return patchCount() === n // settled: every status written
+    })
+    const count = patchCount()
     await ctl.rebuild()
+    await new Promise((r) => setTimeout(r, 200))
     expect(api.requests.filter((r) => r.method === 'PATCH').length).toBe(count)
     // The secret rotates: a new config version carries it.
     const v = ctl.snapshot!.version

@@ -74,7 +74,7 @@ describe('Kubernetes end to end: resources -> controller -> Node gateway', () =>
     await eventually(async () => (await ask('chat')).content === 'from a')
     expect(seen.at(-1)).toMatchObject({ upstream: 'a', path: '/v1/chat/completions', model: 'a-model', auth: 'Bearer sk-a' })
     expect(notices.some((n) => n.includes(`config ${ctl.snapshot!.version}`))).toBe(true)
-    expect(condition(PATHS.routes, 'apps', 'chat', 'Ready')).toMatchObject({ status: 'True' })
+    await eventually(() => condition(PATHS.routes, 'apps', 'chat', 'Ready')?.status === 'True')
   })
 
   it('updating a route\'s weights moves the traffic (weight 0 drains)', async () => {
