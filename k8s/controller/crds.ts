@@ -159,7 +159,15 @@ export function structural(input: Json): Json {
   if (typeof s.description === 'string') notes.push(s.description)
   if ('default' in s) notes.push(`Default: ${JSON.stringify(s.default)}.`)
 
-  if (Array.isArray(s.anyOf) || Array.isArray(s.oneOf)) {
+  if (Array.isArray(s.type)) {
+    // zod merges a union of plain types into `type: [..]`: string|number is a decimal ("0.03") or a duration ("30s").
+    const types = [...(s.type as string[])].sort()
+    if (types.join() === 'integer,string') Object.assign(out, { anyOf: [{ type: 'integer' }, { type: 'string' }], 'x-kubernetes-int-or-string': true })
+    else {
+      out['x-kubernetes-preserve-unknown-fields'] = true
+      notes.push(types.join() === 'number,string' ? 'A string or a number (a decimal like "0.03").' : `One of: ${types.join(', ')}.`)
+    }
+  } else if (Array.isArray(s.anyOf) || Array.isArray(s.oneOf)) {
     const options = ((s.anyOf ?? s.oneOf) as Json[]).map((o) => structural(o))
     const types = options.map(typeOf)
     if (types.every((t) => t === 'object') && options.every((o) => o.properties)) {
