@@ -93,6 +93,20 @@ describe('KortexController against an API server', () => {
     expect(api.requests.filter((r) => !r.path.includes('watch=true') && r.path.startsWith(PATHS.backends)).length).toBeGreaterThan(listsBefore)
   })
 
+  it('WATCH_NAMESPACE: a namespaced install lists and watches one namespace only', async () => {
+    api.apply(gatewayConfig())
+    api.apply(backend('mine', 'https://a.example.com/v1'))
+    api.apply(backend('theirs', 'https://b.example.com/v1', {}, 'other-team'))
+    ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: [], debounceMs: 10, log: () => {}, namespace: 'apps' })
+    await ctl.start()
+    expect(names(ctl)).toEqual(['GatewayConfig/gateway', 'InferenceBackend/mine'])
+    api.apply(backend('later', 'https://c.example.com/v1'))
+    api.apply(backend('later-theirs', 'https://d.example.com/v1', {}, 'other-team'))
+    await eventually(() => names(ctl!).includes('InferenceBackend/later'))
+    expect(names(ctl)).not.toContain('InferenceBackend/later-theirs')
+    expect(api.requests.filter((r) => r.path.startsWith('/apis/gateway.kortex.io')).every((r) => r.path.includes('/namespaces/apps/'))).toBe(true)
+  })
+
   it('restarts an informer after an error other than 410, and counts it', async () => {
     api.apply(gatewayConfig())
     ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: [], debounceMs: 10, log: () => {}, informerRestartMs: 20, kserve: false })
