@@ -18,6 +18,7 @@ import autocannon from 'autocannon'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
+const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 3)
 const root = new URL('..', import.meta.url).pathname
 const COMPATIBILITY = { compatibilityDate: '2026-04-01', compatibilityFlags: ['nodejs_compat'] } // as wrangler.toml
 
@@ -125,11 +126,13 @@ interface Row {
 async function measure(runtime: string, base: string): Promise<Row[]> {
   const url = `${base}/v1/chat/completions`
   const rows: Row[] = []
-  for (const [route, model] of [
+  const routes = [
     ['no limit', 'bench-model'],
     ['rate limit', 'bench-limited'],
-  ] as const) {
-    await load(url, model, 2) // warm-up: JIT, connection pools, objects
+  ] as const
+  // Warm-up on both routes before measuring either (JIT, connection pools, objects): the first route measured must not pay for it.
+  for (const [, model] of routes) await load(url, model, WARMUP)
+  for (const [route, model] of routes) {
     const r = await load(url, model, DURATION)
     rows.push({ runtime, route, 'req/s': Math.round(r.requests.average), 'p50 ms': r.latency.p50, 'p99 ms': r.latency.p99, errors: r.errors + r.non2xx })
   }
