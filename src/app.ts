@@ -13,6 +13,7 @@ import { resolveRoute } from './routing/resolve.ts'
 import { planRequest, type Plan } from './routing/plan.ts'
 import { attempt, systemClock, type Answer, type Clock } from './resilience/attempts.ts'
 import { Fleet, backendKey } from './resilience/fleet.ts'
+import { SharedBreakers } from './resilience/shared-breakers.ts'
 import type { HealthMonitor } from './resilience/health.ts'
 import type { FetchLike, Operation, Usage } from './providers/types.ts'
 import { consoleLogger, type Logger } from './telemetry/log.ts'
@@ -72,11 +73,17 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   // The cost sink follows the config; a new sink only when its settings change.
   let sinkFor: string | undefined
   let sink: HttpSink | undefined
-  const fleet = new Fleet({
+  const fleet: Fleet = new Fleet({
     clock,
     health: deps.health ? (k) => deps.health!.health(k) : undefined,
-    onBreakerChange: (backend, from, to) => log.warn('kortex: circuit breaker changed', { backend, from, to }),
+    onBreakerChange: (backend, from, to) => {
+      log.warn('kortex: circuit breaker changed', { backend, from, to })
+      shared?.changed(backend, to)
+    },
   })
+  // Breakers shared through the store when it can (Redis): trips published and pulled in the background.
+  const board = SharedBreakers.of(store)
+  const shared = board && new SharedBreakers(board, fleet, log, now)
   const app = new Hono<Env>()
 
   // Once per new config: backends gone from it leave the fleet (their breakers
@@ -149,6 +156,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
     const ctx = c.env?.ctx
+    shared?.sync((p) => waitUntil(ctx, p))
 
     const headers: Record<string, string> = { 'x-kortex-route': route.name, ...admitted?.headers }
     if (plan.rule) headers['x-kortex-rule'] = plan.rule

@@ -156,4 +156,39 @@ return 1
 `,
 )
 
-export const SCRIPTS = [ADMIT, SETTLE, ADD_FIELDS]
+/**
+ * KEYS: the breakers hash. ARGV: field, open-until (ms). The latest trip wins;
+ * the hash lives as long as its latest trip.
+ */
+export const TRIP_BREAKER = script(
+  'tripBreaker',
+  `
+local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local untilMs = tonumber(ARGV[2])
+if untilMs > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local ttl = math.ceil(untilMs - clock())
+if ttl > redis.call('PTTL', KEYS[1]) then redis.call('PEXPIRE', KEYS[1], math.max(1, ttl)) end
+return 1
+`,
+)
+
+/** KEYS: the breakers hash. Returns field, open-until pairs still in the future (Redis's clock), dropping the rest. */
+export const OPEN_BREAKERS = script(
+  'openBreakers',
+  `
+local now = clock()
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) > now then
+    out[#out + 1] = all[i]
+    out[#out + 1] = all[i + 1]
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return out
+`,
+)
+
+export const SCRIPTS = [ADMIT, SETTLE, ADD_FIELDS, TRIP_BREAKER, OPEN_BREAKERS]

@@ -10,7 +10,7 @@
 // Needs Redis 7.0 or newer (SET ... NX GET).
 import { createClient, ErrorReply } from 'redis'
 import type { Admission, AdmissionResult, Settlement, StateStore } from '../../src/state/store.ts'
-import { ADD_FIELDS, ADMIT, SCRIPTS, SETTLE, type Script } from './scripts.ts'
+import { ADD_FIELDS, ADMIT, OPEN_BREAKERS, SCRIPTS, SETTLE, TRIP_BREAKER, type Script } from './scripts.ts'
 
 export interface RedisStoreOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`; default `$REDIS_URL`, else `redis://127.0.0.1:6379`. */
@@ -125,6 +125,17 @@ export class RedisStore implements StateStore {
     if (opts.ifAbsent) args.push('NX', 'GET')
     const old = (await this.#run('put', () => this.#client.sendCommand(args))) as string | null
     return opts.ifAbsent && old !== null ? String(old) : value
+  }
+
+  async tripBreaker(key: string, untilMs: number): Promise<void> {
+    await this.#run('tripBreaker', () => this.#eval(TRIP_BREAKER, [`${this.#prefix}breakers`], [key, String(untilMs)]))
+  }
+
+  async openBreakers(): Promise<Record<string, number>> {
+    const out = (await this.#run('openBreakers', () => this.#eval(OPEN_BREAKERS, [`${this.#prefix}breakers`], []))) as string[]
+    const open: Record<string, number> = {}
+    for (let i = 0; i < out.length; i += 2) open[out[i]!] = Number(out[i + 1])
+    return open
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -104,6 +104,20 @@ export class Breaker {
     return { success: () => end('success'), failure: () => end('failure'), release: () => end('release') }
   }
 
+  /**
+   * Another instance opened this backend until `untilMs`: open here too, until
+   * then (a closed breaker only; one already open or probing keeps its course).
+   */
+  openUntilRemote(untilMs: number): void {
+    if (!this.policy.enabled) return
+    this.tick()
+    if (this.state !== 'closed' || untilMs <= this.clock.now()) return
+    this.trips++
+    this.openUntil = untilMs
+    this.reset()
+    this.move('open')
+  }
+
   snapshot(): BreakerSnapshot {
     this.tick()
     const { requests, failures } = this.window()
@@ -226,6 +240,11 @@ export class BreakerRegistry {
     if (onChange) breaker.onChange = (from, to) => onChange(key, from, to)
     this.breakers.set(key, { breaker, policy })
     return breaker
+  }
+
+  /** The backend's breaker if it has one (it gets one when first used). */
+  peek(key: string): Breaker | undefined {
+    return this.breakers.get(key)?.breaker
   }
 
   /** Drop the breakers of backends that are gone from the config. */

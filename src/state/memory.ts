@@ -112,6 +112,20 @@ export class MemoryStore implements StateStore {
     return value
   }
 
+  readonly #trips = new Map<string, number>()
+
+  async tripBreaker(key: string, untilMs: number): Promise<void> {
+    if ((this.#trips.get(key) ?? 0) < untilMs) this.#trips.set(key, untilMs)
+  }
+
+  async openBreakers(): Promise<Record<string, number>> {
+    const now = this.#now()
+    const out: Record<string, number> = {}
+    for (const [k, until] of this.#trips) if (until > now) out[k] = until
+    else this.#trips.delete(k)
+    return out
+  }
+
   async get(key: string): Promise<string | undefined> {
     return this.#live(this.#values, key)?.value
   }

@@ -79,6 +79,13 @@ export interface StateStore {
   /** Stores `value`; with `ifAbsent` an existing value stays. Resolves to the value in force. */
   put(key: string, value: string, opts?: { ttlSeconds?: number; ifAbsent?: boolean }): Promise<string>
   get(key: string): Promise<string | undefined>
+  /**
+   * Shared circuit breakers (optional: a store without them keeps breakers
+   * per instance). A backend opened somewhere until `untilMs`; the latest trip wins.
+   */
+  tripBreaker?(key: string, untilMs: number): Promise<void>
+  /** Backends some instance opened whose trip has not run out: key -> open until (ms). */
+  openBreakers?(): Promise<Record<string, number>>
 }
 
 /** The GCRA decision for one check, given the stored theoretical arrival time (or undefined). Shared by every store. */

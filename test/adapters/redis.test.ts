@@ -70,6 +70,18 @@ describe.skipIf(!redisUp)('RedisStore on a shared Redis', () => {
     await raw.close()
   })
 
+  it('shared breakers: the latest trip wins, instances see each other\'s, run-out trips drop', async () => {
+    const [a, b] = [store(), store()]
+    await Promise.all([a.ready(), b.ready()])
+    const now = Date.now()
+    await a.tripBreaker('default/gpt', now + 60_000)
+    await b.tripBreaker('default/gpt', now + 30_000) // an earlier end does not shorten it
+    await b.tripBreaker('default/claude', now + 300) // runs out soon
+    expect(await b.openBreakers()).toEqual({ 'default/gpt': now + 60_000, 'default/claude': now + 300 })
+    await sleep(400)
+    expect(await a.openBreakers()).toEqual({ 'default/gpt': now + 60_000 })
+  })
+
   it('one instance: 50 concurrent admits of a limit of 20 admit exactly 20', async () => {
     const s = store()
     await s.ready()
