@@ -205,4 +205,15 @@ export class DurableObjectStore implements StateStore {
   get(key: string): Promise<string | undefined> {
     return this.stub(key).get(key)
   }
+
+  /** Shared breakers (the core publishes trips and pulls the board in the background): one object holds the board. */
+  tripBreaker(key: string, untilMs: number): Promise<void> {
+    return this.stub(BREAKERS).tripBreaker(key, untilMs)
+  }
+
+  openBreakers(): Promise<Record<string, number>> {
+    return this.stub(BREAKERS).openBreakers()
+  }
 }
+
+const BREAKERS = 'kortex:breakers'

@@ -7,7 +7,7 @@
 //   every Cron Trigger; a failing pull keeps the last good config), else the
 //   KORTEX_CONFIG var (YAML or JSON text), else the embedded demo config.
 // - Secrets (apiKeySecret, keyEnv) from the Worker's string bindings.
-// - State (limits, budgets, aggregates, shared breaker trips) in Durable
+// - State (limits, budgets, aggregates, the shared breaker board) in Durable
 //   Objects when KORTEX_STATE is bound (the KortexState class below), else
 //   in this isolate's memory.
 // - Health checks on the Cron Trigger (scheduled); cost records and metrics
@@ -27,7 +27,6 @@ import { buildConfig } from '../../src/config/source.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
 import { consoleLogger } from '../../src/telemetry/log.ts'
 import { DurableObjectStore, type StateNamespace } from './do-store.ts'
-import { SharedBreakers } from './shared-breakers.ts'
 
 export { KortexState } from './state-object.ts'
 
@@ -45,8 +44,6 @@ export interface Env {
   KORTEX_STATE?: StateNamespace
   /** How many objects the keys are spread over; default 16. */
   KORTEX_STATE_SHARDS?: string
-  /** How often an isolate refreshes its view of breakers opened elsewhere, at most; default 2. */
-  KORTEX_BREAKER_REFRESH_SECONDS?: string
   /** OTLP/HTTP traces endpoint, e.g. https://otel.example.com (spans go to its /v1/traces); traces off when absent. */
   OTEL_EXPORTER_OTLP_ENDPOINT?: string
   /** Headers for the exporter, `k1=v1,k2=v2` (a secret when it holds a token). */
@@ -70,7 +67,7 @@ const secretsOf = (env: Env) => (name: string) => (typeof env[name] === 'string'
 let loaded: { text: string; result: Promise<Loaded> } | undefined
 let puller: { url: string; p: ConfigPuller; first: Promise<unknown>; lastPull: number } | undefined
 let current: CompiledConfig | undefined
-let instance: { gateway: RunningGateway; health: HealthMonitor; breakers?: SharedBreakers; seen?: CompiledConfig } | undefined
+let instance: { gateway: RunningGateway; health: HealthMonitor; seen?: CompiledConfig } | undefined
 
 function fromBinding(env: Env): Promise<Loaded> {
   const text = typeof env.KORTEX_CONFIG === 'string' && env.KORTEX_CONFIG.trim() ? env.KORTEX_CONFIG : DEFAULT_CONFIG_YAML
@@ -135,7 +132,6 @@ function gatewayFor(env: Env): NonNullable<typeof instance> {
   const fetcher = (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
   const health = new HealthMonitor({ fetch: fetcher, log: consoleLogger, periodic: false })
   const store = env.KORTEX_STATE ? new DurableObjectStore(env.KORTEX_STATE, { shards: env.KORTEX_STATE_SHARDS ? Number(env.KORTEX_STATE_SHARDS) : undefined }) : undefined
-  const breakers = store ? new SharedBreakers(store, consoleLogger, { refreshMs: Number(env.KORTEX_BREAKER_REFRESH_SECONDS ?? 2) * 1000 }) : undefined
   const gateway = createGateway({
     config: () => current,
     fetch: fetcher,
@@ -144,8 +140,7 @@ function gatewayFor(env: Env): NonNullable<typeof instance> {
     health,
     secrets: secretsOf(env),
   })
-  instance = { gateway, health, breakers }
-  breakers?.attach(gateway.fleet, () => current?.backends.values() ?? [])
+  instance = { gateway, health }
   return instance
 }
 
@@ -163,12 +158,8 @@ const handler = {
     if (!r.ok) return errorResponse(r.error)
     const inst = gatewayFor(env)
     use(r.config, inst)
-    // Breaker trips from other isolates: a cached view, refreshed in the background at most every few seconds.
-    inst.breakers?.refresh(ctx)
-    const res = await inst.gateway.fetch(request, { waitUntil: (p) => ctx.waitUntil(p) })
-    // Trips this request caused, published in the background.
-    inst.breakers?.flush(ctx)
-    return res
+    // Breaker trips are shared by the core through the store's board (a Durable Object), in the background.
+    return inst.gateway.fetch(request, { waitUntil: (p) => ctx.waitUntil(p) })
   },
 
   /** The Cron Trigger: pull the controller's config, then probe every backend that has a health check. */
