@@ -9,41 +9,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIT, ADD_FIELDS, SETTLE } from '../../adapters/redis/scripts.ts'
 import { RedisStore, RedisUnavailableError } from '../../adapters/redis/store.ts'
 import type { Admission } from '../../src/state/store.ts'
-import { freePort, startRedis, stopRedis } from '../helpers/redis.ts'
+import { REDIS_URL, freePort, requireRedis, startRedis, stopRedis } from '../helpers/redis.ts'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const redisWhere = (() => {
-  const u = new URL(REDIS_URL)
-  return `${u.protocol}//${u.host}`
-})()
 const HOUR = 3_600_000
 const one = (key: string, limit: number, periodMs: number, cost = 1): Admission => ({ rates: [{ key, limit, periodMs, cost }], budgets: [] })
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 const prefix = `kortex-test:${process.pid}:${Math.random().toString(36).slice(2)}:`
 
-async function redisReachable(): Promise<boolean> {
-  const probe = new RedisStore({ url: REDIS_URL, prefix })
-  try {
-    await probe.ready(2000)
-    await probe.get('probe')
-    return true
-  } catch {
-    return false
-  } finally {
-    await probe.close()
-  }
-}
-
-const redisUp = await redisReachable()
-if (!redisUp) {
-  if (process.env.CI) {
-    it(`Redis is reachable at ${redisWhere} (required when CI is set)`, () => {
-      expect.fail(`REDIS NOT REACHABLE at ${redisWhere}: start redis-server or set REDIS_URL`)
-    })
-  } else {
-    console.warn(`\n\n!!! REDIS NOT REACHABLE at ${redisWhere} — Redis tests SKIPPED !!!\n\n`)
-  }
-}
+const redisUp = await requireRedis('Redis tests')
 
 const stores: RedisStore[] = []
 function store(opts: ConstructorParameters<typeof RedisStore>[0] = {}): RedisStore {

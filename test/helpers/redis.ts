@@ -3,6 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, connect, type AddressInfo } from 'node:net'
+import { expect, it } from 'vitest'
+import { RedisStore } from '../../adapters/redis/store.ts'
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
@@ -51,3 +53,32 @@ export async function stopRedis(child: ChildProcess | undefined, signal: NodeJS.
   await exit
 }
 
+
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/**
+ * Is the shared Redis there? When CI is set and it is not, a failing test
+ * says so; elsewhere the Redis tests are skipped with a loud warning.
+ */
+export async function requireRedis(what = 'Redis tests'): Promise<boolean> {
+  const u = new URL(REDIS_URL)
+  const where = `${u.protocol}//${u.host}`
+  const probe = new RedisStore({ url: REDIS_URL, prefix: 'kortex-test:probe:' })
+  let up = false
+  try {
+    await probe.ready(2000)
+    await probe.get('probe')
+    up = true
+  } catch {
+    up = false
+  } finally {
+    await probe.close()
+  }
+  if (up) return true
+  if (process.env.CI) {
+    it(`Redis is reachable at ${where} (required when CI is set)`, () => {
+      expect.fail(`REDIS NOT REACHABLE at ${where}: start redis-server or set REDIS_URL`)
+    })
+  } else console.warn(`\n\n!!! REDIS NOT REACHABLE at ${where} — ${what} SKIPPED !!!\n\n`)
+  return false
+}

@@ -9,36 +9,9 @@ import { RedisStore } from '../../adapters/redis/store.ts'
 import { MemoryStore } from '../../src/state/memory.ts'
 import type { Admission, StateStore } from '../../src/state/store.ts'
 import { startDoStores, type DoStores } from '../adapters/cloudflare-store.ts'
+import { REDIS_URL, requireRedis } from '../helpers/redis.ts'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const redisWhere = (() => {
-  const u = new URL(REDIS_URL)
-  return `${u.protocol}//${u.host}`
-})()
-
-async function redisReachable(): Promise<boolean> {
-  const probe = new RedisStore({ url: REDIS_URL, prefix: 'kortex-test:probe:' })
-  try {
-    await probe.ready(2000)
-    await probe.get('probe')
-    return true
-  } catch {
-    return false
-  } finally {
-    await probe.close()
-  }
-}
-
-const redisUp = await redisReachable()
-if (!redisUp) {
-  if (process.env.CI) {
-    it(`Redis is reachable at ${redisWhere} (required when CI is set)`, () => {
-      expect.fail(`REDIS NOT REACHABLE at ${redisWhere}: start redis-server or set REDIS_URL`)
-    })
-  } else {
-    console.warn(`\n\n!!! REDIS NOT REACHABLE at ${redisWhere} — Redis tests SKIPPED !!!\n\n`)
-  }
-}
+const redisUp = await requireRedis('Redis store tests')
 
 // Deletes what the Redis half wrote (some keys never expire), prefix by prefix.
 const redisRaw = redisUp ? await createClient({ url: REDIS_URL }).on('error', () => {}).connect() : undefined
