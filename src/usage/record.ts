@@ -83,8 +83,9 @@ export function costRecord(
     type: 'cost',
     ...base,
     backend: backend.name,
-    inputTokens: usage.prompt_tokens,
-    outputTokens: usage.completion_tokens,
+    inputTokens: usage.prompt_tokens ?? 0,
+    // Embeddings report no completion tokens.
+    outputTokens: usage.completion_tokens ?? 0,
     ...(cached ? { cachedInputTokens: cached } : {}),
     cost: pricesOf(backend) ? formatNano(nano) : null,
     costNano: nano,

@@ -37,7 +37,9 @@ export class HttpSink {
     }
     if (this.#queue.length >= this.o.batchSize) return this.flush()
     this.#timer ??= setTimeout(() => void this.flush(), this.o.flushMs)
-    return Promise.resolve()
+    // A send under way is part of this request's background work too: on
+    // Workers, work no live request waits for may be cut off.
+    return this.#sending ?? Promise.resolve()
   }
 
   /** Sends what is queued, a batch at a time; one flush at a time. */

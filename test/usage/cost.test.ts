@@ -10,7 +10,7 @@ import { HttpSink } from '../../src/usage/sink.ts'
 import { MemoryStore } from '../../src/state/memory.ts'
 import { silentLogger } from '../../src/telemetry/log.ts'
 import type { CostRecord } from '../../src/usage/record.ts'
-import { backendsYaml, fakeClock, fakeFleet, testGateway } from '../helpers/fake-fleet.ts'
+import { backendsYaml, fakeClock, fakeFleet, keyedGateway, routeYaml, testGateway } from '../helpers/fake-fleet.ts'
 
 async function backend(cost: string) {
   const c = await buildConfig(`${backendsYaml(['b'], { b: `  cost: ${cost}\n` })}---
@@ -158,6 +158,22 @@ spec:
     expect(rec.inputTokens).toBeGreaterThan(5)
     expect(rec.outputTokens).toBeGreaterThanOrEqual(6)
     expect(rec.outputTokens).toBeLessThanOrEqual(10)
+  })
+})
+
+describe('embeddings', () => {
+  it('are priced on input alone, and their spend adds up (no output tokens to read)', async () => {
+    const records: Record<string, unknown>[] = []
+    const upstream = async () => Response.json({ object: 'list', data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2] }], model: 'e', usage: { prompt_tokens: 8, total_tokens: 8 } })
+    const yaml = `${keyedGateway(['{ name: ops, key: kx-ops-key-0001, admin: true, team: ops }'])}---
+${backendsYaml(['emb'], { emb: '  cost: { inputTokenCost: "0.00002" }\n' })}${routeYaml('  defaultBackend: { name: emb }\n')}`
+    const gw = await testGateway(yaml, fakeFleet(), fakeClock(Date.parse('2026-11-30T10:00:00Z')), { fetch: upstream, log: { ...silentLogger, record: (r) => records.push(r) } })
+    const auth = { authorization: 'Bearer kx-ops-key-0001' }
+    for (let i = 0; i < 2; i++) expect((await gw.call('/v1/embeddings', { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ model: 'e', input: 'hello' }) })).status).toBe(200)
+    await gw.settle()
+    expect(records.find((r) => r.type === 'cost')).toMatchObject({ inputTokens: 8, outputTokens: 0, cost: '0.00000016' })
+    const spend = ((await (await gw.call('/v1/spend?group_by=team&from=2026-11-30', { headers: auth })).json()) as any).data
+    expect(spend).toEqual([{ team: 'ops', currency: 'USD', cost: '0.00000032', requests: 2, input_tokens: 16, output_tokens: 0, estimated_requests: 0 }])
   })
 })
 
