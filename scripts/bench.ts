@@ -170,7 +170,7 @@ spec:
   )
   // The same, with limits and spend in Redis.
   const redisConfig = join(dir, 'bench-redis.yaml')
-  writeFileSync(redisConfig, readFileSync(config, 'utf8').replace('spec: { auth: { open: true }, accessLog: false }', 'spec: { auth: { open: true }, accessLog: false, state: { store: redis } }'))
+  writeFileSync(redisConfig, readFileSync(config, 'utf8').replace('spec: { auth: { open: true }, accessLog: false }', 'spec: { auth: { open: true }, accessLog: false, state: { store: redis, prefix: "kortex-bench:" } }'))
 
   const rows: Row[] = []
   const raw = await start(pin(1, [...tsx, 'scripts/bench-raw-proxy.ts', '0', upstreamUrl]))

@@ -80,6 +80,7 @@ if (first?.gateway.state.store === 'redis') {
   const redis = new RedisStore({
     url: env(s.urlEnv) ?? 'redis://127.0.0.1:6379',
     timeoutMs: s.timeoutMs,
+    prefix: s.prefix,
     onStatus: (up, detail) => (up ? log.warn('kortex: state store up', { detail }) : log.error('kortex: state store unreachable; limits fail open or closed as configured', { detail })),
   })
   await redis.ready(2000).catch(() => {})

@@ -118,6 +118,7 @@ async function stateStore(config: CompiledConfig, log: Logger, notice: (line: st
   return new RedisStore({
     url,
     timeoutMs: s.timeoutMs,
+    prefix: s.prefix,
     onStatus: (up, detail) => (up ? notice(`kortex: state store: ${detail}`) : log.error('kortex: state store unreachable; limits fail open or closed as configured', { detail })),
   })
 }

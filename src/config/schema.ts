@@ -391,8 +391,10 @@ export const gatewaySpec = z.strictObject({
       urlEnv: z.string().default('REDIS_URL'),
       /** No store call waits longer; then the limit's failMode decides. */
       timeoutMs: z.int().min(1).max(10_000).default(100),
+      /** Namespace of every key, so several gateways (or environments) can share one Redis. */
+      prefix: z.string().regex(/^[\w.:-]{1,64}$/).default('kortex:'),
     })
-    .default({ store: 'memory', urlEnv: 'REDIS_URL', timeoutMs: 100 }),
+    .default({ store: 'memory', urlEnv: 'REDIS_URL', timeoutMs: 100, prefix: 'kortex:' }),
   teams: z.array(z.strictObject({ name, limits: limitSet.optional() })).default([]),
   budgets: z.array(budget).default([]),
   /** Where attribution comes from: dimension -> request header. The key's team is the default team. */

@@ -22,7 +22,8 @@ function buckets(f: Fields, name: string): Array<[string, number]> {
   return out
 }
 
-const round = (x: number, d = 4) => (Number.isFinite(x) ? Number(x.toFixed(d)) : null)
+/** Six significant digits: a cost per request of 0.000026 stays itself, a latency of 1234.5678 ms becomes 1234.57. */
+const round = (x: number, _d?: number) => (Number.isFinite(x) ? Number(x.toPrecision(6)) : null)
 
 function describe(m: MeanSummary) {
   return m.n ? { n: m.n, mean: round(m.mean), sd: round(Math.sqrt(m.variance)) } : { n: 0, mean: null, sd: null }
