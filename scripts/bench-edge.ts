@@ -6,7 +6,7 @@
 // Worker's bundle size and cold start (workerd start to first answer, minus
 // the same for a hello-world Worker). Load generator and upstream share
 // CPU 0; each runtime in turn gets CPU 1. Everything stops itself.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +15,7 @@ import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
+import { hasTaskset, pin, pinSelf, start } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
@@ -57,39 +58,7 @@ if (process.argv[2] === '--serve-worker') {
   await new Promise(() => {})
 }
 
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-const pin = (cpu: number, cmd: string[]) => (hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] : cmd)
-if (hasTaskset) execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' })
-
-const children: ChildProcess[] = []
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')))
-
-function start(cmd: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(child)
-  return new Promise((resolve, reject) => {
-    let out = ''
-    const on = (d: Buffer) => {
-      out += d
-      const m = /listening (\d+)|listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
-      if (!m) return
-      out = ''
-      child.stdout!.off('data', on).resume()
-      child.stderr!.off('data', on).resume()
-      resolve({ child, port: Number(m[1] ?? m[2]) })
-    }
-    child.stdout!.on('data', on)
-    child.stderr!.on('data', on)
-    child.on('exit', (code) => reject(new Error(`${cmd.join(' ')} exited ${code}: ${out}`)))
-  })
-}
+pinSelf()
 
 async function stop(c: ChildProcess) {
   if (c.exitCode !== null) return

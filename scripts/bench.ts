@@ -3,62 +3,19 @@
 // each proxy in turn gets CPU 1. For each: req/s, p50/p99, the proxy's CPU
 // time per request and its peak RSS; then time-to-first-content on a stream
 // with and without the gateway. Everything runs on 127.0.0.1 and stops itself.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
+import { cpuSeconds, hasTaskset, peakRssMb, pin, pinSelf, start } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 // The Node flags `npm start` uses (package.json): a 4 MB young generation, and an old one
 // collected at 1.5x its live size rather than V8's default of up to 4x.
 const GATEWAY_FLAGS = ['--max-semi-space-size=4', '--heap-growing-percent=50']
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
-const root = new URL('..', import.meta.url).pathname
-const hasTaskset = (() => {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-const pin = (cpu: number, cmd: string[]) => (hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] : cmd)
-if (hasTaskset) execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' })
-
-const children: ChildProcess[] = []
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')))
-
-function start(cmd: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(child)
-  return new Promise((resolve, reject) => {
-    let out = ''
-    const on = (d: Buffer) => {
-      out += d
-      const m = /listening (\d+)|listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
-      if (!m) return
-      // From here on the child's output (the gateway's cost records, one per
-      // request) is read and dropped: keeping and rescanning it would load
-      // CPU 0, where the load generator runs.
-      out = ''
-      child.stdout!.off('data', on).resume()
-      child.stderr!.off('data', on).resume()
-      resolve({ child, port: Number(m[1] ?? m[2]) })
-    }
-    child.stdout!.on('data', on)
-    child.stderr!.on('data', on)
-    child.on('exit', (code) => reject(new Error(`${cmd.join(' ')} exited ${code}: ${out}`)))
-  })
-}
-
-const TICK = 100 // clock ticks per second on Linux
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / TICK // utime + stime
-}
-const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+pinSelf()
 
 const body = JSON.stringify({
   model: 'bench-model',

@@ -1,0 +1,58 @@
+// What the benchmarks share: CPU pinning with taskset, child processes that
+// announce "listening <port>" and die with the bench, and /proc figures.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+const root = new URL('..', import.meta.url).pathname
+
+export const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+/** The command, pinned to one CPU when taskset is there. */
+export const pin = (cpu: number, cmd: string[]) => (hasTaskset ? ['taskset', '-c', String(cpu), ...cmd] : cmd)
+
+/** The bench itself (load generator) runs on CPU 0. */
+export function pinSelf(): void {
+  if (hasTaskset) execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' })
+}
+
+const children: ChildProcess[] = []
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')))
+
+/** Starts `cmd` and resolves once it prints the port it listens on. */
+export function start(cmd: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const on = (d: Buffer) => {
+      out += d
+      const m = /listening (\d+)|listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
+      if (!m) return
+      // From here on the child's output (a gateway's cost records, one per
+      // request) is read and dropped: keeping and rescanning it would load
+      // CPU 0, where the load generator runs.
+      out = ''
+      child.stdout!.off('data', on).resume()
+      child.stderr!.off('data', on).resume()
+      resolve({ child, port: Number(m[1] ?? m[2]) })
+    }
+    child.stdout!.on('data', on)
+    child.stderr!.on('data', on)
+    child.on('exit', (code) => reject(new Error(`${cmd.join(' ')} exited ${code}: ${out}`)))
+  })
+}
+
+const TICK = 100 // clock ticks per second on Linux
+export function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(f[11]) + Number(f[12])) / TICK // utime + stime
+}
+
+export const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
