@@ -99,8 +99,18 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     sinkFor = JSON.stringify(o)
     sink = o && new HttpSink({ url: o.url, token: o.tokenEnv ? deps.secrets?.(o.tokenEnv) : undefined, batchSize: o.batchSize, flushMs: o.flushSeconds * 1000, maxQueue: o.maxQueue, fetch: deps.fetch, log })
   }
+  // Background failures are logged at most once a minute, with how many there were: a store
+  // outage fails every request's after-work, and one line says so as well as a thousand.
+  let bgWarnAt = -Infinity
+  let bgFailures = 0
   const waitUntil = (ctx: Partial<ExecutionContext> | undefined, p: Promise<unknown>) => {
-    const guarded = p.catch((err) => log.warn('kortex: background work failed', { error: err instanceof Error ? err.message : String(err) }))
+    const guarded = p.catch((err) => {
+      bgFailures++
+      if (now() - bgWarnAt < 60_000) return
+      bgWarnAt = now()
+      log.warn('kortex: background work failed', { error: err instanceof Error ? err.message : String(err), failuresSinceLastWarning: bgFailures })
+      bgFailures = 0
+    })
     if (ctx?.waitUntil) ctx.waitUntil(guarded)
   }
 

@@ -12,6 +12,9 @@ import { createClient, ErrorReply } from 'redis'
 import type { Admission, AdmissionResult, Settlement, StateStore } from '../../src/state/store.ts'
 import { ADD_FIELDS, ADMIT, OPEN_BREAKERS, SCRIPTS, SETTLE, TRIP_BREAKER, type Script } from './scripts.ts'
 
+/** How long a write nothing waits on is held for the next call to carry it. */
+const HOLD_MS = 5
+
 export interface RedisStoreOptions {
   /** `redis[s]://[[user][:password]@]host[:port][/db]`; default `$REDIS_URL`, else `redis://127.0.0.1:6379`. */
   url?: string
@@ -79,8 +82,33 @@ export class RedisStore implements StateStore {
     this.#client.connect().catch(() => {}) // retries by itself; failures arrive as 'error' events
   }
 
+  // Writes nothing waits on (a request's settlement, spend, experiment
+  // figures, breaker trips) are held a few ms and sent with the next call —
+  // in the same socket write, so a request's admission carries the writes of
+  // the ones before it and each request costs one round trip. Every read
+  // sends what is held first, so a caller reads its own writes.
+  #held: Array<() => void> = []
+  #holdTimer: ReturnType<typeof setTimeout> | undefined
+
+  #later(op: string, fn: () => Promise<unknown>): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#held.push(() => void this.#run(op, fn).then(() => resolve(), reject))
+      this.#holdTimer ??= setTimeout(() => this.#release(), HOLD_MS)
+    })
+  }
+
+  #release(): void {
+    clearTimeout(this.#holdTimer)
+    this.#holdTimer = undefined
+    if (!this.#held.length) return
+    const held = this.#held
+    this.#held = []
+    for (const send of held) send()
+  }
+
   async admit(a: Admission): Promise<AdmissionResult> {
     if (a.rates.length === 0 && a.budgets.length === 0) return { allowed: true, rates: [], budgets: [] }
+    this.#release()
     const keys = [...a.rates.map((r) => this.#prefix + r.key), ...a.budgets.map((b) => this.#prefix + b.key)]
     const args = [String(a.rates.length), ...a.rates.flatMap((r) => [num(r.limit), num(r.periodMs), num(r.cost)]), ...a.budgets.flatMap((b) => [num(b.amount), num(b.limit), num(b.ttlSeconds)])]
     const out = (await this.#run('admit', () => this.#eval(ADMIT, keys, args))) as string[]
@@ -96,11 +124,12 @@ export class RedisStore implements StateStore {
     if (s.rates.length === 0 && s.counters.length === 0) return
     const keys = [...s.rates.map((r) => this.#prefix + r.key), ...s.counters.map((c) => this.#prefix + c.key)]
     const args = [String(s.rates.length), ...s.rates.flatMap((r) => [num(r.limit), num(r.periodMs), num(r.delta)]), ...s.counters.flatMap((c) => [num(c.delta), num(c.ttlSeconds)])]
-    await this.#run('settle', () => this.#eval(SETTLE, keys, args))
+    await this.#later('settle', () => this.#eval(SETTLE, keys, args))
   }
 
   async counters(keys: string[]): Promise<number[]> {
     if (keys.length === 0) return []
+    this.#release()
     const out = (await this.#run('counters', () => this.#client.sendCommand(['MGET', ...keys.map((k) => this.#prefix + k)]))) as Array<string | null>
     return out.map((v) => (v === null ? 0 : parse(v)))
   }
@@ -108,10 +137,11 @@ export class RedisStore implements StateStore {
   async addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): Promise<void> {
     const args = [ttlSeconds === undefined ? '' : num(ttlSeconds), ...Object.entries(deltas).flatMap(([f, d]) => [f, num(d)])]
     if (args.length === 1 && ttlSeconds === undefined) return
-    await this.#run('addFields', () => this.#eval(ADD_FIELDS, [this.#prefix + key], args))
+    await this.#later('addFields', () => this.#eval(ADD_FIELDS, [this.#prefix + key], args))
   }
 
   async readFields(key: string): Promise<Record<string, number>> {
+    this.#release()
     const out = await this.#run('readFields', () => this.#client.sendCommand(['HGETALL', this.#prefix + key]))
     // RESP3 answers a map (an object by default); RESP2 a flat array.
     const pairs: Array<[string, unknown]> = Array.isArray(out) ? pairsOf(out) : out instanceof Map ? [...out] : Object.entries(out as object)
@@ -123,15 +153,21 @@ export class RedisStore implements StateStore {
     if (opts.ttlSeconds !== undefined) args.push('PX', String(Math.max(1, Math.ceil(opts.ttlSeconds * 1000))))
     // NX GET: set only when absent, and answer the value that was there (null when this one was set).
     if (opts.ifAbsent) args.push('NX', 'GET')
+    else {
+      await this.#later('put', () => this.#client.sendCommand(args))
+      return value
+    }
+    this.#release()
     const old = (await this.#run('put', () => this.#client.sendCommand(args))) as string | null
     return opts.ifAbsent && old !== null ? String(old) : value
   }
 
   async tripBreaker(key: string, untilMs: number): Promise<void> {
-    await this.#run('tripBreaker', () => this.#eval(TRIP_BREAKER, [`${this.#prefix}breakers`], [key, String(untilMs)]))
+    await this.#later('tripBreaker', () => this.#eval(TRIP_BREAKER, [`${this.#prefix}breakers`], [key, String(untilMs)]))
   }
 
   async openBreakers(): Promise<Record<string, number>> {
+    this.#release()
     const out = (await this.#run('openBreakers', () => this.#eval(OPEN_BREAKERS, [`${this.#prefix}breakers`], []))) as string[]
     const open: Record<string, number> = {}
     for (let i = 0; i < out.length; i += 2) open[out[i]!] = Number(out[i + 1])
@@ -139,6 +175,7 @@ export class RedisStore implements StateStore {
   }
 
   async get(key: string): Promise<string | undefined> {
+    this.#release()
     const v = (await this.#run('get', () => this.#client.sendCommand(['GET', this.#prefix + key]))) as string | null
     return v === null ? undefined : String(v)
   }
@@ -162,6 +199,7 @@ export class RedisStore implements StateStore {
   /** Quits the client (waits at most `timeoutMs` for replies in flight, then drops the connection). */
   async close(): Promise<void> {
     if (this.#closed) return
+    this.#release()
     this.#closed = true
     let timer: ReturnType<typeof setTimeout> | undefined
     try {
