@@ -43,6 +43,11 @@ describe('k8s/deploy', () => {
     expect(JSON.stringify(rbac)).not.toContain('"*"')
     const lease = rbac.find((d) => d.kind === 'Role')
     expect(lease.rules.find((r: any) => r.verbs.includes('update')).resourceNames).toEqual(['kortex-controller'])
+    // Secrets by name only, never cluster-wide: the example's provider keys.
+    expect(JSON.stringify(cluster.rules)).not.toContain('secrets')
+    const secrets = rbac.find((d) => d.kind === 'Role' && d.metadata.name === 'kortex-controller-secrets')
+    expect(secrets.rules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['openai-credentials', 'anthropic-credentials'], verbs: ['get', 'list', 'watch'] }])
+    expect(rbac.find((d) => d.kind === 'RoleBinding' && d.roleRef.name === 'kortex-controller-secrets').subjects).toEqual([{ kind: 'ServiceAccount', name: 'kortex-controller', namespace: 'kortex' }])
   })
 
   it('k8s:validate reports a manifest on the old API group, a bad enum, and a route naming a missing backend', async () => {
