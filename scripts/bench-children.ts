@@ -1,5 +1,6 @@
 // What the benchmarks share: CPU pinning with taskset, child processes that
-// announce "listening <port>" and die with the bench, and /proc figures.
+// announce "listening <port>" and die with the bench, /proc figures, and the
+// plain bench route every runtime is measured on.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 
@@ -56,3 +57,20 @@ export function cpuSeconds(pid: number): number {
 }
 
 export const peakRssMb = (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
+
+/** The open gateway, the upstream backend and the plain route `bench-model`; each bench appends its own routes. */
+export const benchConfig = (upstreamUrl: string) => `apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: bench }
+spec: { auth: { open: true }, accessLog: false }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: upstream }
+spec: { type: external, external: { url: "${upstreamUrl}/v1", provider: openai } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: bench }
+spec: { models: [bench-model], defaultBackend: { name: upstream } }
+`

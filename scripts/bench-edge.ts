@@ -15,7 +15,7 @@ import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
-import { hasTaskset, pin, pinSelf, start } from './bench-children.ts'
+import { benchConfig, hasTaskset, pin, pinSelf, start } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
@@ -128,21 +128,7 @@ async function main() {
   const configFile = join(dir, 'bench.yaml')
   writeFileSync(
     configFile,
-    `apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: bench }
-spec: { auth: { open: true }, accessLog: false }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceBackend
-metadata: { name: upstream }
-spec: { type: external, external: { url: "http://127.0.0.1:${upstream.port}/v1", provider: openai } }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: bench }
-spec: { models: [bench-model], defaultBackend: { name: upstream } }
----
+    `${benchConfig(`http://127.0.0.1:${upstream.port}`)}---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
 metadata: { name: limited }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
-import { cpuSeconds, hasTaskset, peakRssMb, pin, pinSelf, start } from './bench-children.ts'
+import { benchConfig, cpuSeconds, hasTaskset, peakRssMb, pin, pinSelf, start } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 // The Node flags `npm start` uses (package.json): a 4 MB young generation, and an old one
@@ -74,25 +74,11 @@ async function main() {
   const config = join(dir, 'bench.yaml')
   writeFileSync(
     config,
-    `apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: bench }
-spec: { auth: { open: true }, accessLog: false }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceBackend
-metadata: { name: upstream }
-spec: { type: external, external: { url: "${upstreamUrl}/v1", provider: openai } }
----
+    `${benchConfig(upstreamUrl)}---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend
 metadata: { name: upstream-b }
 spec: { type: external, external: { url: "${upstreamUrl}/v1", provider: openai } }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: bench }
-spec: { models: [bench-model], defaultBackend: { name: upstream } }
 ---
 # Traffic management: a header rule, an 80/20 split and an A/B experiment on every request.
 apiVersion: gateway.kortex.io/v1alpha1
