@@ -9,7 +9,8 @@ import { startServer, type TestServer } from '../helpers/server.ts'
 import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
 import { buildWorker, workerOptions, type BuiltWorker } from './cloudflare-harness.ts'
 
-const sharedConfig = (up: OpenAIUpstream) => `
+/** The open gateway and a healthy backend `good`, which both configs start from. */
+const edgeBase = (up: OpenAIUpstream) => `
 apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
 metadata: { name: edge }
@@ -19,7 +20,9 @@ apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend
 metadata: { name: good }
 spec: { type: external, external: { url: "${up.base('ok')}", model: gpt-4o-mini } }
----
+`
+
+const sharedConfig = (up: OpenAIUpstream) => `${edgeBase(up)}---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend
 metadata: { name: bad }
@@ -90,17 +93,7 @@ function collector(req: IncomingMessage, res: ServerResponse) {
   })
 }
 
-const healthConfig = (up: OpenAIUpstream) => `
-apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: edge }
-spec: { auth: { open: true }, accessLog: false }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceBackend
-metadata: { name: good }
-spec: { type: external, external: { url: "${up.base('ok')}", model: gpt-4o-mini } }
----
+const healthConfig = (up: OpenAIUpstream) => `${edgeBase(up)}---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend
 metadata: { name: sick }
