@@ -3,18 +3,26 @@
 // the key), so a key always lives in one object and no object carries the
 // whole gateway's traffic (one object serves about 1,000 requests/s).
 //
-// One call per object touched: the limits of one scope (a route's request
-// and token limits, say) live in one object, so an admission for them is one
-// RPC; one that spans objects asks each
-// in parallel and, when any refuses, gives back what the others took
-// (settle), so it never admits more than the limits — at worst a request
-// racing with that give-back is refused for a few milliseconds.
+// At most one Worker→object call per admission: the limits of one scope (a
+// route's request and token limits, say) live in one object, so an
+// admission for them is one RPC to it. One that spans objects (a route's
+// limit and an API key's, a team's or a budget) is one RPC too, admitAcross,
+// to one of those objects, which coordinates: it takes its own part
+// locally, asks the others itself (object-to-object RPC, in parallel) and,
+// when any refuses, gives back what the others took (settle), so it never
+// admits more than the limits — at worst a request racing with that
+// give-back is refused for a few milliseconds. Settlements that span
+// objects go the same way (settleAcross), after the response.
 import type { Admission, AdmissionResult, Settlement, StateStore } from '../../src/state/store.ts'
 
 /** What the Worker calls on one state object (KortexState's RPC methods). */
 export interface StateStub {
   admit(a: Admission): Promise<AdmissionResult>
   settle(s: Settlement): Promise<void>
+  /** To the object `shard` of `layout`: an admission that spans objects, its own part there, the others' from there; all or nothing. */
+  admitAcross(a: Admission, shard: number, layout: Layout): Promise<AdmissionResult>
+  /** To the object `shard` of `layout`: a settlement that spans objects, its own part there, the others' from there. */
+  settleAcross(s: Settlement, shard: number, layout: Layout): Promise<void>
   counters(keys: string[]): Promise<number[]>
   addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): Promise<void>
   readFields(key: string): Promise<Record<string, number>>
@@ -38,7 +46,29 @@ export interface DurableObjectStoreOptions {
   spread?: number
   /** Object names are `${prefix}${n}`; default `kortex-state-`. */
   prefix?: string
+  /**
+   * Set by a state object coordinating an admission (ShardCoordinator): it
+   * is shard `shard`, its part is done by calling `object` directly (no RPC
+   * to itself), and spanning admissions fan out from here instead of being
+   * handed to a coordinator again.
+   */
+  self?: { shard: number; object: LocalPart }
 }
+
+/** How keys are laid out over objects: sent with admitAcross, so the coordinator finds the same objects. */
+export interface Layout {
+  shards: number
+  spread: number
+  prefix: string
+}
+
+/** What a coordinating object does itself: its own admit and settle (KortexState's are synchronous). */
+export interface LocalPart {
+  admit(a: Admission): AdmissionResult | Promise<AdmissionResult>
+  settle(s: Settlement): void | Promise<void>
+}
+
+type Part = { admit(a: Admission): Promise<AdmissionResult>; settle(s: Settlement): Promise<void> }
 
 /**
  * What decides a key's object: a limit's scope without its unit or period
@@ -74,6 +104,9 @@ export class DurableObjectStore implements StateStore {
   readonly #shards: number
   readonly #spread: number
   readonly #prefix: string
+  readonly #self: { shard: number; part: Part } | undefined
+  /** Sent with admitAcross and settleAcross. */
+  readonly layout: Layout
   /** Object ids are pure values: derive each once. Stubs are made per call (they belong to the request that makes them). */
   readonly #ids = new Map<number, unknown>()
 
@@ -82,7 +115,12 @@ export class DurableObjectStore implements StateStore {
     this.#shards = Math.max(1, Math.floor(opts.shards ?? 16))
     this.#spread = Math.max(1, Math.floor(opts.spread ?? 8))
     this.#prefix = opts.prefix ?? 'kortex-state-'
+    this.layout = { shards: this.#shards, spread: this.#spread, prefix: this.#prefix }
+    const self = opts.self
+    // Async wrappers, but the object's own method still runs at the call, without awaiting anything first.
+    this.#self = self && { shard: self.shard, part: { admit: async (a) => self.object.admit(a), settle: async (s) => self.object.settle(s) } }
   }
+
 
   /** The object that holds `key`. */
   stub(key: string): StateStub {
@@ -93,6 +131,11 @@ export class DurableObjectStore implements StateStore {
     let id = this.#ids.get(n)
     if (id === undefined) this.#ids.set(n, (id = this.#ns.idFromName(`${this.#prefix}${n}`)))
     return this.#ns.get(id) as StateStub
+  }
+
+  /** Where an admission's or settlement's part for object `n` goes: the coordinating object itself, or an RPC. */
+  #partAt(n: number): Part {
+    return this.#self?.shard === n ? this.#self.part : this.#stubAt(n)
   }
 
   /** Groups items by the shard of their key, keeping each one's index in the original list. */
@@ -110,10 +153,13 @@ export class DurableObjectStore implements StateStore {
     const groups = new Map<number, { rates: number[]; budgets: number[] }>()
     this.#group(a.rates, groups, 'rates')
     this.#group(a.budgets, groups, 'budgets')
-    if (groups.size === 1) return this.#stubAt(groups.keys().next().value!).admit(a)
+    const first = groups.keys().next().value!
+    if (groups.size === 1) return this.#partAt(first).admit(a)
+    // Spanning objects, from the Worker: one call, to the first of them, which coordinates (the branch below, there).
+    if (!this.#self) return this.#stubAt(first).admitAcross(a, first, this.layout)
 
     const parts = [...groups].map(([n, g]) => ({ n, g, sub: { rates: g.rates.map((i) => a.rates[i]!), budgets: g.budgets.map((i) => a.budgets[i]!) } }))
-    const results = await Promise.all(parts.map((p) => this.#stubAt(p.n).admit(p.sub)))
+    const results = await Promise.all(parts.map((p) => this.#partAt(p.n).admit(p.sub)))
     const allowed = results.every((r) => r.allowed)
     const out: AdmissionResult = { allowed, rates: new Array(a.rates.length), budgets: new Array(a.budgets.length) }
     const giveBack: Promise<void>[] = []
@@ -122,7 +168,7 @@ export class DurableObjectStore implements StateStore {
       if (!allowed && r.allowed) {
         // This object took its part; the admission as a whole is refused: give it back, and report it untouched.
         giveBack.push(
-          this.#stubAt(p.n).settle({
+          this.#partAt(p.n).settle({
             rates: p.sub.rates.map((c) => ({ key: c.key, limit: c.limit, periodMs: c.periodMs, delta: -c.cost })),
             counters: p.sub.budgets.map((b) => ({ key: b.key, delta: -b.amount, ttlSeconds: b.ttlSeconds })),
           }),
@@ -155,7 +201,10 @@ export class DurableObjectStore implements StateStore {
     }
     for (const r of s.rates) at(r.key).rates.push(r)
     for (const c of s.counters) at(c.key).counters.push(c)
-    await Promise.all([...by].map(([n, part]) => this.#stubAt(n).settle(part)))
+    const first = by.keys().next().value!
+    if (by.size === 1) return this.#partAt(first).settle(s)
+    if (!this.#self) return this.#stubAt(first).settleAcross(s, first, this.layout)
+    await Promise.all([...by].map(([n, part]) => this.#partAt(n).settle(part)))
   }
 
   async counters(keys: string[]): Promise<number[]> {
@@ -217,3 +266,36 @@ export class DurableObjectStore implements StateStore {
 }
 
 const BREAKERS = 'kortex:breakers'
+
+/**
+ * The coordinating side of admitAcross and settleAcross, in a state object
+ * (KortexState; the call-counting test's fake objects too): a
+ * DurableObjectStore over the same layout in which this object is shard
+ * `shard` and does its part itself, while the other objects are reached
+ * through `ns`, the object's own binding of the namespace.
+ */
+export class ShardCoordinator {
+  readonly #ns: () => StateNamespace
+  readonly #self: LocalPart
+  readonly #stores = new Map<string, DurableObjectStore>()
+
+  constructor(ns: () => StateNamespace, self: LocalPart) {
+    this.#ns = ns
+    this.#self = self
+  }
+
+  #store(shard: number, l: Layout): DurableObjectStore {
+    const k = `${l.shards}|${l.spread}|${shard}|${l.prefix}`
+    let s = this.#stores.get(k)
+    if (!s) this.#stores.set(k, (s = new DurableObjectStore(this.#ns(), { ...l, self: { shard, object: this.#self } })))
+    return s
+  }
+
+  admitAcross(a: Admission, shard: number, layout: Layout): Promise<AdmissionResult> {
+    return this.#store(shard, layout).admit(a)
+  }
+
+  settleAcross(s: Settlement, shard: number, layout: Layout): Promise<void> {
+    return this.#store(shard, layout).settle(s)
+  }
+}

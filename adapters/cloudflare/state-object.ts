@@ -4,13 +4,17 @@
 // trips (values). SQLite-backed, called through RPC methods; each method runs
 // without awaiting anything, so the object's single thread makes it atomic.
 // Many objects share the keys (see do-store.ts: a key always lives in the same
-// one, chosen by hashing it), so no single object becomes a hot spot.
+// one, chosen by hashing it), so no single object becomes a hot spot. An
+// admission whose keys span objects comes to one of them (admitAcross),
+// which does its part here and asks the others through its own binding of
+// the namespace (KORTEX_STATE), so the Worker makes one call either way.
 //
 // Time is the object's own clock (Date.now() at the start of the call), so
 // every isolate that calls it agrees. Tests may pin it (setTestClock), only
 // when the KORTEX_TEST_CLOCK binding is "1".
 import { DurableObject, type SqlStorage } from 'cloudflare:workers'
 import { gcra, type Admission, type AdmissionResult, type RateState, type Settlement } from '../../src/state/store.ts'
+import { ShardCoordinator, type Layout, type StateNamespace } from './do-store.ts'
 
 /** Expired rows are swept every this many writes. */
 const SWEEP_EVERY = 1000
@@ -22,6 +26,12 @@ export class KortexState extends DurableObject {
   #writes = 0
   /** A pinned clock (tests only), epoch ms. */
   #testClock: number | undefined
+  /** Admissions and settlements that span objects, coordinated from here. */
+  readonly #across = new ShardCoordinator(() => {
+    const ns = (this.env as { KORTEX_STATE?: StateNamespace } | undefined)?.KORTEX_STATE
+    if (!ns) throw new Error('KortexState coordinates across objects through its KORTEX_STATE binding, which is missing')
+    return ns
+  }, this)
 
   #now(): number {
     return this.#testClock ?? Date.now()
@@ -98,6 +108,24 @@ export class KortexState extends DurableObject {
       rates: rates.map(({ c, tat }, i): RateState => ({ key: c.key, ...(allowed || !decided[i]!.state.allowed ? decided[i]!.state : { ...gcra(tat, now, { ...c, cost: 0 }).state, allowed: true }) })),
       budgets: budgets.map(({ b, total }) => ({ key: b.key, allowed: total + b.amount <= b.limit, total: allowed ? total + b.amount : total, limit: b.limit })),
     }
+  }
+
+  /** An admission whose keys span objects, this one being shard `shard` of `layout`: all or nothing, one call from the Worker. */
+  admitAcross(a: Admission, shard: number, layout: Layout): Promise<AdmissionResult> {
+    this.#sameObject(shard, layout)
+    return this.#across.admitAcross(a, shard, layout)
+  }
+
+  /** A settlement whose keys span objects (after the response): its part here, the others' from here. */
+  settleAcross(s: Settlement, shard: number, layout: Layout): Promise<void> {
+    this.#sameObject(shard, layout)
+    return this.#across.settleAcross(s, shard, layout)
+  }
+
+  /** Doing another shard's part here would put its keys in the wrong object: refuse, where the runtime tells the name. */
+  #sameObject(shard: number, layout: Layout) {
+    const name = this.ctx.id.name
+    if (name !== undefined && name !== `${layout.prefix}${shard}`) throw new Error(`admitAcross for ${layout.prefix}${shard} reached ${name}`)
   }
 
   settle(s: Settlement): void {

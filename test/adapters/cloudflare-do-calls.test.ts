@@ -1,14 +1,18 @@
 // Durable Object calls on the hot path, counted: the Worker's gateway over
 // DurableObjectStore, its objects played by in-memory stores behind a fake
-// namespace. None when no limit applies; one (admit) for a route's request
-// and token limits together, since one scope's limits live in one object.
-// The shared breaker board is read in the background only.
+// namespace (each also runs the real coordinator, ShardCoordinator, which
+// reaches the other objects through a namespace of its own, counted apart).
+// None when no limit applies; one (admit) for a route's request and token
+// limits together, since one scope's limits live in one object; one
+// (admitAcross) for limits of scopes in different objects, the object
+// called asking the others. The shared breaker board is read in the
+// background only.
 import { describe, expect, it } from 'vitest'
 import { createGateway } from '../../src/app.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { MemoryStore } from '../../src/state/memory.ts'
 import { silentLogger } from '../../src/telemetry/log.ts'
-import { DurableObjectStore, shardOf, shardTag } from '../../adapters/cloudflare/do-store.ts'
+import { DurableObjectStore, ShardCoordinator, shardOf, shardTag, type StateNamespace } from '../../adapters/cloudflare/do-store.ts'
 
 const yaml = `
 apiVersion: gateway.kortex.io/v1alpha1
@@ -32,19 +36,36 @@ metadata: { name: limited }
 spec: { models: [limited], defaultBackend: { name: echo }, costTracking: false, rateLimit: { requestsPerMinute: 100, tokensPerMinute: 100000 } }
 `
 
+/**
+ * `ns` is the Worker's binding, its calls in `calls`; the objects reach each
+ * other through `inner`, their calls in `innerCalls`. An object calling
+ * itself would go through `inner` too: the coordinator must not.
+ */
 function fakeNamespace() {
   const calls: string[] = []
+  const innerCalls: string[] = []
   const objects = new Map<string, MemoryStore>()
-  const ns = {
+  const coordinators = new Map<string, ShardCoordinator>()
+  const view = (log: string[]): StateNamespace => ({
     idFromName: (name: string) => name,
     get: (id: string) => {
       let o = objects.get(id)
-      if (!o) objects.set(id, (o = new MemoryStore()))
+      if (!o) {
+        objects.set(id, (o = new MemoryStore()))
+        coordinators.set(id, new ShardCoordinator(() => inner, o))
+      }
       const obj = o
-      return new Proxy({}, { get: (_t, method: string) => (...args: unknown[]) => (calls.push(method), (obj as any)[method](...args)) })
+      const coord = coordinators.get(id)!
+      return new Proxy({}, {
+        get: (_t, method: string) => (...args: unknown[]) => {
+          log.push(method)
+          return method === 'admitAcross' || method === 'settleAcross' ? (coord as any)[method](...args) : (obj as any)[method](...args)
+        },
+      })
     },
-  }
-  return { ns, calls, objects }
+  })
+  const inner = view(innerCalls)
+  return { ns: view(calls), calls, innerCalls, objects }
 }
 
 describe('Durable Object calls per request', () => {
@@ -86,6 +107,98 @@ describe('Durable Object calls per request', () => {
     // The token reservation is settled to actual usage afterwards, in the background: one more call, to the same object.
     // And the board was not pulled again within 2 s.
     expect(calls).toEqual(['openBreakers', 'admit', 'settle'])
+  })
+})
+
+const keyedYaml = `
+apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: g }
+spec:
+  accessLog: false
+  auth:
+    keys:
+      - { name: capped, key: kx-capped-key-0001, limits: { requestsPerHour: 1, tokensPerMinute: 1000000 } }
+      - { name: tight, key: kx-tight-key-00001, limits: { requestsPerHour: 1 } }
+      - { name: solo, key: kx-solo-key-000001 }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: echo }
+spec: { type: demo }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: limited }
+spec: { models: [limited], defaultBackend: { name: echo }, costTracking: false, rateLimit: { requestsPerHour: 3, tokensPerMinute: 100000 } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: side }
+spec: { models: [side], defaultBackend: { name: echo }, costTracking: false }
+`
+
+describe('Durable Object calls when a request falls under limits of two scopes', () => {
+  it('one call from the Worker (admitAcross), all or nothing: a refusal by either scope takes nothing from the other', async () => {
+    // The route's limits and each key's live in different objects.
+    const route = shardOf('rl:route:default/limited:requestsPerHour', 16)
+    expect(shardOf('rl:key:capped:requestsPerHour', 16)).not.toBe(route)
+    expect(shardOf('rl:key:tight:requestsPerHour', 16)).not.toBe(route)
+
+    const { ns, calls, innerCalls } = fakeNamespace()
+    const config = await buildConfig(keyedYaml, () => undefined)
+    const gateway = createGateway({ config: () => config, fetch, log: silentLogger, store: new DurableObjectStore(ns) })
+    const background: Promise<unknown>[] = []
+    const ctx = { waitUntil: (p: Promise<unknown>) => void background.push(p) }
+    const board = (c: string) => c === 'openBreakers' || c === 'tripBreaker'
+    const after = (c: string) => board(c) || c.startsWith('settle')
+    /** One request: its response, the Worker's calls before the response (settlement and board aside), then all of its calls and the objects' among themselves. */
+    const ask = async (key: string, model: string) => {
+      calls.length = 0
+      innerCalls.length = 0
+      const res = await gateway.fetch(
+        new Request('http://kortex/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) }),
+        ctx,
+      )
+      const hot = calls.filter((c) => !after(c))
+      const body = await res.text()
+      await Promise.all(background)
+      return { res, body, hot, calls: calls.filter((c) => !board(c)), inner: [...innerCalls] }
+    }
+
+    // The route's and the key's request and token limits: one call; the route's object asks the key's.
+    const first = await ask('kx-capped-key-0001', 'limited')
+    expect(first.res.status).toBe(200)
+    expect(first.hot).toEqual(['admitAcross'])
+    // Both token reservations are settled afterwards, in one call too.
+    expect(first.calls).toEqual(['admitAcross', 'settleAcross'])
+    expect(first.inner).toEqual(['admit', 'settle'])
+
+    // The key's limit refuses: still one call; the route's object gives back its own part.
+    const byKey = await ask('kx-capped-key-0001', 'limited')
+    expect(byKey.res.status).toBe(429)
+    expect(byKey.body).toContain("API key 'capped'")
+    expect(byKey.calls).toEqual(['admitAcross'])
+    expect(byKey.inner).toEqual(['admit'])
+    // So the route has 2 of its 3 left: a key without limits of its own takes them, one call each (one object).
+    for (const left of ['1', '0']) {
+      const r = await ask('kx-solo-key-000001', 'limited')
+      expect(r.res.status).toBe(200)
+      expect(r.res.headers.get('x-ratelimit-remaining-requests')).toBe(left)
+      expect(r.hot).toEqual(['admit'])
+    }
+
+    // The route's limit refuses: the key's object, which admitted its part, is told to give it back.
+    const byRoute = await ask('kx-tight-key-00001', 'limited')
+    expect(byRoute.res.status).toBe(429)
+    expect(byRoute.body).toContain("route 'limited'")
+    expect(byRoute.calls).toEqual(['admitAcross'])
+    expect(byRoute.inner).toEqual(['admit', 'settle'])
+    // So the key's one request an hour is still there, on a route without a limit.
+    const side = await ask('kx-tight-key-00001', 'side')
+    expect(side.res.status).toBe(200)
+    expect(side.hot).toEqual(['admit'])
+    expect((await ask('kx-tight-key-00001', 'side')).res.status).toBe(429)
   })
 })
 
