@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RedisStore } from '../../adapters/redis/store.ts'
 import { MemoryStore } from '../../src/state/memory.ts'
 import type { Admission, StateStore } from '../../src/state/store.ts'
+import { shardOf } from '../../adapters/cloudflare/do-store.ts'
 import { startDoStores, type DoStores } from '../adapters/cloudflare-store.ts'
 import { REDIS_URL, requireRedis } from '../helpers/redis.ts'
 
@@ -283,6 +284,56 @@ describe.each(factories)('$name', (f) => {
       const results = await Promise.all(Array.from({ length: 30 }, reserve))
       expect(results.filter((r) => r.allowed)).toHaveLength(20)
       expect(await s.counters(['b'])).toEqual([20])
+    })
+
+    // Keys shaped as the gateway's: a route's limit, an API key's, a team's budget. On Durable Objects (4 objects
+    // here) they live in three different objects, so the admission is coordinated by one of them, which asks the others.
+    const route = 'rl:route:default/chat:requestsPerMinute'
+    const key = 'rl:key:app:requestsPerMinute'
+    const team = 'bg:team:ml:2026-11'
+    const scoped = (routeCost = 1, keyCost = 1, spend = 10): Admission => ({
+      rates: [
+        { key: route, limit: 3, periodMs: HOUR, cost: routeCost },
+        { key, limit: 2, periodMs: HOUR, cost: keyCost },
+      ],
+      budgets: [{ key: team, amount: spend, limit: 100, ttlSeconds: 3600 }],
+    })
+
+    test('limits of three scopes (three Durable Objects): a refusal by any one takes nothing from the others', async () => {
+      expect(new Set([route, key, team].map((k) => shardOf(k, 4))).size).toBe(3)
+      expect((await s.admit(scoped())).allowed).toBe(true)
+      // The key's limit refuses (2 + 1 > 2); the route and the budget are reported, and left, as they were.
+      const byKey = await s.admit(scoped(1, 2))
+      expect(byKey.allowed).toBe(false)
+      expect(byKey.rates.map((r) => [r.key, r.allowed, r.remaining])).toEqual([
+        [route, true, 2],
+        [key, false, 1],
+      ])
+      expect(byKey.budgets).toEqual([{ key: team, allowed: true, total: 10, limit: 100 }])
+      // The budget refuses; then the route.
+      expect((await s.admit(scoped(1, 1, 91))).allowed).toBe(false)
+      expect((await s.admit(scoped(3, 0, 0))).allowed).toBe(false)
+      expect(await s.counters([team])).toEqual([10])
+      // Nothing was taken by the refused ones: the route has 2 left, the key 1.
+      expect((await s.admit(one(route, 3, HOUR, 2))).allowed).toBe(true)
+      expect((await s.admit(one(key, 2, HOUR, 1))).allowed).toBe(true)
+      // And a settlement across them reaches each.
+      await s.settle({ rates: [{ key: route, limit: 3, periodMs: HOUR, delta: -1 }, { key, limit: 2, periodMs: HOUR, delta: -2 }], counters: [{ key: team, delta: 5, ttlSeconds: 3600 }] })
+      expect((await s.admit({ rates: [{ key: route, limit: 3, periodMs: HOUR, cost: 0 }, { key, limit: 2, periodMs: HOUR, cost: 0 }], budgets: [] })).rates.map((r) => r.remaining)).toEqual([1, 2])
+      expect(await s.counters([team])).toEqual([15])
+    })
+
+    test('concurrent admissions across scopes never over-admit, and what a refused one took is given back', async () => {
+      const a = (): Admission => ({
+        rates: [
+          { key: route, limit: 20, periodMs: HOUR, cost: 1 },
+          { key, limit: 100, periodMs: HOUR, cost: 1 },
+        ],
+        budgets: [],
+      })
+      const results = await Promise.all(Array.from({ length: 30 }, () => s.admit(a())))
+      expect(results.filter((r) => r.allowed)).toHaveLength(20)
+      expect((await s.admit(one(key, 100, HOUR, 0))).rates[0]!.remaining).toBe(80)
     })
   })
 
