@@ -4,7 +4,7 @@
 //
 // Scopes: the route (or each of its users, `perUser`), the API key, the
 // key's team, and every user (`limits.perUser`). Token limits reserve the
-// prompt's estimate plus max_tokens (or `defaultMaxTokens`); budgets
+// prompt's tiktoken count plus max_tokens (or `defaultMaxTokens`); budgets
 // reserve the worst-case cost over the backends the request may reach.
 import { GatewayError } from '../api/errors.ts'
 import type { Backend, CompiledConfig, Principal, Route } from '../config/compile.ts'
@@ -12,7 +12,7 @@ import { LIMIT_UNITS, type Budget, type LimitSet } from '../config/schema.ts'
 import { hash53 } from '../experiments/assign.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { AdmissionResult, BudgetCheck, RateCheck, RateState, Settlement, StateStore } from '../state/store.ts'
-import { estimatePromptTokens } from '../usage/tokens.ts'
+import { reservePromptTokens } from '../usage/tokens.ts'
 import { formatNano, maxCostNano, parseNano } from '../usage/cost.ts'
 import { formatReset, rateLimitHeaders } from './headers.ts'
 import { recordStoreFailure } from '../telemetry/otel.ts'
@@ -68,6 +68,12 @@ interface PlannedBudget {
   label: string
 }
 
+interface Plan {
+  rates: PlannedRate[]
+  budgets: PlannedBudget[]
+  reservedTokens: number
+}
+
 export interface Admitted {
   /** x-ratelimit-* for the response. */
   headers: Record<string, string>
@@ -93,7 +99,8 @@ export class Limiter {
     private readonly log: Logger,
   ) {}
 
-  plan(input: AdmissionInput): { rates: PlannedRate[]; budgets: PlannedBudget[]; reservedTokens: number } {
+  /** Synchronous unless the prompt must be counted and the tokenizer is not built yet; `promptTokens` is that count. */
+  plan(input: AdmissionInput, promptTokens?: number): Plan | Promise<Plan> {
     const { config, route, principal } = input
     const settings = config.gateway.limits
     const sets: Array<{ scope: string; label: string; set: LimitSet }> = []
@@ -122,7 +129,13 @@ export class Limiter {
     let output = 0
     if (needsTokens || budgets.length) {
       const body = input.body
-      prompt = estimatePromptTokens(body, input.model).tokens
+      if (promptTokens === undefined) {
+        // Counted for the model the first backend is sent, which names the encoding.
+        const n = reservePromptTokens(body, input.candidates[0]?.model ?? input.model)
+        if (typeof n !== 'number') return n.then((t) => this.plan(input, t))
+        promptTokens = n
+      }
+      prompt = promptTokens
       const max = body.max_completion_tokens ?? body.max_tokens
       const n = typeof body.n === 'number' && body.n > 1 ? body.n : 1
       output = (typeof max === 'number' ? max : settings.defaultMaxTokens) * n
@@ -158,7 +171,8 @@ export class Limiter {
 
   /** Throws the refusal (429, 402, or 503 when a fail-closed limit cannot be checked). Undefined when nothing applies. */
   async admit(input: AdmissionInput): Promise<Admitted | undefined> {
-    const { rates, budgets, reservedTokens } = this.plan(input)
+    const planned = this.plan(input)
+    const { rates, budgets, reservedTokens } = planned instanceof Promise ? await planned : planned
     if (!rates.length && !budgets.length) return undefined
     let result: AdmissionResult
     try {

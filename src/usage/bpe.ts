@@ -27,17 +27,25 @@ const sources: Record<Encoding, () => Promise<{ default: Ranks }>> = {
 }
 
 const loading = new Map<Encoding, Promise<Encoder>>()
+const ready = new Map<Encoding, Encoder>()
 
 /** The encoder, built once; concurrent first callers share one promise. A failed load is retried next time. */
 export function loadEncoder(name: Encoding): Promise<Encoder> {
   let p = loading.get(name)
   if (!p) {
-    p = sources[name]().then((m) => buildEncoder(m.default))
+    p = sources[name]().then((m) => {
+      const e = buildEncoder(m.default)
+      ready.set(name, e)
+      return e
+    })
     p.catch(() => loading.delete(name))
     loading.set(name, p)
   }
   return p
 }
+
+/** The encoder if it is built, without waiting: callers on the hot path. */
+export const readyEncoder = (name: Encoding): Encoder | undefined => ready.get(name)
 
 /** Encodings whose load has started (or finished). */
 export const loadedEncodings = (): Encoding[] => [...loading.keys()]

@@ -6,8 +6,9 @@
 // - estimatePromptTokens: no encoder, one pass over the text, a range that holds
 //   for prose, code and other scripts (measured in scripts/bench-tokens.ts);
 // - countPromptTokens: exact for the model's encoding, loading it on first use.
-// promptTokensWithin uses the first and counts only when the range straddles a bound.
-import { loadEncoder, loadedEncodings, type Encoder, type Encoding } from './bpe.ts'
+// promptTokensWithin uses the first and counts only when the range straddles a bound;
+// reservePromptTokens counts exactly, synchronously once the encoder is built.
+import { loadEncoder, loadedEncodings, readyEncoder, type Encoder, type Encoding } from './bpe.ts'
 
 export { loadedEncodings, type Encoding }
 
@@ -485,13 +486,30 @@ function countCached(e: Encoder, enc: Encoding, text: string): number {
   return n
 }
 
+function countWith(e: Encoder | undefined, p: Prompt, enc: Encoding): number {
+  let n = fixedTokens(p, enc) + p.images * IMAGE.tokens
+  for (const s of p.texts) n += countCached(e!, enc, s)
+  return n
+}
+
 async function count(p: Prompt, model: string): Promise<number> {
   const enc = encodingFor(model)
-  let n = fixedTokens(p, enc) + p.images * IMAGE.tokens
-  if (!p.texts.length) return n // nothing to encode: no encoder
-  const e = await loadEncoder(enc)
-  for (const s of p.texts) n += countCached(e, enc, s)
-  return n
+  // Nothing to encode: no encoder.
+  return countWith(p.texts.length ? await loadEncoder(enc) : undefined, p, enc)
+}
+
+/**
+ * The prompt's tokens for a token-limit reservation: js-tiktoken's count for the
+ * model's encoding. Synchronous once the encoder is built (the hot path makes no
+ * promise then); the first caller waits for it (0.2–0.4 s, once per process or
+ * isolate). Should it fail to load, the estimate stands in.
+ */
+export function reservePromptTokens(body: Record<string, unknown>, model: string): number | Promise<number> {
+  const p = readPrompt(body)
+  const enc = encodingFor(model)
+  const e = readyEncoder(enc)
+  if (e || !p.texts.length) return countWith(e, p, enc)
+  return count(p, model).catch(() => estimate(p, model, undefined).tokens)
 }
 
 /**

@@ -8,6 +8,7 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics'
 import { MemoryStore } from '../../src/state/memory.ts'
 import type { StateStore } from '../../src/state/store.ts'
 import type { Logger } from '../../src/telemetry/log.ts'
+import { countPromptTokens, estimatePromptTokens } from '../../src/usage/tokens.ts'
 import { backendsYaml, fakeClock, fakeFleet, testGateway, type FakeClock } from '../helpers/fake-fleet.ts'
 
 const gateway = (spec: string) => `apiVersion: gateway.kortex.io/v1alpha1
@@ -105,17 +106,20 @@ describe('request rate limits', () => {
 })
 
 describe('token limits', () => {
-  it('reserve the prompt estimate plus max_tokens at admission, and settle to the actual usage', async () => {
+  it("reserve the prompt's tiktoken count plus max_tokens at admission, and settle to the actual usage", async () => {
     const { gw } = await setup(withRoute(gateway('  auth: { open: true }'), '{ tokensPerMinute: 1000 }'))
-    const first = await gw.chat({}, { max_tokens: 600 })
+    const messages = [{ role: 'user', content: 'Summarise: the quick brown fox jumps over the lazy dog 42 times, then `npm test` runs 579 tests in 48 files.' }]
+    // The backend's model (a-model) counts with cl100k_base; the cheap estimate would say otherwise.
+    const prompt = await countPromptTokens({ messages }, 'a-model')
+    expect(estimatePromptTokens({ messages }, 'a-model').tokens).not.toBe(prompt)
+    const first = await gw.chat({}, { messages, max_tokens: 600 })
     expect(first.status).toBe(200)
     const reserved = 1000 - Number(first.headers.get('x-ratelimit-remaining-tokens'))
-    expect(reserved).toBeGreaterThan(600) // max_tokens and the prompt
-    expect(reserved).toBeLessThan(630)
+    expect(reserved).toBe(600 + prompt)
     // A second reservation would not fit...
     await gw.settle()
     // ...but the first answer used 21 tokens (9 in, 12 out), so settlement gave the rest back.
-    const second = await gw.chat({}, { max_tokens: 600 })
+    const second = await gw.chat({}, { messages, max_tokens: 600 })
     expect(second.status).toBe(200)
     expect(Number(second.headers.get('x-ratelimit-remaining-tokens'))).toBe(1000 - 21 - reserved)
   })
