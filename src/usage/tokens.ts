@@ -501,7 +501,7 @@ async function count(p: Prompt, model: string): Promise<number> {
 /**
  * The prompt's tokens for a token-limit reservation: js-tiktoken's count for the
  * model's encoding. Synchronous once the encoder is built (the hot path makes no
- * promise then); the first caller waits for it (0.2–0.4 s, once per process or
+ * promise then); the first caller waits for it (0.2–0.4 s, once per gateway or
  * isolate). Should it fail to load, the estimate stands in.
  */
 export function reservePromptTokens(body: Record<string, unknown>, model: string): number | Promise<number> {
