@@ -27,10 +27,15 @@ const body = JSON.stringify({
   max_tokens: 256,
 })
 
+let sent = 0
 async function load(url: string, seconds: number, model?: string) {
   const b = model ? body.replace('"bench-model"', JSON.stringify(model)) : body
+  // Each request's user message differs (a number in it), as real ones do: a
+  // tokenizer's per-text cache then only helps with the repeated system prompt.
+  const [head, tail] = b.split('Summarise')
+  const requests = [{ setupRequest: (req: { body?: string }) => ({ ...req, body: `${head}Request ${++sent}. Summarise${tail}` }) }]
   // A user id per connection, as an experiment's subjects would come.
-  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json', 'x-user-id': `u${Math.floor(Math.random() * 1000)}` }, body: b, connections: CONNECTIONS, duration: seconds })
+  return autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json', 'x-user-id': `u${Math.floor(Math.random() * 1000)}` }, body: b, requests, connections: CONNECTIONS, duration: seconds })
 }
 
 interface Row {
