@@ -14,12 +14,8 @@ import { MemoryStore } from '../../src/state/memory.ts'
 import { silentLogger } from '../../src/telemetry/log.ts'
 import { DurableObjectStore, ShardCoordinator, shardOf, shardTag, type StateNamespace } from '../../adapters/cloudflare/do-store.ts'
 
-const yaml = `
-apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: g }
-spec: { auth: { open: true }, accessLog: false }
----
+/** The echo backend, a route (and model) `limited` under `rateLimit`, and one named `open` under none. */
+const routes = (rateLimit: string, open: string) => `---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend
 metadata: { name: echo }
@@ -27,14 +23,21 @@ spec: { type: demo }
 ---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
-metadata: { name: open }
-spec: { models: [free], defaultBackend: { name: echo }, costTracking: false }
+metadata: { name: limited }
+spec: { models: [limited], defaultBackend: { name: echo }, costTracking: false, rateLimit: ${rateLimit} }
 ---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
-metadata: { name: limited }
-spec: { models: [limited], defaultBackend: { name: echo }, costTracking: false, rateLimit: { requestsPerMinute: 100, tokensPerMinute: 100000 } }
+metadata: { name: ${open} }
+spec: { models: [${open}], defaultBackend: { name: echo }, costTracking: false }
 `
+
+const yaml = `
+apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: g }
+spec: { auth: { open: true }, accessLog: false }
+${routes('{ requestsPerMinute: 100, tokensPerMinute: 100000 }', 'free')}`
 
 /**
  * `ns` is the Worker's binding, its calls in `calls`; the objects reach each
@@ -121,22 +124,7 @@ spec:
       - { name: capped, key: kx-capped-key-0001, limits: { requestsPerHour: 1, tokensPerMinute: 1000000 } }
       - { name: tight, key: kx-tight-key-00001, limits: { requestsPerHour: 1 } }
       - { name: solo, key: kx-solo-key-000001 }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceBackend
-metadata: { name: echo }
-spec: { type: demo }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: limited }
-spec: { models: [limited], defaultBackend: { name: echo }, costTracking: false, rateLimit: { requestsPerHour: 3, tokensPerMinute: 100000 } }
----
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: side }
-spec: { models: [side], defaultBackend: { name: echo }, costTracking: false }
-`
+${routes('{ requestsPerHour: 3, tokensPerMinute: 100000 }', 'side')}`
 
 describe('Durable Object calls when a request falls under limits of two scopes', () => {
   it('one call from the Worker (admitAcross), all or nothing: a refusal by either scope takes nothing from the other', async () => {
