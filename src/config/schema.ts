@@ -377,11 +377,18 @@ export const gatewaySpec = z.strictObject({
       failMode: anyCase(['open', 'closed']).default('open'),
       /** Tokens reserved for the answer when a request sets no max_tokens. */
       defaultMaxTokens: z.int().min(1).default(1024),
+      /**
+       * How token limits and budgets size a prompt at admission: `exact` (js-tiktoken's
+       * count; the tokenizer is built on first need, 0.2–0.4 s of CPU once) or
+       * `estimate` (no tokenizer, within a few % on prose; for Workers on plans
+       * with a few ms of CPU per request). Settlement uses the upstream's usage either way.
+       */
+      promptTokens: anyCase(['exact', 'estimate']).default('exact'),
       /** Limits every user gets (by `userHeader`), across every route. */
       perUser: limitSet.optional(),
       userHeader: z.string().default('x-user-id'),
     })
-    .default({ failMode: 'open', defaultMaxTokens: 1024, userHeader: 'x-user-id' }),
+    .default({ failMode: 'open', defaultMaxTokens: 1024, promptTokens: 'exact', userHeader: 'x-user-id' }),
   /** Where limits, budgets, spend and experiment figures live. Read at start-up; changing it needs a restart. */
   state: z
     .strictObject({

@@ -4,7 +4,8 @@
 //
 // Scopes: the route (or each of its users, `perUser`), the API key, the
 // key's team, and every user (`limits.perUser`). Token limits reserve the
-// prompt's tiktoken count plus max_tokens (or `defaultMaxTokens`); budgets
+// prompt's tiktoken count (or its estimate, `limits.promptTokens`) plus
+// max_tokens (or `defaultMaxTokens`); budgets
 // reserve the worst-case cost over the backends the request may reach.
 import { GatewayError } from '../api/errors.ts'
 import type { Backend, CompiledConfig, Principal, Route } from '../config/compile.ts'
@@ -12,7 +13,7 @@ import { LIMIT_UNITS, type Budget, type LimitSet } from '../config/schema.ts'
 import { hash53 } from '../experiments/assign.ts'
 import type { Logger } from '../telemetry/log.ts'
 import type { AdmissionResult, BudgetCheck, RateCheck, RateState, Settlement, StateStore } from '../state/store.ts'
-import { reservePromptTokens } from '../usage/tokens.ts'
+import { estimatePromptTokens, reservePromptTokens } from '../usage/tokens.ts'
 import { formatNano, maxCostNano, parseNano } from '../usage/cost.ts'
 import { formatReset, rateLimitHeaders } from './headers.ts'
 import { recordStoreFailure } from '../telemetry/otel.ts'
@@ -131,9 +132,13 @@ export class Limiter {
       const body = input.body
       if (promptTokens === undefined) {
         // Counted for the model the first backend is sent, which names the encoding.
-        const n = reservePromptTokens(body, input.candidates[0]?.model ?? input.model)
-        if (typeof n !== 'number') return n.then((t) => this.plan(input, t))
-        promptTokens = n
+        const model = input.candidates[0]?.model ?? input.model
+        if (settings.promptTokens === 'estimate') promptTokens = estimatePromptTokens(body, model).tokens
+        else {
+          const n = reservePromptTokens(body, model)
+          if (typeof n !== 'number') return n.then((t) => this.plan(input, t))
+          promptTokens = n
+        }
       }
       prompt = promptTokens
       const max = body.max_completion_tokens ?? body.max_tokens

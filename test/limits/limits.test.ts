@@ -124,6 +124,13 @@ describe('token limits', () => {
     expect(Number(second.headers.get('x-ratelimit-remaining-tokens'))).toBe(1000 - 21 - reserved)
   })
 
+  it('limits.promptTokens: estimate reserves the encoder-free estimate instead (no tokenizer to build)', async () => {
+    const { gw } = await setup(withRoute(gateway('  auth: { open: true }\n  limits: { promptTokens: Estimate }'), '{ tokensPerMinute: 1000 }'))
+    const messages = [{ role: 'user', content: 'Summarise: the quick brown fox jumps over the lazy dog 42 times, then `npm test` runs 579 tests in 48 files.' }]
+    const r = await gw.chat({}, { messages, max_tokens: 600 })
+    expect(1000 - Number(r.headers.get('x-ratelimit-remaining-tokens'))).toBe(600 + estimatePromptTokens({ messages }, 'a-model').tokens)
+  })
+
   it('without max_tokens the configured default is reserved; a burst of long prompts cannot slip through', async () => {
     const { gw } = await setup(withRoute(gateway('  auth: { open: true }\n  limits: { defaultMaxTokens: 300 }'), '{ tokensPerMinute: 1000 }'))
     const long = 'word '.repeat(400) // ~400 tokens
