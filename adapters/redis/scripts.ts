@@ -54,7 +54,8 @@ local function gcra(tat, now, limit, period, cost)
   if not allowed then
     if cost > limit then retry = math.huge else retry = nxt - now - period end
   end
-  return allowed, held, math.max(0, math.floor((period - (held - now)) / interval + 1e-9)), math.max(0, held - now), retry
+  -- Float error of a few ulps of base (epoch ms), as in store.ts.
+  return allowed, held, math.max(0, math.floor((period - (held - now)) / interval + math.max(1e-9, 8 * 2.220446049250313e-16 * base / interval))), math.max(0, held - now), retry
 end
 `
 

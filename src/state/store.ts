@@ -100,7 +100,8 @@ export function gcra(tat: number | undefined, now: number, c: Pick<RateCheck, 'l
     state: {
       allowed,
       limit: c.limit,
-      remaining: Math.max(0, Math.floor((c.periodMs - (held - now)) / interval + 1e-9)),
+      // Epoch-ms TATs carry float error of a few ulps of `base`; in units that is more than 1e-9 when the interval is short.
+      remaining: Math.max(0, Math.floor((c.periodMs - (held - now)) / interval + Math.max(1e-9, (8 * Number.EPSILON * base) / interval))),
       resetMs: Math.max(0, held - now),
       retryAfterMs: allowed ? 0 : c.cost > c.limit ? Infinity : next - now - c.periodMs,
     },

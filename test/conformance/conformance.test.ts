@@ -11,6 +11,7 @@ import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts
 import { startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
 import { buildWorker, type BuiltWorker } from '../adapters/cloudflare-harness.ts'
 import { RUNTIMES, startRuntime, type RunningRuntime } from './runtimes.ts'
+import { countPromptTokens } from '../../src/usage/tokens.ts'
 
 const KEY = 'kx-conformance-client-key-0123'
 
@@ -77,7 +78,7 @@ metadata: { name: limited }
 spec:
   models: [limited]
   defaultBackend: { name: openai }
-  rateLimit: { requestsPerMinute: 2 }
+  rateLimit: { requestsPerMinute: 2, tokensPerMinute: 100000 }
 `
 
 const ENV = { CONFORMANCE_KEY: KEY, OPENAI_CREDENTIALS_API_KEY: 'sk-conformance-openai', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-ant-conformance' }
@@ -182,9 +183,13 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
     expect(response.headers.get('x-kortex-attempts')).toBe('2')
   })
 
-  it('refuses past a rate limit with an OpenAI 429 and Retry-After', async () => {
-    const ask = () => client.chat.completions.create({ model: 'limited', messages: [{ role: 'user', content: 'x' }] })
-    await ask()
+  it("reserves the prompt's tiktoken count, then refuses past a rate limit with an OpenAI 429 and Retry-After", async () => {
+    const messages = [{ role: 'user' as const, content: 'Summarise: the quick brown fox jumps over the lazy dog 42 times, then `npm test` runs 579 tests in 48 files.' }]
+    const ask = () => client.chat.completions.create({ model: 'limited', messages, max_tokens: 100 })
+    const { response } = await ask().withResponse()
+    // The openai backend names no model: the request's model picks the encoding (cl100k_base).
+    const prompt = await countPromptTokens({ messages }, 'limited')
+    expect(Number(response.headers.get('x-ratelimit-remaining-tokens'))).toBe(100000 - prompt - 100)
     await ask()
     const err = await ask().then(
       () => undefined,

@@ -121,6 +121,16 @@ describe.each(factories)('$name', (f) => {
   })
 
   describe('rate limits (GCRA)', () => {
+    test("reports what remains to the unit when the interval is short (100,000 tokens a minute, epoch-ms clocks)", async () => {
+      // A fresh window less `cost` leaves exactly limit - cost, however large the clock's numbers.
+      const off: number[] = []
+      for (let cost = 1; cost <= 40; cost++) {
+        const r = await s.admit(one(`fine-${cost}`, 100_000, 60_000, cost))
+        if (r.rates[0]!.remaining !== 100_000 - cost) off.push(cost)
+      }
+      expect(off).toEqual([])
+    })
+
     test('admits a full burst at once, then refills evenly, one unit per period/limit', async () => {
       // 5 per 1000 ms: one unit every 200 ms.
       const remaining: number[] = []
