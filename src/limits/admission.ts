@@ -162,7 +162,8 @@ export class Limiter {
     }
 
     const now = input.now
-    const worst = Math.max(0, ...input.candidates.map((b) => maxCostNano(b, prompt, output)))
+    // BigInt arithmetic: only when a budget needs it.
+    const worst = budgets.length ? Math.max(0, ...input.candidates.map((b) => maxCostNano(b, prompt, output))) : 0
     const planned: PlannedBudget[] = budgets.map((b) => {
       const who = b.scope === 'user' ? userOf(input, settings.userHeader.toLowerCase()) : idPart(b.name!)
       return {
