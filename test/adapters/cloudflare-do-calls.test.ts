@@ -12,6 +12,7 @@ import { createGateway } from '../../src/app.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { MemoryStore } from '../../src/state/memory.ts'
 import { silentLogger } from '../../src/telemetry/log.ts'
+import { keyedGateway } from '../helpers/fake-fleet.ts'
 import { DurableObjectStore, ShardCoordinator, shardOf, shardTag, type StateNamespace } from '../../adapters/cloudflare/do-store.ts'
 
 /** The echo backend, a route (and model) `limited` under `rateLimit`, and one named `open` under none. */
@@ -113,18 +114,11 @@ describe('Durable Object calls per request', () => {
   })
 })
 
-const keyedYaml = `
-apiVersion: gateway.kortex.io/v1alpha1
-kind: GatewayConfig
-metadata: { name: g }
-spec:
-  accessLog: false
-  auth:
-    keys:
-      - { name: capped, key: kx-capped-key-0001, limits: { requestsPerHour: 1, tokensPerMinute: 1000000 } }
-      - { name: tight, key: kx-tight-key-00001, limits: { requestsPerHour: 1 } }
-      - { name: solo, key: kx-solo-key-000001 }
-${routes('{ requestsPerHour: 3, tokensPerMinute: 100000 }', 'side')}`
+const keyedYaml = `${keyedGateway([
+  '{ name: capped, key: kx-capped-key-0001, limits: { requestsPerHour: 1, tokensPerMinute: 1000000 } }',
+  '{ name: tight, key: kx-tight-key-00001, limits: { requestsPerHour: 1 } }',
+  '{ name: solo, key: kx-solo-key-000001 }',
+])}${routes('{ requestsPerHour: 3, tokensPerMinute: 100000 }', 'side')}`
 
 describe('Durable Object calls when a request falls under limits of two scopes', () => {
   it('one call from the Worker (admitAcross), all or nothing: a refusal by either scope takes nothing from the other', async () => {
