@@ -8,13 +8,15 @@ interface Entry<T> {
   expires: number // ms; Infinity when it never expires
 }
 
+/** Entries of each map looked at per write: faster than any caller creates them. */
+const SWEEP_STEP = 4
+
 export class MemoryStore implements StateStore {
   readonly #hashes = new Map<string, Entry<Map<string, number>>>()
   readonly #values = new Map<string, Entry<string>>()
   /** Rate limits' theoretical arrival times and budget counters. */
   readonly #numbers = new Map<string, Entry<number>>()
   readonly #now: () => number
-  #writes = 0
 
   /**
    * `maxValues` bounds the plain values (an experiment request's assignment,
@@ -38,10 +40,31 @@ export class MemoryStore implements StateStore {
   }
 
   // Entries nobody reads again (a request's experiment assignment) must not pile up.
+  // Each write looks at the next few entries of each map, a cursor going round it,
+  // so the cost per write stays flat however full the store is (a whole pass every
+  // thousand writes cost ~15 µs a write at 200,000 values).
+  #oldest: Iterator<string> | undefined
+  readonly #cursors = new Map<Map<string, Entry<unknown>>, Iterator<[string, Entry<unknown>]>>()
+
   #sweep() {
-    if (++this.#writes % 1000 !== 0) return
     const now = this.#now()
-    for (const map of [this.#hashes, this.#values, this.#numbers] as Map<string, Entry<unknown>>[]) for (const [k, e] of map) if (e.expires <= now) map.delete(k)
+    for (const map of [this.#hashes, this.#values, this.#numbers] as Map<string, Entry<unknown>>[]) {
+      const it = this.#cursors.get(map)
+      for (let i = 0; i < SWEEP_STEP; i++) {
+        const r = it?.next()
+        if (!r || r.done) {
+          // Round again from the oldest, next write.
+          this.#cursors.set(map, map.entries())
+          break
+        }
+        if (r.value[1].expires <= now) map.delete(r.value[0])
+      }
+    }
+  }
+
+  /** How many entries the store holds, expired ones not yet swept included. */
+  get size(): number {
+    return this.#hashes.size + this.#values.size + this.#numbers.size
   }
 
   #expiry(ttlSeconds?: number) {
@@ -108,7 +131,13 @@ export class MemoryStore implements StateStore {
     this.#sweep()
     this.#values.delete(key) // re-inserted last: Map order is age order
     this.#values.set(key, { value, expires: this.#expiry(opts.ttlSeconds) })
-    if (this.#values.size > this.maxValues) for (const k of this.#values.keys()) if (this.#values.delete(k) && this.#values.size <= this.maxValues) break
+    // The oldest go first, through one iterator kept between calls: a fresh one
+    // would step over every entry deleted before (~20 µs a put at the bound).
+    while (this.#values.size > this.maxValues) {
+      const r = (this.#oldest ??= this.#values.keys()).next()
+      if (r.done) this.#oldest = undefined
+      else this.#values.delete(r.value)
+    }
     return value
   }
 
