@@ -59,13 +59,18 @@ export function buildEncoder(r: Ranks): Encoder {
     for (let i = 2; i < f.length; i++) ranks.set(atob(f[i]!), rank++)
   }
   const pattern = new RegExp(r.pat_str, 'gu')
-  return { count: (text) => countText(text, pattern, ranks) }
+  const merged = new Map<string, number>()
+  return { count: (text) => countText(text, pattern, ranks, merged) }
 }
+
+// Words that are not one token repeat across prompts ("lorem", "Kubernetes"): their
+// merged counts are kept, up to this many, then the table starts afresh.
+const MERGED_MAX = 50_000
 
 const NONE = 0x7fffffff
 const encoder = new TextEncoder()
 
-function countText(text: string, pattern: RegExp, ranks: Map<string, number>): number {
+function countText(text: string, pattern: RegExp, ranks: Map<string, number>, merged: Map<string, number>): number {
   let n = 0
   pattern.lastIndex = 0
   for (let m = pattern.exec(text); m; m = pattern.exec(text)) {
@@ -74,7 +79,17 @@ function countText(text: string, pattern: RegExp, ranks: Map<string, number>): n
       pattern.lastIndex++
       continue
     }
-    n += ranks.has(piece) ? 1 : piece.length <= 128 ? mergeShort(piece, ranks) : mergeLong(piece, ranks)
+    if (ranks.has(piece)) n++
+    else if (piece.length > 128) n += mergeLong(piece, ranks)
+    else {
+      let k = merged.get(piece)
+      if (k === undefined) {
+        k = mergeShort(piece, ranks)
+        if (merged.size >= MERGED_MAX) merged.clear()
+        merged.set(piece, k)
+      }
+      n += k
+    }
   }
   return n
 }
