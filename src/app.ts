@@ -174,11 +174,14 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       headers['x-kortex-experiment'] = plan.experiment.exp.name
       headers['x-kortex-variant'] = plan.experiment.variant.name
     }
+    // The access line and the cost record share one timestamp, made once.
+    let time: string | undefined
+    const startedIso = () => (time ??= new Date(started).toISOString())
     const accessLog = (extra: Record<string, unknown>) => {
       if (!config.gateway.accessLog) return
       log.record({
         type: 'access',
-        time: new Date(started).toISOString(),
+        time: startedIso(),
         requestId,
         op,
         model,
@@ -238,7 +241,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       accessLog({ status: 200, backend: answer.backend.name, attempts: answer.attempts, failures: answer.failures.length ? answer.failures : undefined, stream, usage, streamError: o.error, cancelled: o.cancelled || undefined })
       const record = costRecord(
         {
-          time: new Date(started).toISOString(),
+          time: startedIso(),
           requestId,
           route: route.name,
           model,
@@ -255,7 +258,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         estimated,
       )
       const work: Promise<unknown>[] = [settle({ ok: o.ok, tokens: usage.total_tokens, costNano: record.costNano })]
-      if (route.spec.costTracking !== false && !(typeof route.spec.costTracking === 'object' && !route.spec.costTracking.enabled)) {
+      if (route.costTracking) {
         log.record({ ...record })
         work.push(recordSpend(store, record, started))
         if (sink) work.push(sink.push(record))

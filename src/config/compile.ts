@@ -47,6 +47,10 @@ export interface Route {
   failover: FailoverPolicy
   /** Experiments splitting this route's traffic, in the order they are tried. */
   experiments: Experiment[]
+  /** Whether its requests get cost records and spend (`spec.costTracking`, on unless turned off). */
+  costTracking: boolean
+  /** The route's own attribution headers, as [dimension, header]. */
+  attribution: Array<readonly [string, string]>
   spec: RouteSpec
 }
 
@@ -215,6 +219,7 @@ const trimSlash = (s: string) => s.replace(/\/+$/, '')
 function compileRoute(name: string, namespace: string, spec: RouteSpec): Route {
   const rules = compileRules(spec)
   const userHeader = (spec.rateLimit?.userHeader ?? 'x-user-id').toLowerCase()
+  const ct = spec.costTracking
   return {
     name,
     namespace,
@@ -225,9 +230,14 @@ function compileRoute(name: string, namespace: string, spec: RouteSpec): Route {
     fallback: spec.fallback?.backends.length ? spec.fallback.backends : (spec.failover?.chain ?? []),
     failover: compileFailover(spec),
     experiments: spec.experiments.map((e) => fromInline(name, namespace, e, userHeader)),
+    costTracking: ct !== false && !(typeof ct === 'object' && !ct.enabled),
+    attribution: typeof ct === 'object' ? ct.attribution.map((a) => [dimensionOf(a.header), a.header] as const) : [],
     spec,
   }
 }
+
+/** `X-Team-ID` → team: the seed's attribution headers name their dimension. */
+const dimensionOf = (header: string) => header.toLowerCase().replace(/^x-/, '').replace(/-id$/, '').replace(/[^a-z0-9]+/g, '_')
 
 /** Every backend a route names, in order of appearance. */
 function routeBackends(r: Route): string[] {

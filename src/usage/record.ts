@@ -30,20 +30,17 @@ export interface CostRecord {
   variant?: string
 }
 
-/** `X-Team-ID` → team: the seed's attribution headers name their dimension. */
-const dimensionOf = (header: string) => header.toLowerCase().replace(/^x-/, '').replace(/-id$/, '').replace(/[^a-z0-9]+/g, '_')
-
 export function attributionOf(config: CompiledConfig, route: Route, principal: Principal, keyed: boolean, headers: Headers): Record<string, string> {
   const out: Record<string, string> = {}
   if (keyed) out.key = principal.name
   if (principal.team) out.team = principal.team
-  const ct = route.spec.costTracking
-  const fromRoute = typeof ct === 'object' ? ct.attribution.map((a) => [dimensionOf(a.header), a.header] as const) : []
-  for (const [dim, header] of [...Object.entries(config.gateway.attribution), ...fromRoute]) {
+  const take = (dim: string, header: string) => {
     const v = headers.get(header)
     // A header value never overrides the key's own team: clients cannot bill another team.
     if (v && !(dim === 'team' && principal.team)) out[dim] = v.slice(0, 128)
   }
+  for (const dim in config.gateway.attribution) take(dim, config.gateway.attribution[dim]!)
+  for (const [dim, header] of route.attribution) take(dim, header)
   return out
 }
 

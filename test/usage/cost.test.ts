@@ -124,6 +124,19 @@ spec:
     expect((await gw.call('/v1/spend?group_by=team&from=yesterday', admin)).status).toBe(400)
   })
 
+  it('costTracking: false or { enabled: false } on a route: no cost record and no spend for its requests', async () => {
+    for (const off of ['false', '{ enabled: false }']) {
+      const records: Record<string, unknown>[] = []
+      const gw = await testGateway(yaml.replace(/  costTracking: .*\n/, `  costTracking: ${off}\n`), fakeFleet(), fakeClock(), { log: { ...silentLogger, record: (r) => records.push(r) } })
+      const r = await gw.chat({ authorization: 'Bearer kx-web-app-0001' })
+      expect(r.status).toBe(200)
+      await gw.settle()
+      expect(records.filter((x) => x.type === 'cost')).toEqual([])
+      const spend = await gw.call('/v1/spend?group_by=team', { headers: { authorization: 'Bearer kx-finance-0001' } })
+      expect(((await spend.json()) as any).data).toEqual([])
+    }
+  })
+
   it('a stream is priced from its usage chunk, which the client did not ask for and does not see', async () => {
     const records: Record<string, unknown>[] = []
     const upstream = async () =>
