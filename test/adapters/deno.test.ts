@@ -4,20 +4,11 @@
 // The shared feature suite runs on Deno in test/conformance.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { connect } from 'node:net'
 import { startServer, type TestServer } from '../helpers/server.ts'
+import { REDIS_URL, requireRedis } from '../helpers/redis.ts'
 import { startDeno, type RunningRuntime } from '../conformance/runtimes.ts'
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-const redisUp = await new Promise<boolean>((resolve) => {
-  const u = new URL(REDIS_URL)
-  const sock = connect({ port: Number(u.port || 6379), host: u.hostname })
-  const done = (ok: boolean) => (sock.destroy(), resolve(ok))
-  sock.setTimeout(500, () => done(false))
-  sock.on('error', () => done(false))
-  sock.on('connect', () => done(true))
-})
-if (!redisUp && !process.env.CI) console.warn(`\n\n!!! REDIS NOT REACHABLE at ${REDIS_URL} — the Deno-on-Redis test is SKIPPED !!!\n\n`)
+const redisUp = await requireRedis('the Deno-on-Redis test')
 
 const run = Math.random().toString(36).slice(2, 8)
 const model = `deno-limited-${run}`
@@ -43,7 +34,7 @@ spec:
 
 const chat = (m: string) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: m, messages: [{ role: 'user', content: 'hi deno' }] }) })
 
-describe.skipIf(!redisUp && !process.env.CI)('Deno instances on Redis', () => {
+describe.skipIf(!redisUp)('Deno instances on Redis', () => {
   const instances: RunningRuntime[] = []
   beforeAll(async () => {
     instances.push(...(await Promise.all([startDeno({ KORTEX_CONFIG: redisConfig, REDIS_URL }), startDeno({ KORTEX_CONFIG: redisConfig, REDIS_URL })])))
