@@ -9,6 +9,7 @@
 // promptTokensWithin uses the first and counts only when the range straddles a bound;
 // reservePromptTokens counts exactly, synchronously once the encoder is built.
 import { loadEncoder, loadedEncodings, readyEncoder, type Encoder, type Encoding } from './bpe.ts'
+import { Lru } from './lru.ts'
 
 export { loadedEncodings, type Encoding }
 
@@ -264,7 +265,7 @@ const emptyTally = (): Tally => ({ base: 0, humps: 0, blobCased: 0, blobPlain: 0
 // tallies are kept (long texts only, bounded), the rest is scanned afresh.
 const TALLY_CACHE_MIN = 256
 const TALLY_CACHE_MAX = 2000
-const tallies = new Map<string, Tally>()
+const tallies = new Lru<Tally>(TALLY_CACHE_MAX)
 
 function tally(texts: readonly string[]): Tally {
   const t = emptyTally()
@@ -276,7 +277,6 @@ function tally(texts: readonly string[]): Tally {
     let one = tallies.get(s)
     if (!one) {
       scan(s, (one = emptyTally()))
-      if (tallies.size >= TALLY_CACHE_MAX) tallies.delete(tallies.keys().next().value!)
       tallies.set(s, one)
     }
     for (const k in one) t[k as keyof Tally] += one[k as keyof Tally]
@@ -459,29 +459,16 @@ export function estimateTextTokens(text: string, model?: string): Estimate {
 // Counts per text, so a system prompt or tool list that every request repeats is
 // encoded once. Short texts are cheaper to count than to keep.
 const CACHE_MIN_CHARS = 64
-const CACHE_ENTRIES = 1000
-const CACHE_CHARS = 4_000_000
-const caches = new Map<Encoding, { map: Map<string, number>; chars: number }>()
+const caches = new Map<Encoding, Lru<number>>()
 
 function countCached(e: Encoder, enc: Encoding, text: string): number {
   if (text.length < CACHE_MIN_CHARS) return e.count(text)
   let c = caches.get(enc)
-  if (!c) caches.set(enc, (c = { map: new Map(), chars: 0 }))
-  const hit = c.map.get(text)
-  if (hit !== undefined) {
-    c.map.delete(text)
-    c.map.set(text, hit)
-    return hit
-  }
-  const n = e.count(text)
-  if (text.length <= CACHE_CHARS / 8) {
-    c.map.set(text, n)
-    c.chars += text.length
-    for (const k of c.map.keys()) {
-      if (c.map.size <= CACHE_ENTRIES && c.chars <= CACHE_CHARS) break
-      c.map.delete(k)
-      c.chars -= k.length
-    }
+  if (!c) caches.set(enc, (c = new Lru(1000, 4_000_000)))
+  let n = c.get(text)
+  if (n === undefined) {
+    n = e.count(text)
+    if (text.length <= 500_000) c.set(text, n)
   }
   return n
 }

@@ -12,7 +12,8 @@ import {
   promptTokensWithin,
   type Encoding,
 } from '../../src/usage/tokens.ts'
-import { buildEncoder } from '../../src/usage/bpe.ts'
+import { buildEncoder, nextPieceEnd } from '../../src/usage/bpe.ts'
+import { readFileSync } from 'node:fs'
 
 const ENGLISH = `The gateway receives every request before any backend sees it, so it is the natural place
 to decide where a prompt should go. Long prompts are expensive on the largest models and slow on
@@ -242,6 +243,41 @@ describe('matches js-tiktoken exactly', () => {
     const ours = buildEncoder(ranks)
     const theirs = new Tiktoken(ranks)
     for (const s of inputs) expect(ours.count(s), JSON.stringify(s.slice(0, 40))).toBe(theirs.encode(s, [], []).length)
+  })
+})
+
+// ASCII text is split by hand (pretokenize.ts) and the rest by the encoding's regex:
+// every piece boundary must be the regex's own, on real text and on strings made
+// of the characters where the rules turn (contractions, case changes, breaks,
+// whitespace before a word, digits, and non-ASCII neighbours the scan hands back).
+describe('the hand-written split matches the pretokenizer regex', () => {
+  const tricky = [..."aAbBsStTrReEvVlLmMdDzZ0959  \t\n\r\x0b\x0c\x00\x1c\x7f'''.,/-_!?$\"é\u00a0Ωß²日👍\u2028"]
+  let x = 12345
+  const rnd = (k: number) => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) % k
+  }
+  const fuzz = Array.from({ length: 20_000 }, () => Array.from({ length: 1 + rnd(30) }, () => tricky[rnd(tricky.length)]).join(''))
+  const real = [readFileSync(new URL('../../README.md', import.meta.url), 'utf8'), CODE, ENGLISH, ...Object.values(SAMPLES)]
+
+  it.each([
+    ['cl100k_base', 'cl100k'],
+    ['o200k_base', 'o200k'],
+  ] as const)('%s', async (enc, split) => {
+    const ranks = (enc === 'cl100k_base' ? await import('js-tiktoken/ranks/cl100k_base') : await import('js-tiktoken/ranks/o200k_base')).default
+    const regex = new RegExp(ranks.pat_str, 'yu')
+    let pieces = 0
+    for (const t of [...real, ...fuzz]) {
+      for (let at = 0; at < t.length; pieces++) {
+        const byHand = nextPieceEnd(t, at, regex, split)
+        const byRegex = nextPieceEnd(t, at, regex, undefined)
+        if (byHand !== byRegex) expect({ text: t.slice(at, at + 20), piece: t.slice(at, byHand) }).toEqual({ text: t.slice(at, at + 20), piece: t.slice(at, byRegex) })
+        at = byHand
+      }
+    }
+    expect(pieces).toBeGreaterThan(100_000)
   })
 })
 
