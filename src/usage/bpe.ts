@@ -9,6 +9,7 @@
 // exactly (checked in test/usage/tokens.test.ts).
 
 import { pieceEnd, type Split } from './pretokenize.ts'
+import { PieceTable, hashOf } from './piece-table.ts'
 
 export type Encoding = 'o200k_base' | 'cl100k_base'
 
@@ -63,16 +64,13 @@ export function buildEncoder(r: Ranks): Encoder {
   const pattern = new RegExp(r.pat_str, 'yu')
   const merged = new Map<string, number>()
   const split = SPLITS[r.pat_str]
-  const hot = new Map<string, number>()
-  return { count: (text) => countText(text, pattern, split, ranks, merged, hot) }
+  const table = new PieceTable()
+  return { count: (text) => countText(text, pattern, split, ranks, merged, table) }
 }
 
 // Words that are not one token repeat across prompts ("lorem", "Kubernetes"): their
 // merged counts are kept, up to this many, then the table starts afresh.
 const MERGED_MAX = 50_000
-// The pieces seen lately, each with its count: a small table stays in the CPU's
-// cache, where a lookup in the 200,000 ranks mostly misses it (~3x slower).
-const HOT_MAX = 4096
 
 const NONE = 0x7fffffff
 const encoder = new TextEncoder()
@@ -93,20 +91,29 @@ export function nextPieceEnd(text: string, at: number, pattern: RegExp, split: S
   return pattern.lastIndex
 }
 
-// `pattern` is sticky: `test` moves lastIndex to the piece's end without making a
-// match array, so the piece is the slice since the last end.
-function countText(text: string, pattern: RegExp, split: Split | undefined, ranks: Map<string, number>, merged: Map<string, number>, hot: Map<string, number>): number {
+// ASCII pieces (the hand-written split's) are looked up where they stand; the
+// others are cut out and turned into the rank keys' latin1 form first.
+function countText(text: string, pattern: RegExp, split: Split | undefined, ranks: Map<string, number>, merged: Map<string, number>, table: PieceTable): number {
   let n = 0
   let at = 0
   while (at < text.length) {
-    const end = nextPieceEnd(text, at, pattern, split)
-    const piece = latin1(text.slice(at, end))
-    at = end
-    let k = hot.get(piece)
-    if (k === undefined) {
+    let end = split ? pieceEnd(split, text, at) : -1
+    let src = text
+    let start = at
+    if (end > at) at = end
+    else {
+      end = nextPieceEnd(text, at, pattern, undefined)
+      src = latin1(text.slice(at, end))
+      start = 0
+      at = end
+      end = src.length
+    }
+    const h = hashOf(src, start, end)
+    let k = table.find(src, start, end, h)
+    if (k < 0) {
+      const piece = start === 0 && end === src.length ? src : src.slice(start, end)
       k = piecesOf(piece, ranks, merged)
-      if (hot.size >= HOT_MAX) hot.clear()
-      hot.set(piece, k)
+      table.add(piece, h, k)
     }
     n += k
   }

@@ -52,6 +52,9 @@ const IMAGE = { low: 85, tokens: 765, high: 1445 }
 /** Texts to count and tokens known without counting. */
 interface Prompt {
   texts: string[]
+  /** texts[newFrom, newTo): the last message's, new this turn (the others come back in later turns). */
+  newFrom: number
+  newTo: number
   /** Wrapping and pre-tokenized inputs (token arrays). */
   fixed: number
   /** Tool definitions: their wrapping differs by encoding. */
@@ -68,10 +71,16 @@ const noDot = (s: string) => (s.endsWith('.') ? s.slice(0, -1) : s)
 
 /** Chat (messages, tools), completions (prompt) or embeddings (input); anything else reads as empty. */
 function readPrompt(body: unknown): Prompt {
-  const p: Prompt = { texts: [], fixed: 0, functions: 0, images: 0, lowDetail: 0 }
+  const p: Prompt = { texts: [], newFrom: 0, newTo: 0, fixed: 0, functions: 0, images: 0, lowDetail: 0 }
   if (!isObj(body)) return p
   if (Array.isArray(body.messages)) {
-    for (const m of body.messages) if (isObj(m)) readMessage(m, p)
+    const last = body.messages.length - 1
+    body.messages.forEach((m, i) => {
+      if (!isObj(m)) return
+      if (i === last) p.newFrom = p.texts.length
+      readMessage(m, p)
+      if (i === last) p.newTo = p.texts.length
+    })
     p.fixed += REPLY
     if (Array.isArray(body.tools)) for (const t of body.tools) if (isObj(t) && isObj(t.function)) readFunction(t.function, p)
     if (Array.isArray(body.functions)) for (const f of body.functions) if (isObj(f)) readFunction(f, p)
@@ -456,8 +465,10 @@ export function estimateTextTokens(text: string, model?: string): Estimate {
 
 // -- Exact ---------------------------------------------------------------------
 
-// Counts per text, so a system prompt or tool list that every request repeats is
-// encoded once. Short texts are cheaper to count than to keep.
+// Counts per text, so a system prompt, tool list or earlier turn that comes back
+// is encoded once. Short texts are cheaper to count than to keep, and the last
+// message is new: kept, it would only push out what does come back, and a kept
+// string lives long enough to cost the old generation's collector.
 const CACHE_MIN_CHARS = 64
 const caches = new Map<Encoding, Lru<number>>()
 
@@ -475,7 +486,7 @@ function countCached(e: Encoder, enc: Encoding, text: string): number {
 
 function countWith(e: Encoder | undefined, p: Prompt, enc: Encoding): number {
   let n = fixedTokens(p, enc) + p.images * IMAGE.tokens
-  for (const s of p.texts) n += countCached(e!, enc, s)
+  p.texts.forEach((s, i) => (n += i >= p.newFrom && i < p.newTo ? e!.count(s) : countCached(e!, enc, s)))
   return n
 }
 
