@@ -4,7 +4,7 @@
 import { Hono, type Context } from 'hono'
 import type * as z from 'zod'
 import { GatewayError, badRequest, errorResponse, notFound } from './api/errors.ts'
-import { readBodyBytes, readJsonBody } from './api/body.ts'
+import { readBodyBytes, readJson, readJsonBody } from './api/body.ts'
 import { kservePassthrough, matchKservePath } from './providers/kserve/passthrough.ts'
 import { chatRequest, completionRequest, embeddingRequest, feedbackRequest, validate } from './api/schemas.ts'
 import type { CompiledConfig, Principal } from './config/compile.ts'
@@ -29,6 +29,7 @@ import { attributionOf, costRecord, usageOf, type Served } from './usage/record.
 import { dayOf, readSpend, recordSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
 import { recordRequest } from './telemetry/otel.ts'
+import { isoTime } from './telemetry/iso-time.ts'
 
 export interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void
@@ -151,7 +152,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const requestId = c.get('requestId')
     const principal = await authenticate(config, req.headers)
     const keyed = principal !== ANONYMOUS
-    const body = validate(schemas[op], await readJsonBody(req, config.gateway.maxBodyBytes)) as Record<string, unknown> & { model: string }
+    const json = await readJson(req, config.gateway.maxBodyBytes)
+    const body = validate(schemas[op], json.value) as Record<string, unknown> & { model: string }
     const model = body.model
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers)
@@ -176,7 +178,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     }
     // The access line and the cost record share one timestamp, made once.
     let time: string | undefined
-    const startedIso = () => (time ??= new Date(started).toISOString())
+    const startedIso = () => (time ??= isoTime(started))
     const accessLog = (extra: Record<string, unknown>) => {
       if (!config.gateway.accessLog) return
       log.record({
@@ -201,6 +203,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       answer = await attempt(plan.backends, plan.reserve, {
         op,
         body,
+        raw: json.text,
         stream,
         clientWantsUsage: streamOptions?.include_usage === true,
         signal: req.signal,

@@ -6,6 +6,11 @@ const tooLarge = (max: number) =>
   new GatewayError(413, `Request body is larger than the gateway's limit of ${max} bytes`, 'invalid_request_error', 'request_too_large')
 
 export async function readJsonBody(req: Request, max: number): Promise<unknown> {
+  return (await readJson(req, max)).value
+}
+
+/** The body's text and its parsed value: the text can go upstream as it came when nothing changes it. */
+export async function readJson(req: Request, max: number): Promise<{ text: string; value: unknown }> {
   const declared = Number(req.headers.get('content-length') ?? NaN)
   if (declared > max) throw tooLarge(max)
   let text: string
@@ -17,7 +22,7 @@ export async function readJsonBody(req: Request, max: number): Promise<unknown> 
   }
   if (!text.trim()) throw badRequest('The request body is empty; send a JSON object.', null, 'invalid_json')
   try {
-    return JSON.parse(text)
+    return { text, value: JSON.parse(text) }
   } catch {
     throw badRequest('We could not parse the JSON body of your request. Send valid JSON with Content-Type: application/json.', null, 'invalid_json')
   }

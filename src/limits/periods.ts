@@ -1,14 +1,15 @@
 // Budget periods in UTC: the id that names the current one, and its length.
 export type Period = 'day' | 'week' | 'month'
 
+import { isoDay } from '../telemetry/iso-time.ts'
+
 const DAY = 86_400_000
 
 /** "2026-11-30", "2026-W48" (ISO week), "2026-11". */
 export function periodId(period: Period, now: number): string {
+  if (period === 'day') return isoDay(now)
+  if (period === 'month') return isoDay(now).slice(0, 7)
   const d = new Date(now)
-  const iso = d.toISOString()
-  if (period === 'day') return iso.slice(0, 10)
-  if (period === 'month') return iso.slice(0, 7)
   // ISO week: the week with the year's first Thursday is week 1.
   const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()))
   const day = t.getUTCDay() || 7

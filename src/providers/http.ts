@@ -3,12 +3,15 @@
 import { UpstreamError, fromFetchError, fromResponse } from './errors.ts'
 import type { UpstreamCall } from './types.ts'
 
-/** POSTs `body` as JSON; resolves to a 2xx response, throws UpstreamError for anything else. */
+/**
+ * POSTs `body` as JSON; resolves to a 2xx response, throws UpstreamError for
+ * anything else. The client's request unchanged goes as the client wrote it.
+ */
 export async function postJson(call: UpstreamCall, url: string, headers: HeadersInit, body: unknown): Promise<Response> {
   if (call.backend.missingSecret) throw new UpstreamError('unavailable', `credentials not configured (set ${call.backend.missingSecret})`)
   let res: Response
   try {
-    res = await call.fetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: call.signal })
+    res = await call.fetch(url, { method: 'POST', headers, body: body === call.body && call.raw !== undefined ? call.raw : JSON.stringify(body), signal: call.signal })
   } catch (err) {
     throw fromFetchError(err, call.signal)
   }

@@ -12,6 +12,8 @@ export interface UpstreamCall {
   op: Operation
   /** The client's OpenAI request, with `model` already set to the name the backend expects. */
   body: Record<string, unknown>
+  /** `body`'s JSON text as the client sent it, when `body` is the client's unchanged: sent as it is. */
+  raw?: string
   stream: boolean
   /** Aborts the upstream request: client gone, attempt timed out. */
   signal: AbortSignal

@@ -23,6 +23,8 @@ export interface Clock {
 export interface AttemptRequest {
   op: Operation
   body: Record<string, unknown>
+  /** `body`'s JSON text as the client sent it. */
+  raw?: string
   stream: boolean
   /** The client asked for the usage chunk itself. */
   clientWantsUsage: boolean
@@ -155,9 +157,10 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
     req.signal.removeEventListener('abort', onClientAbort)
   }
   const body = backend.model ? { ...req.body, model: backend.model } : req.body
+  const raw = body === req.body ? req.raw : undefined
   const sentAt = req.clock.now()
   try {
-    const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, stream: req.stream, signal: ctl.signal, fetch: req.fetch, requestId: req.requestId })
+    const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, raw, stream: req.stream, signal: ctl.signal, fetch: req.fetch, requestId: req.requestId })
     const base = { backend, attempts, failures }
     if (result.kind === 'json') {
       cleanup()

@@ -4,22 +4,41 @@
 import type { StateStore } from '../state/store.ts'
 import type { CostRecord } from './record.ts'
 import { formatNano } from './cost.ts'
+import { isoDay as dayOf } from '../telemetry/iso-time.ts'
 
 const KEEP_DAYS = 400
 const MEASURES = ['cost', 'requests', 'input_tokens', 'output_tokens', 'estimated'] as const
 
-export const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+export { dayOf }
 const key = (day: string) => `spend:${day}`
 
+// The field names of a (dimension, value, currency), one per measure. Values repeat
+// (a few routes, backends, models and teams), so they are made once and kept.
+const FIELDS_MAX = 10_000
+const fieldNames = new Map<string, string[]>()
+
+function fieldsOf(dim: string, value: string, cur: string): string[] {
+  const id = `${dim}\n${cur}\n${value}`
+  let f = fieldNames.get(id)
+  if (!f) {
+    const p = `${dim}|${encodeURIComponent(value)}|${cur}|`
+    f = MEASURES.map((m) => p + m)
+    if (fieldNames.size >= FIELDS_MAX) fieldNames.clear()
+    fieldNames.set(id, f)
+  }
+  return f
+}
+
 export function recordSpend(store: StateStore, r: CostRecord, now: number): Promise<void> {
-  const values: Record<string, string> = { ...r.attribution, backend: r.backend, model: r.model, route: r.route }
   const measures = [r.costNano, 1, r.inputTokens, r.outputTokens, r.estimated ? 1 : 0]
   const d: Record<string, number> = {}
   const cur = r.currency ?? '-'
-  for (const [dim, v] of Object.entries(values)) {
-    const f = `${dim}|${encodeURIComponent(v)}|${cur}|`
-    MEASURES.forEach((m, i) => (d[f + m] = measures[i]!))
-  }
+  const add = (dim: string, v: string) => fieldsOf(dim, v, cur).forEach((f, i) => (d[f] = measures[i]!))
+  // The record's own backend, model and route win over attribution dimensions of those names.
+  for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') add(dim, r.attribution[dim]!)
+  add('backend', r.backend)
+  add('model', r.model)
+  add('route', r.route)
   return store.addFields(key(dayOf(now)), d, KEEP_DAYS * 86_400)
 }
 

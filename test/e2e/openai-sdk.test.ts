@@ -104,6 +104,14 @@ describe('chat completions', () => {
     expect(JSON.stringify(got.headers)).not.toContain(GATEWAY_KEY)
   })
 
+  it('sends the body upstream byte for byte as the client wrote it, when the gateway changes nothing in it', async () => {
+    // Spacing, key order, 1.0, escapes and a duplicate key: what JSON.stringify of the parsed body would not reproduce.
+    const text = '{ "model" : "m-ok",\n  "messages": [{"role": "user", "content": "caf\\u00e9 \\ud83d\\ude00"}],\n  "temperature": 1.0, "x_vendor": {"a": 1e2}, "x_vendor": {"a": 100} }'
+    const res = await fetch(`${k.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${GATEWAY_KEY}`, 'content-type': 'application/json' }, body: text })
+    expect(res.status).toBe(200)
+    expect(lastUpstream().text).toBe(text)
+  })
+
   it('streams chunks with the SDK and strips the usage chunk the client did not ask for', async () => {
     const stream = await client.chat.completions.create({ model: 'm-ok', stream: true, messages: [{ role: 'user', content: 'hi' }] })
     let text = ''

@@ -29,7 +29,11 @@ export async function startServer(handler: (req: IncomingMessage, res: ServerRes
 }
 
 export async function readJson(req: IncomingMessage): Promise<any> {
+  return JSON.parse(await readText(req))
+}
+
+export async function readText(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = []
   for await (const c of req) chunks.push(c as Buffer)
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  return Buffer.concat(chunks).toString('utf8')
 }

@@ -7,12 +7,14 @@
 // modes: ok, 500, 503, 429, 400, 401, context, hang, reset, html, badjson,
 //        cut (stream dies after some content), stall (content, then silence), early-error (error before content), slow (chunks 150 ms apart)
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { readJson, startServer, type TestServer } from '../helpers/server.ts'
+import { readText, startServer, type TestServer } from '../helpers/server.ts'
 
 export interface Recorded {
   path: string
   headers: IncomingMessage['headers']
   body: any
+  /** The body's text as it arrived. */
+  text?: string
 }
 
 export interface OpenAIUpstream extends TestServer {
@@ -49,8 +51,9 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     const m = /^\/mode\/([^/]+)\/v1(\/.*)$/.exec(req.url ?? '')
     const mode = m?.[1] ?? 'ok'
     const path = m?.[2] ?? req.url ?? ''
-    const body = req.method === 'POST' ? await readJson(req) : undefined
-    requests.push({ path: req.url ?? '', headers: req.headers, body })
+    const text = req.method === 'POST' ? await readText(req) : undefined
+    const body = text === undefined ? undefined : JSON.parse(text)
+    requests.push({ path: req.url ?? '', headers: req.headers, body, text })
     res.on('close', () => {
       if (!res.writableFinished) aborted.push(req.url ?? '')
     })
