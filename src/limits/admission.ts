@@ -41,6 +41,30 @@ const UNIT_TEXT: Record<Unit, string> = {
 
 const isTokens = (u: Unit) => u.startsWith('tokens')
 
+// A limit set's units, and whether any counts tokens: worked out once per set
+// (sets belong to the compiled config and live as long as it does).
+const setUnits = new WeakMap<LimitSet, { units: Unit[]; tokens: boolean }>()
+function unitsOf(set: LimitSet) {
+  let u = setUnits.get(set)
+  if (!u) {
+    const units = LIMIT_UNITS.filter((unit) => set[unit] !== undefined)
+    setUnits.set(set, (u = { units, tokens: units.some(isTokens) }))
+  }
+  return u
+}
+
+// Store keys of a scope's units: scopes repeat (a route, a key, a team, its users).
+const KEYS_MAX = 10_000
+const scopeKeys = new Map<string, Partial<Record<Unit, string>>>()
+function rateKey(scope: string, unit: Unit): string {
+  let k = scopeKeys.get(scope)
+  if (!k) {
+    if (scopeKeys.size >= KEYS_MAX) scopeKeys.clear()
+    scopeKeys.set(scope, (k = {}))
+  }
+  return (k[unit] ??= `rl:${scope}:${unit}`)
+}
+
 export interface AdmissionInput {
   config: CompiledConfig
   route: Route
@@ -122,7 +146,7 @@ export class Limiter {
     }
 
     let reservedTokens = 0
-    const needsTokens = sets.some((s) => LIMIT_UNITS.some((u) => isTokens(u) && s.set[u] !== undefined))
+    const needsTokens = sets.some((s) => unitsOf(s.set).tokens)
     const budgets = config.gateway.budgets.filter((b) =>
       b.scope === 'team' ? b.name === principal.team : b.scope === 'key' ? input.keyed && b.name === principal.name : true,
     )
@@ -149,11 +173,10 @@ export class Limiter {
 
     const rates: PlannedRate[] = []
     for (const { scope, label, set } of sets) {
-      for (const unit of LIMIT_UNITS) {
-        const limit = set[unit]
-        if (limit === undefined) continue
+      for (const unit of unitsOf(set).units) {
+        const limit = set[unit]!
         rates.push({
-          check: { key: `rl:${scope}:${unit}`, limit, periodMs: PERIOD_MS[unit], cost: isTokens(unit) ? reservedTokens : 1 },
+          check: { key: rateKey(scope, unit), limit, periodMs: PERIOD_MS[unit], cost: isTokens(unit) ? reservedTokens : 1 },
           unit,
           label,
           failMode: set.failMode ?? settings.failMode,
@@ -200,8 +223,10 @@ export class Limiter {
       return { headers: {}, reservedTokens: 0, budgets: [], settlement: () => ({ rates: [], counters: [] }) }
     }
 
-    const byUnit = (tokens: boolean) => result.rates.filter((_, i) => isTokens(rates[i]!.unit) === tokens)
-    const headers = rateLimitHeaders(byUnit(false), byUnit(true))
+    const requestStates: RateState[] = []
+    const tokenStates: RateState[] = []
+    result.rates.forEach((r, i) => (isTokens(rates[i]!.unit) ? tokenStates : requestStates).push(r))
+    const headers = rateLimitHeaders(requestStates, tokenStates)
     if (!result.allowed) {
       const i = result.rates.findIndex((r) => !r.allowed)
       if (i >= 0) throw refusal(rates[i]!, result.rates[i]!, headers)

@@ -20,14 +20,21 @@ function tightest(states: RateState[]): RateState | undefined {
   return best
 }
 
+const NAMES = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+} as const
+
+function put(h: Record<string, string>, names: readonly [string, string, string], t: RateState | undefined): void {
+  if (!t) return
+  h[names[0]] = String(t.limit)
+  h[names[1]] = String(t.remaining)
+  h[names[2]] = formatReset(t.resetMs)
+}
+
 export function rateLimitHeaders(requests: RateState[], tokens: RateState[]): Record<string, string> {
   const h: Record<string, string> = {}
-  for (const [unit, states] of [['requests', requests], ['tokens', tokens]] as const) {
-    const t = tightest(states)
-    if (!t) continue
-    h[`x-ratelimit-limit-${unit}`] = String(t.limit)
-    h[`x-ratelimit-remaining-${unit}`] = String(t.remaining)
-    h[`x-ratelimit-reset-${unit}`] = formatReset(t.resetMs)
-  }
+  put(h, NAMES.requests, tightest(requests))
+  put(h, NAMES.tokens, tightest(tokens))
   return h
 }

@@ -74,24 +74,46 @@ export class MemoryStore implements StateStore {
   async admit(a: Admission): Promise<AdmissionResult> {
     this.#sweep()
     const now = this.#now()
-    const rates = a.rates.map((c) => ({ c, tat: this.#live(this.#numbers, c.key)?.value }))
+    const tats: Array<number | undefined> = []
+    const decided: ReturnType<typeof gcra>[] = []
+    let allowed = true
+    for (const c of a.rates) {
+      const tat = this.#live(this.#numbers, c.key)?.value
+      const d = gcra(tat, now, c)
+      tats.push(tat)
+      decided.push(d)
+      if (!d.state.allowed) allowed = false
+    }
     const budgets = a.budgets.map((b) => {
       const e = this.#live(this.#numbers, b.key)
-      return { b, total: e?.value ?? 0, expires: e?.expires }
+      const total = e?.value ?? 0
+      if (total + b.amount > b.limit) allowed = false
+      return { b, total, expires: e?.expires }
     })
-    const decided = rates.map(({ c, tat }) => gcra(tat, now, c))
-    const allowed = decided.every((d) => d.state.allowed) && budgets.every(({ b, total }) => total + b.amount <= b.limit)
     if (allowed) {
-      rates.forEach(({ c }, i) => this.#numbers.set(c.key, { value: decided[i]!.tat, expires: now + c.periodMs + 1000 }))
+      a.rates.forEach((c, i) => this.#put(c.key, decided[i]!.tat, now + c.periodMs + 1000))
       // A budget counter keeps the expiry it was created with (as in settle), so its period ends on time however busy it is.
-      for (const { b, total, expires } of budgets) this.#numbers.set(b.key, { value: total + b.amount, expires: expires ?? now + b.ttlSeconds * 1000 })
+      for (const { b, total, expires } of budgets) this.#put(b.key, total + b.amount, expires ?? now + b.ttlSeconds * 1000)
     }
     return {
       allowed,
       // Refused: each check says whether it passed on its own, with what is left untouched.
-      rates: rates.map(({ c, tat }, i) => ({ key: c.key, ...(allowed || !decided[i]!.state.allowed ? decided[i]!.state : { ...gcra(tat, now, { ...c, cost: 0 }).state, allowed: true }) })),
+      rates: a.rates.map((c, i) => {
+        const d = decided[i]!.state
+        const state = allowed || !d.allowed ? d : { ...gcra(tats[i], now, { ...c, cost: 0 }).state, allowed: true }
+        return { key: c.key, ...state }
+      }),
       budgets: budgets.map(({ b, total }) => ({ key: b.key, allowed: total + b.amount <= b.limit, total: allowed ? total + b.amount : total, limit: b.limit })),
     }
+  }
+
+  /** A number kept until `expires`, its entry reused when there is one. */
+  #put(key: string, value: number, expires: number): void {
+    const e = this.#numbers.get(key)
+    if (e) {
+      e.value = value
+      e.expires = expires
+    } else this.#numbers.set(key, { value, expires })
   }
 
   async settle(s: Settlement): Promise<void> {
@@ -100,12 +122,12 @@ export class MemoryStore implements StateStore {
       const e = this.#live(this.#numbers, r.key)
       const tat = Math.max(e?.value ?? now, now) + (r.delta * r.periodMs) / r.limit
       // Taking more than the limit after the fact puts the TAT beyond one period: keep the key until then.
-      if (tat > now) this.#numbers.set(r.key, { value: tat, expires: Math.max(tat, now + r.periodMs) + 1000 })
+      if (tat > now) this.#put(r.key, tat, Math.max(tat, now + r.periodMs) + 1000)
       else this.#numbers.delete(r.key)
     }
     for (const c of s.counters) {
       const e = this.#live(this.#numbers, c.key)
-      this.#numbers.set(c.key, { value: (e?.value ?? 0) + c.delta, expires: e?.expires ?? now + c.ttlSeconds * 1000 })
+      this.#put(c.key, (e?.value ?? 0) + c.delta, e?.expires ?? now + c.ttlSeconds * 1000)
     }
   }
 
