@@ -11,7 +11,7 @@ import type { CompiledConfig, Principal } from './config/compile.ts'
 import { ANONYMOUS, authenticate, checkModelAllowed } from './auth/authenticate.ts'
 import { resolveRoute } from './routing/resolve.ts'
 import { planRequest, type Plan } from './routing/plan.ts'
-import { attempt, systemClock, type Answer, type Clock } from './resilience/attempts.ts'
+import { attempt, systemClock, type Aborter, type Answer, type Clock } from './resilience/attempts.ts'
 import { Fleet, backendKey } from './resilience/fleet.ts'
 import { SharedBreakers } from './resilience/shared-breakers.ts'
 import type { HealthMonitor } from './resilience/health.ts'
@@ -28,7 +28,7 @@ import { checkAlerts } from './limits/alerts.ts'
 import { attributionOf, costRecord, usageOf, type Served } from './usage/record.ts'
 import { dayOf, readSpend, recordSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
-import { recordRequest } from './telemetry/otel.ts'
+import { recordRequest, telemetryOn } from './telemetry/otel.ts'
 import { isoTime } from './telemetry/iso-time.ts'
 
 export interface ExecutionContext {
@@ -48,6 +48,8 @@ export interface GatewayDeps {
   clock?: Partial<Clock>
   /** Environment variables or bindings, for secrets the gateway settings name (the cost sink's token). */
   secrets?: (name: string) => string | undefined
+  /** Makes each attempt's abort controller; a runtime whose `fetch` takes a cheaper signal can say so (Node). */
+  aborter?: () => Aborter
 }
 
 export interface Gateway {
@@ -208,6 +210,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         clientWantsUsage: streamOptions?.include_usage === true,
         signal: req.signal,
         fetch: deps.fetch,
+        aborter: deps.aborter,
         requestId,
         policy: route.failover,
         fleet,
@@ -219,7 +222,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         Object.assign(err.headers, headers)
         const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
         accessLog({ status: err.status, error: err.code ?? err.type, attempts })
-        recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType: err.code ?? err.type, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
+        if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType: err.code ?? err.type, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
         const upstreamFault = err.status >= 500 || err.status === 429
         waitUntil(ctx, settle({ ok: false }))
         if (plan.experiment && upstreamFault) waitUntil(ctx, recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, { ok: false, latencyMs: now() - started }))
@@ -278,7 +281,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
           }),
         )
       }
-      recordRequest({
+      if (telemetryOn()) recordRequest({
         op,
         requestModel: model,
         responseModel: served.body && typeof served.body.model === 'string' ? served.body.model : undefined,

@@ -3,6 +3,7 @@
 // those is served straight from the IncomingMessage. A spec Request (with
 // its stream bridge, ~15 µs) is built only if something else is asked for.
 import type { IncomingMessage } from 'node:http'
+import { LiteAbortSignal } from './abort.ts'
 
 const GlobalRequest = globalThis.Request
 const GlobalHeaders = globalThis.Headers
@@ -101,7 +102,7 @@ export class IncomingRequest {
   readonly #incoming: IncomingMessage
   readonly #url: string
   #headers: IncomingHeaders | undefined
-  #ctl: AbortController | undefined
+  #signal: LiteAbortSignal | undefined
   #aborted = false
   #used = false
   #spec: Request | undefined
@@ -123,18 +124,19 @@ export class IncomingRequest {
     return (this.#headers ??= new IncomingHeaders(this.#incoming)) as unknown as Headers
   }
 
+  // A lite signal (abort.ts): the core only listens to it; a spec Request gets a real one.
   get signal(): AbortSignal {
-    if (!this.#ctl) {
-      this.#ctl = new AbortController()
-      if (this.#aborted) this.#ctl.abort(ABORTED)
+    if (!this.#signal) {
+      this.#signal = new LiteAbortSignal()
+      if (this.#aborted) this.#signal._abort(ABORTED)
     }
-    return this.#ctl.signal
+    return this.#signal as unknown as AbortSignal
   }
 
   /** The client went away before the response was finished. */
   abort(): void {
     this.#aborted = true
-    this.#ctl?.abort(ABORTED)
+    this.#signal?._abort(ABORTED)
   }
 
   get body(): ReadableStream<Uint8Array> | null {
@@ -217,7 +219,7 @@ export class IncomingRequest {
   #request(): Request {
     if (this.#spec) return this.#spec
     const m = this.#incoming
-    const init: RequestInit & { duplex?: 'half' } = { method: m.method, headers: this.headers, signal: this.signal }
+    const init: RequestInit & { duplex?: 'half' } = { method: m.method, headers: this.headers, signal: (this.signal as unknown as LiteAbortSignal).real() }
     if (m.method !== 'GET' && m.method !== 'HEAD') {
       init.duplex = 'half'
       init.body = this.#used ? new ReadableStream({ start: (c) => c.close() }) : nodeToWeb(m)

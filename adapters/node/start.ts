@@ -13,6 +13,7 @@ import { watchConfigFile } from './config-file.ts'
 import { stdoutLogger } from './log.ts'
 import { listen, type RunningServer } from './server.ts'
 import { createUpstreamFetch } from './upstream-fetch.ts'
+import { liteAborter } from './abort.ts'
 
 export interface StartOptions {
   /** A config file to serve and watch; the embedded demo config when absent. */
@@ -42,6 +43,8 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const notice = opts.notice ?? ((line: string) => console.error(line))
   const log = opts.log ?? stdoutLogger()
   const fetch = opts.fetch ?? createUpstreamFetch()
+  // Our undici fetch takes the cheap attempt signals (abort.ts); a fetch given by the caller gets AbortControllers.
+  const aborter = opts.fetch ? undefined : liteAborter
   // Active health checks run on Node timers, for backends whose config asks for them.
   const health = new HealthMonitor({ fetch, log })
   let current: () => CompiledConfig
@@ -92,7 +95,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const store = await stateStore(current(), log, notice)
   // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
   await store?.ready(2000).catch(() => {})
-  const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n] })
+  const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], aborter })
   const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1')
   return {
     ...server,

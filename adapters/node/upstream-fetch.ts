@@ -18,6 +18,7 @@ import { pipeline, type Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FetchLike } from '../../src/providers/types.ts'
+import { LiteAbortSignal } from './abort.ts'
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304])
 const REDIRECT = new Set([301, 302, 303, 307, 308])
@@ -220,7 +221,8 @@ const request = undiciRequest as RequestFn
 
 export function createUpstreamFetch(agent: Dispatcher = new (UndiciAgent as typeof import('undici').Agent)({ keepAliveTimeout: 30_000, connections: 256 })): FetchLike {
   return async (input, init = {}) => {
-    if (input instanceof Request) return fetch(input, init) // not used by the core; keep the contract whole
+    // Not used by the core; the contract kept whole (Node's fetch wants a real AbortSignal).
+    if (input instanceof Request) return fetch(input, init.signal instanceof LiteAbortSignal ? { ...init, signal: init.signal.real() } : init)
     const signal = init.signal ?? undefined
     if (signal?.aborted) throw signal.reason
     let to = typeof input === 'string' ? parseUrl(input) : target(input)

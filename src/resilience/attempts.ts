@@ -20,6 +20,14 @@ export interface Clock {
   sleep(ms: number, signal: AbortSignal): Promise<void>
 }
 
+/** What an attempt aborts its upstream call with: an AbortController, or something as good for the runtime's fetch. */
+export interface Aborter {
+  readonly signal: AbortSignal
+  abort(reason?: unknown): void
+}
+
+const newAbortController = (): Aborter => new AbortController()
+
 export interface AttemptRequest {
   op: Operation
   body: Record<string, unknown>
@@ -31,6 +39,8 @@ export interface AttemptRequest {
   /** Aborted when the client goes away. */
   signal: AbortSignal
   fetch: FetchLike
+  /** Each attempt's controller; AbortController when absent. */
+  aborter?: () => Aborter
   requestId: string
   policy: FailoverPolicy
   fleet: Fleet
@@ -148,7 +158,7 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
 
 /** One request to one backend, under its own timeout. Throws UpstreamError on failure. */
 async function once(backend: Backend, lease: Lease, timeoutMs: number, req: AttemptRequest, failures: AttemptFailure[], attempts: number): Promise<Answer> {
-  const ctl = new AbortController()
+  const ctl = (req.aborter ?? newAbortController)()
   const onClientAbort = () => ctl.abort(req.signal.reason)
   req.signal.addEventListener('abort', onClientAbort, { once: true })
   const timer = setTimeout(() => ctl.abort(new UpstreamError('timeout', `no answer within ${timeoutMs} ms`)), timeoutMs)

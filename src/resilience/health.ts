@@ -46,7 +46,7 @@ function probeHeaders(backend: Backend): Record<string, string> {
   const h =
     backend.provider === 'anthropic'
       ? Object.fromEntries(anthropicHeaders(backend, false))
-      : openAIHeaders(backend, backend.provider === 'azure-openai' ? 'api-key' : 'bearer')
+      : { ...openAIHeaders(backend, backend.provider === 'azure-openai' ? 'api-key' : 'bearer') }
   delete h['content-type']
   h.accept = 'application/json'
   return h

@@ -46,8 +46,19 @@ function subjectOf(exp: Experiment, input: PlanInput): string {
   return input.keyName ? `k:${input.keyName}` : `r:${input.requestId}`
 }
 
+// A route's backends by name: compiled routes and backends belong to one config, so
+// a route's answers never change and are kept with it.
+const routeBackends = new WeakMap<Route, Map<string, Backend | undefined>>()
+
 export async function planRequest(config: CompiledConfig, route: Route, input: PlanInput, fleet: Fleet): Promise<Plan> {
-  const lookup = (name: string) => config.backends.get(`${route.namespace}/${name}`)
+  let named = routeBackends.get(route)
+  if (!named) routeBackends.set(route, (named = new Map()))
+  const byName = named
+  const lookup = (name: string) => {
+    let b = byName.get(name)
+    if (b === undefined && !byName.has(name)) byName.set(name, (b = config.backends.get(`${route.namespace}/${name}`)))
+    return b
+  }
   let estimate: Estimate | undefined
   const tokens = () => (estimate ??= estimatePromptTokens(input.body))
   const candidates = (refs: readonly WeightedRef[]): Candidate[] => {
@@ -100,12 +111,11 @@ export async function planRequest(config: CompiledConfig, route: Route, input: P
   if (!plan.experiment && passthrough && first?.name === passthrough.variant.backend) plan.experiment = passthrough
 
   const all: Backend[] = []
-  const seen = new Set<string>()
-  for (const b of [first, ...route.fallback.map(lookup)]) {
-    if (!b || seen.has(b.name) || !headersFit(b, input.headers)) continue
-    seen.add(b.name)
-    all.push(b)
+  const take = (b: Backend | undefined) => {
+    if (b && !all.some((x) => x.name === b.name) && headersFit(b, input.headers)) all.push(b)
   }
+  take(first)
+  for (const name of route.fallback) take(lookup(name))
   // A backend whose window is surely smaller than the prompt is not worth a round trip.
   let fit = all
   if (all.some((b) => b.contextWindow)) {

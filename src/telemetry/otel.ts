@@ -128,6 +128,9 @@ function tracerNow(): Tracer | undefined {
   return (tracer = p.getDelegateTracer ? p.getDelegateTracer(SCOPE) : p.getTracer(SCOPE))
 }
 
+/** Whether an SDK records anything: callers skip building the summary when none does. */
+export const telemetryOn = (): boolean => tracerNow() !== undefined || instrumentsNow() !== undefined
+
 const statusClass = (status: number) => (status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other')
 
 /** One span `{op} {model}` (kind CLIENT, start/end from the summary, status error when status >= 400) and the metrics, through @opentelemetry/api's global tracer/meter: a no-op unless the runtime installed an SDK. Never throws. */
