@@ -49,6 +49,21 @@ function contraction(s: string, i: number): number {
 /** End of the piece starting at `i` (i < s.length), or -1 when the regex must decide. */
 export function pieceEnd(split: Split, s: string, i: number): number {
   const n = s.length
+  // Most pieces of prose are a space and a lowercase word, or a lowercase word: the same
+  // in both splits when what follows is ASCII and neither an uppercase letter nor an apostrophe.
+  {
+    let e = s.charCodeAt(i) === 32 ? i + 1 : i
+    const from = e
+    for (; e < n; e++) {
+      const k = s.charCodeAt(e)
+      if (k < 97 || k > 122) break
+    }
+    if (e > from) {
+      if (e === n) return e
+      const k = s.charCodeAt(e)
+      if (k < 128 && (k < 65 || k > 90) && k !== 39) return e
+    }
+  }
   const c = at(s, i)
   if (c === WIDE) return -1
   if (split === 'cl100k' && c === OTHER) {
