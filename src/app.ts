@@ -21,6 +21,7 @@ import { anyGlob } from './routing/glob.ts'
 import type { StateStore } from './state/store.ts'
 import { MemoryStore } from './state/memory.ts'
 import { ExperimentRecorder } from './experiments/record.ts'
+import { AssignmentRing } from './experiments/assignments.ts'
 import { experimentReport } from './experiments/report.ts'
 import { NANO, costNano, formatNano } from './usage/cost.ts'
 import { Limiter } from './limits/admission.ts'
@@ -71,7 +72,9 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   const clock: Clock = { ...systemClock, ...deps.clock }
   const now = clock.now
   const store = deps.store ?? new MemoryStore(now)
-  const recorder = new ExperimentRecorder(store, now)
+  // State of this instance alone (no store given): experiment assignments for feedback go in a
+  // ring of typed arrays, not an object each. A store given may be shared, so they go there.
+  const recorder = new ExperimentRecorder(store, now, deps.store ? undefined : new AssignmentRing())
   const limiter = new Limiter(store, log)
   // The cost sink follows the config; a new sink only when its settings change.
   let sinkFor: string | undefined

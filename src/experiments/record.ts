@@ -6,6 +6,7 @@
 import type { Experiment } from '../config/compile-experiment.ts'
 import type { StateStore } from '../state/store.ts'
 import { bucketOf } from './histogram.ts'
+import type { AssignmentRing } from './assignments.ts'
 
 /** Aggregates outlive a long experiment and its analysis. */
 const AGGREGATE_TTL_S = 180 * 86_400
@@ -38,7 +39,15 @@ function addSample(d: Record<string, number>, name: string, v: number, buckets: 
 
 export class ExperimentRecorder {
   readonly #started = new Set<string>()
-  constructor(private readonly store: StateStore, private readonly now: () => number = Date.now) {}
+  /**
+   * `ring`: keep request assignments there instead of the store (a gateway whose
+   * state is in memory; the store's entries are for stores replicas share).
+   */
+  constructor(
+    private readonly store: StateStore,
+    private readonly now: () => number = Date.now,
+    private readonly ring?: AssignmentRing,
+  ) {}
 
   async record(exp: Experiment, variant: string, requestId: string, o: VariantOutcome): Promise<void> {
     const id = experimentId(exp)
@@ -52,10 +61,9 @@ export class ExperimentRecorder {
       }
       if (o.cost !== undefined) addSample(d, 'cost', o.cost, false)
     }
-    const writes: Promise<unknown>[] = [
-      this.store.addFields(variantKey(id, variant), d, AGGREGATE_TTL_S),
-      this.store.put(requestKey(requestId), JSON.stringify([id, variant]), { ttlSeconds: FEEDBACK_TTL_S }),
-    ]
+    const writes: Promise<unknown>[] = [this.store.addFields(variantKey(id, variant), d, AGGREGATE_TTL_S)]
+    if (this.ring) this.ring.add(requestId, id, variant, this.now() + FEEDBACK_TTL_S * 1000)
+    else writes.push(this.store.put(requestKey(requestId), JSON.stringify([id, variant]), { ttlSeconds: FEEDBACK_TTL_S }))
     // The first request an instance sees marks the start, unless one is already there.
     if (!this.#started.has(id)) {
       this.#started.add(id)
@@ -66,9 +74,9 @@ export class ExperimentRecorder {
 
   /** Adds one value of an application metric to the variant that served `requestId`. */
   async feedback(requestId: string, metric: string, value: number): Promise<'recorded' | 'unknown_request' | 'duplicate'> {
-    const at = await this.store.get(requestKey(requestId))
+    const at = this.ring ? this.ring.get(requestId, this.now()) : await this.store.get(requestKey(requestId)).then((v) => (v ? (JSON.parse(v) as [string, string]) : undefined))
     if (!at) return 'unknown_request'
-    const [id, variant] = JSON.parse(at) as [string, string]
+    const [id, variant] = at
     // One value per request and metric: a retried POST must not count twice.
     const mark = crypto.randomUUID()
     const held = await this.store.put(`exp:fb:${requestId}:${metric}`, mark, { ttlSeconds: FEEDBACK_TTL_S, ifAbsent: true })
