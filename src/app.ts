@@ -6,7 +6,7 @@ import type * as z from 'zod'
 import { GatewayError, badRequest, errorResponse, notFound } from './api/errors.ts'
 import { readBodyBytes, readJson, readJsonBody } from './api/body.ts'
 import { kservePassthrough, matchKservePath } from './providers/kserve/passthrough.ts'
-import { chatRequest, completionRequest, embeddingRequest, feedbackRequest, validate } from './api/schemas.ts'
+import { chatRequest, completionRequest, embeddingRequest, feedbackRequest, quickChat, validate } from './api/schemas.ts'
 import type { CompiledConfig, Principal } from './config/compile.ts'
 import { ANONYMOUS, authenticate, checkModelAllowed } from './auth/authenticate.ts'
 import { resolveRoute } from './routing/resolve.ts'
@@ -158,7 +158,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const principal = await authenticate(config, req.headers)
     const keyed = principal !== ANONYMOUS
     const json = await readJson(req, config.gateway.maxBodyBytes)
-    const body = validate(schemas[op], json.value) as Record<string, unknown> & { model: string }
+    const body = validate(schemas[op], json.value, op === 'chat' ? quickChat : undefined) as Record<string, unknown> & { model: string }
     const model = body.model
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers)

@@ -51,8 +51,48 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out
 }
 
-/** Validate a parsed body; throws a 400 naming the first bad field. */
-export function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+// The common case without zod: a check that accepts only what the schemas above
+// accept (stricter where that is simpler), so a request it passes needs no more,
+// and anything else goes to zod for the error that names the field. zod's walk
+// cost ~20 µs of a proxied request; this one ~1 µs.
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+const absent = (v: unknown) => v === undefined || v === null
+const optBool = (v: unknown) => absent(v) || typeof v === 'boolean'
+const optNum = (v: unknown) => absent(v) || (typeof v === 'number' && Number.isFinite(v))
+const optPosInt = (v: unknown) => absent(v) || (Number.isSafeInteger(v) && (v as number) >= 1)
+const optStr = (v: unknown) => absent(v) || typeof v === 'string'
+const typed = (v: unknown) => isObj(v) && typeof v.type === 'string'
+
+function commonOk(b: Obj): boolean {
+  return (
+    typeof b.model === 'string' &&
+    b.model.length > 0 &&
+    optBool(b.stream) &&
+    (absent(b.stream_options) || (isObj(b.stream_options) && optBool(b.stream_options.include_usage))) &&
+    optPosInt(b.max_tokens) &&
+    optPosInt(b.max_completion_tokens) &&
+    optNum(b.temperature) &&
+    optNum(b.top_p) &&
+    optPosInt(b.n) &&
+    (absent(b.stop) || typeof b.stop === 'string' || (Array.isArray(b.stop) && b.stop.every((x) => typeof x === 'string'))) &&
+    optStr(b.user)
+  )
+}
+
+function messageOk(m: unknown): boolean {
+  if (!isObj(m) || typeof m.role !== 'string') return false
+  const c = m.content
+  return c === undefined || c === null || typeof c === 'string' || (Array.isArray(c) && c.every(typed))
+}
+
+/** True when `body` surely passes the chat schema. */
+export const quickChat = (b: unknown): b is Obj =>
+  isObj(b) && commonOk(b) && Array.isArray(b.messages) && b.messages.length > 0 && b.messages.every(messageOk) && (absent(b.tools) || (Array.isArray(b.tools) && b.tools.every(typed)))
+
+/** Validate a parsed body; throws a 400 naming the first bad field. `quick`: the check that lets the common case skip zod. */
+export function validate<T>(schema: z.ZodType<T>, body: unknown, quick?: (b: unknown) => boolean): T {
+  if (quick?.(body)) return body as T
   const r = schema.safeParse(body, { reportInput: true })
   if (r.success) return r.data
   const issue = r.error.issues[0]!
