@@ -27,6 +27,8 @@ export interface Prices {
   /** nano-units */
   request: bigint
   currency: string
+  /** The same as Numbers, and the largest token price, for the exact Number path. */
+  num: { input: number; cachedInput: number; cacheWrite: number; output: number; request: number; max: number }
 }
 
 const pricesCache = new WeakMap<Backend, Prices | null>()
@@ -35,16 +37,18 @@ export function pricesOf(backend: Backend): Prices | undefined {
   let p = pricesCache.get(backend)
   if (p === undefined) {
     const c = backend.spec.cost
-    p = c
-      ? {
-          input: e9(c.inputTokenCost),
-          cachedInput: e9(c.cachedInputTokenCost ?? c.inputTokenCost),
-          cacheWrite: e9(c.cacheWriteTokenCost ?? c.inputTokenCost),
-          output: e9(c.outputTokenCost),
-          request: e9(c.requestCost),
-          currency: c.currency,
-        }
-      : null
+    if (c) {
+      const big = {
+        input: e9(c.inputTokenCost),
+        cachedInput: e9(c.cachedInputTokenCost ?? c.inputTokenCost),
+        cacheWrite: e9(c.cacheWriteTokenCost ?? c.inputTokenCost),
+        output: e9(c.outputTokenCost),
+        request: e9(c.requestCost),
+      }
+      const num = { input: Number(big.input), cachedInput: Number(big.cachedInput), cacheWrite: Number(big.cacheWrite), output: Number(big.output), request: Number(big.request), max: 0 }
+      num.max = Math.max(num.input, num.cachedInput, num.cacheWrite, num.output)
+      p = { ...big, currency: c.currency, num }
+    } else p = null
     pricesCache.set(backend, p)
   }
   return p ?? undefined
@@ -68,7 +72,16 @@ export function costNano(backend: Backend, usage: Usage | undefined): number | u
   const cached = Math.min(prompt, n(u?.prompt_tokens_details?.cached_tokens))
   const written = Math.min(prompt - cached, n(u?.cache_creation_input_tokens))
   const plain = prompt - cached - written
-  const pico = BigInt(plain) * p.input + BigInt(cached) * p.cachedInput + BigInt(written) * p.cacheWrite + BigInt(n(u?.completion_tokens)) * p.output
+  const out = n(u?.completion_tokens)
+  // Integers below 2^53 add and multiply exactly as Numbers: BigInt only past that.
+  const v = p.num
+  if ((prompt + out) * v.max < Number.MAX_SAFE_INTEGER && v.request < Number.MAX_SAFE_INTEGER) {
+    const pico = plain * v.input + cached * v.cachedInput + written * v.cacheWrite + out * v.output
+    const q = Math.floor(pico / 1000)
+    const r = pico - q * 1000
+    return (r > 500 || (r === 500 && q % 2 === 1) ? q + 1 : q) + v.request
+  }
+  const pico = BigInt(plain) * p.input + BigInt(cached) * p.cachedInput + BigInt(written) * p.cacheWrite + BigInt(out) * p.output
   return toNano(pico) + Number(p.request)
 }
 

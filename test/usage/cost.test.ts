@@ -53,6 +53,42 @@ describe('prices', () => {
   })
 })
 
+describe('prices, exact at any size', () => {
+  // The same sum in BigInt, rounded half to even: what any usage must cost.
+  const reference = (tokens: { plain: number; cached: number; out: number }, p: { in: string; cached: string; out: string; req: string }) => {
+    const e9 = (s: string) => {
+      const [w, f = ''] = s.split('.')
+      return BigInt(w!) * 1_000_000_000n + BigInt((f + '000000000').slice(0, 9))
+    }
+    const pico = BigInt(tokens.plain) * e9(p.in) + BigInt(tokens.cached) * e9(p.cached) + BigInt(tokens.out) * e9(p.out)
+    const q = pico / 1000n
+    const r = pico % 1000n
+    // Past 2^53 nano-units (billions of the currency) the Number is approximate, as the record's is.
+    return Number(r > 500n || (r === 500n && q % 2n === 1n) ? q + 1n : q) + Number(e9(p.req))
+  }
+
+  it('matches a BigInt computation from one token to a billion, at cheap and dear prices', async () => {
+    const prices = [
+      { in: '0.000015', cached: '0.0000075', out: '0.00006', req: '0' },
+      { in: '0.0025', cached: '0.00125', out: '0.01', req: '0.0001' },
+      { in: '75', cached: '37.5', out: '150.123456789', req: '2' },
+    ]
+    let x = 99
+    const rnd = (k: number) => (x = (x * 48271) % 2147483647) % k
+    for (const p of prices) {
+      const b = await backend(`{ inputTokenCost: "${p.in}", cachedInputTokenCost: "${p.cached}", outputTokenCost: "${p.out}", requestCost: "${p.req}" }`)
+      for (let i = 0; i < 300; i++) {
+        const scale = 10 ** rnd(10)
+        const prompt = rnd(1000) * scale + rnd(1000)
+        const cached = Math.min(prompt, rnd(500) * scale)
+        const out = rnd(1000) * scale + rnd(7)
+        const got = costNano(b, { prompt_tokens: prompt, completion_tokens: out, total_tokens: prompt + out, prompt_tokens_details: { cached_tokens: cached } })
+        expect(got, `${prompt} ${cached} ${out} at ${p.in}`).toBe(reference({ plain: prompt - cached, cached, out }, p))
+      }
+    }
+  })
+})
+
 describe('cost records, through the gateway', () => {
   const yaml = `apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
