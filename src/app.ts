@@ -169,7 +169,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       { model, path: c.req.path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
       fleet,
     )
-    const admitted = await limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: [...plan.backends, ...plan.reserve], now: started })
+    const admission = limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: [...plan.backends, ...plan.reserve], now: started })
+    const admitted = admission === undefined ? undefined : await admission
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
     const ctx = c.env?.ctx
@@ -245,7 +246,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
 
     /** Everything after the response: usage, cost record, spend, settlement, experiment figures. */
     const after = async (served: Omit<Served, 'backend' | 'requestBody'>, o: { ok: boolean; ttftMs?: number; error?: string; cancelled?: boolean }) => {
-      const { usage, estimated } = await usageOf({ ...served, backend: answer.backend, requestBody: body })
+      const reported = usageOf({ ...served, backend: answer.backend, requestBody: body })
+      const { usage, estimated } = reported instanceof Promise ? await reported : reported
       const latencyMs = now() - started
       accessLog({ status: 200, backend: answer.backend.name, attempts: answer.attempts, failures: answer.failures.length ? answer.failures : undefined, stream, usage, streamError: o.error, cancelled: o.cancelled || undefined })
       const record = costRecord(

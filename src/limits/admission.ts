@@ -207,9 +207,17 @@ export class Limiter {
     return { rates, budgets: planned, reservedTokens }
   }
 
-  /** Throws the refusal (429, 402, or 503 when a fail-closed limit cannot be checked). Undefined when nothing applies. */
-  async admit(input: AdmissionInput): Promise<Admitted | undefined> {
+  /**
+   * Throws the refusal (429, 402, or 503 when a fail-closed limit cannot be checked).
+   * Undefined, at once, when nothing applies (most routes: no promise to wait for).
+   */
+  admit(input: AdmissionInput): Promise<Admitted | undefined> | undefined {
     const planned = this.plan(input)
+    if (!(planned instanceof Promise) && !planned.rates.length && !planned.budgets.length) return undefined
+    return this.#admit(planned)
+  }
+
+  async #admit(planned: Plan | Promise<Plan>): Promise<Admitted | undefined> {
     const { rates, budgets, reservedTokens } = planned instanceof Promise ? await planned : planned
     if (!rates.length && !budgets.length) return undefined
     let result: AdmissionResult

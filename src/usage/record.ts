@@ -54,10 +54,14 @@ export interface Served {
   requestBody: Record<string, unknown>
 }
 
-/** Usage as the upstream reported it, or an estimate marked as such. */
-export async function usageOf(s: Served): Promise<{ usage: Usage; estimated: boolean }> {
+/** Usage as the upstream reported it (at once), or an estimate marked as such (counting may wait for the tokenizer). */
+export function usageOf(s: Served): { usage: Usage; estimated: boolean } | Promise<{ usage: Usage; estimated: boolean }> {
   const u = s.usage
   if (u && typeof u.prompt_tokens === 'number') return { usage: u, estimated: false }
+  return estimatedUsage(s)
+}
+
+async function estimatedUsage(s: Served): Promise<{ usage: Usage; estimated: true }> {
   const prompt = await countPromptTokens(s.requestBody, s.backend.model ?? String(s.requestBody.model ?? '')).catch(() => 0)
   let completion = s.chunks ?? 0
   if (s.body) {
