@@ -164,7 +164,6 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const route = resolveRoute(config, model, req.headers)
     sync(config)
     const plan = await planRequest(
-      config,
       route,
       { model, path: c.req.path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
       fleet,

@@ -51,6 +51,10 @@ export interface Route {
   costTracking: boolean
   /** The route's own attribution headers, as [dimension, header]. */
   attribution: Array<readonly [string, string]>
+  /** The backends of its namespace, by name (one map per namespace). */
+  backends: Map<string, Backend>
+  /** Its rate limits' scope in the state store. */
+  limitScope: string
   spec: RouteSpec
 }
 
@@ -147,6 +151,12 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
   if (problems.length) throw new ConfigError(problems, source)
   for (const r of routes) if (!r.spec.fallback?.backends.length && !r.spec.failover?.chain.length) r.fallback = byPriority(r, backends)
   for (const r of routes) if (!r.failover.enabled) r.fallback = []
+  const byNamespace = new Map<string, Map<string, Backend>>()
+  for (const b of backends.values()) {
+    if (!byNamespace.has(b.namespace)) byNamespace.set(b.namespace, new Map())
+    byNamespace.get(b.namespace)!.set(b.name, b)
+  }
+  for (const r of routes) r.backends = byNamespace.get(r.namespace) ?? new Map()
 
   const settings = gateway ?? gatewaySpec.parse({})
   const keys = new Map<string, Principal>()
@@ -232,6 +242,8 @@ function compileRoute(name: string, namespace: string, spec: RouteSpec): Route {
     experiments: spec.experiments.map((e) => fromInline(name, namespace, e, userHeader)),
     costTracking: ct !== false && !(typeof ct === 'object' && !ct.enabled),
     attribution: typeof ct === 'object' ? ct.attribution.map((a) => [dimensionOf(a.header), a.header] as const) : [],
+    backends: new Map(), // filled once every backend is read
+    limitScope: `route:${namespace}/${name}`,
     spec,
   }
 }

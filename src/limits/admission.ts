@@ -53,15 +53,6 @@ function unitsOf(set: LimitSet) {
   return u
 }
 
-// A route's scope, kept with the (compiled) route: the same string each time,
-// so looking its keys up hashes it once.
-const routeScopes = new WeakMap<Route, string>()
-function routeScope(route: Route): string {
-  let s = routeScopes.get(route)
-  if (s === undefined) routeScopes.set(route, (s = `route:${route.namespace}/${route.name}`))
-  return s
-}
-
 // Store keys of a scope's units: scopes repeat (a route, a key, a team, its users).
 const KEYS_MAX = 10_000
 const scopeKeys = new Map<string, Partial<Record<Unit, string>>>()
@@ -140,7 +131,7 @@ export class Limiter {
     const sets: Array<{ scope: string; label: string; set: LimitSet }> = []
     const rl = route.spec.rateLimit
     if (rl) {
-      const scope = routeScope(route)
+      const scope = route.limitScope
       if (rl.perUser) {
         const user = userOf(input, rl.userHeader.toLowerCase())
         sets.push({ scope: `${scope}:${user}`, label: `user '${user.slice(2)}' on route '${route.name}'`, set: rl })

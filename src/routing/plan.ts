@@ -5,7 +5,7 @@
 // go to the reserve: tried only once every other candidate has failed, so
 // a breaker keeps traffic off a backend while there is an alternative, and
 // never turns a request away that the backend might still serve.
-import type { Backend, CompiledConfig, Route, WeightedRef } from '../config/compile.ts'
+import type { Backend, Route, WeightedRef } from '../config/compile.ts'
 import type { MatchInput } from '../config/compile-route.ts'
 import type { Experiment, Variant } from '../config/compile-experiment.ts'
 import type { Fleet } from '../resilience/fleet.ts'
@@ -46,19 +46,8 @@ function subjectOf(exp: Experiment, input: PlanInput): string {
   return input.keyName ? `k:${input.keyName}` : `r:${input.requestId}`
 }
 
-// A route's backends by name: compiled routes and backends belong to one config, so
-// a route's answers never change and are kept with it.
-const routeBackends = new WeakMap<Route, Map<string, Backend | undefined>>()
-
-export async function planRequest(config: CompiledConfig, route: Route, input: PlanInput, fleet: Fleet): Promise<Plan> {
-  let named = routeBackends.get(route)
-  if (!named) routeBackends.set(route, (named = new Map()))
-  const byName = named
-  const lookup = (name: string) => {
-    let b = byName.get(name)
-    if (b === undefined && !byName.has(name)) byName.set(name, (b = config.backends.get(`${route.namespace}/${name}`)))
-    return b
-  }
+export async function planRequest(route: Route, input: PlanInput, fleet: Fleet): Promise<Plan> {
+  const lookup = (name: string) => route.backends.get(name)
   let estimate: Estimate | undefined
   const tokens = () => (estimate ??= estimatePromptTokens(input.body))
   const candidates = (refs: readonly WeightedRef[]): Candidate[] => {

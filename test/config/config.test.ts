@@ -12,7 +12,7 @@ import type { CompiledConfig, Route } from '../../src/config/compile.ts'
 
 const example = (f: string) => readFileSync(new URL(`../../examples/${f}`, import.meta.url), 'utf8')
 const plan = async (c: CompiledConfig, r: Route, headers: Record<string, string>, random = Math.random) =>
-  (await planRequest(c, r, { model: 'gpt-4o', path: '/v1/chat/completions', headers: new Headers(headers), principal: { name: 'anonymous' }, body: { messages: [] }, requestId: crypto.randomUUID(), now: 0, random }, new Fleet())).backends.map((b) => b.name)
+  (await planRequest(r, { model: 'gpt-4o', path: '/v1/chat/completions', headers: new Headers(headers), principal: { name: 'anonymous' }, body: { messages: [] }, requestId: crypto.randomUUID(), now: 0, random }, new Fleet())).backends.map((b) => b.name)
 const env = (vars: Record<string, string> = {}) => (n: string) => vars[n]
 
 function refused(text: string): ConfigError {
