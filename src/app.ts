@@ -127,8 +127,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   }
 
   app.use(async (c, next) => {
-    const given = c.req.header('x-request-id')
-    c.set('requestId', given && REQUEST_ID.test(given) ? given : crypto.randomUUID())
+    c.set('requestId', requestIdOf(c.req.raw))
     await next()
     c.res.headers.set('x-request-id', c.get('requestId'))
   })
@@ -150,11 +149,9 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     return c.json(m)
   })
 
-  const handle = (op: Operation) => async (c: Context<Env>) => {
+  const handle = async (op: Operation, req: Request, path: string, requestId: string, ctx: Partial<ExecutionContext> | undefined): Promise<Response> => {
     const started = now()
     const config = current()
-    const req = c.req.raw
-    const requestId = c.get('requestId')
     const principal = await authenticate(config, req.headers)
     const keyed = principal !== ANONYMOUS
     const json = await readJson(req, config.gateway.maxBodyBytes)
@@ -165,17 +162,16 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     sync(config)
     const plan = await planRequest(
       route,
-      { model, path: c.req.path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
+      { model, path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
       fleet,
     )
     const admission = limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: [...plan.backends, ...plan.reserve], now: started })
     const admitted = admission === undefined ? undefined : await admission
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
-    const ctx = c.env?.ctx
     shared?.sync((p) => waitUntil(ctx, p))
 
-    const headers: Record<string, string> = { 'x-kortex-route': route.name, ...admitted?.headers }
+    const headers: Record<string, string> = { 'x-request-id': requestId, 'x-kortex-route': route.name, ...admitted?.headers }
     if (plan.rule) headers['x-kortex-rule'] = plan.rule
     if (plan.experiment) {
       headers['x-kortex-experiment'] = plan.experiment.exp.name
@@ -411,9 +407,6 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     return c.json({ object: 'feedback', request_id: body.request_id, metric: body.metric, value, recorded: true })
   })
 
-  app.post('/v1/chat/completions', handle('chat'))
-  app.post('/v1/completions', handle('completions'))
-  app.post('/v1/embeddings', handle('embeddings'))
 
   // KServe V1/V2 for predictive models: /kserve/{backend}/v2/models/{m}/infer and friends.
   app.all('/kserve/:backend/*', async (c) => {
@@ -432,17 +425,55 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
 
   app.notFound((c) => errorResponse(new GatewayError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', 'unknown_url'), { 'x-request-id': c.get('requestId') ?? '' }))
 
-  app.onError((err, c) => {
-    const requestId = c.get('requestId') ?? ''
+  const failed = (err: unknown, requestId: string) => {
     if (err instanceof GatewayError) return errorResponse(err, { 'x-request-id': requestId })
     log.error('unhandled error', { requestId, error: err instanceof Error ? err.message : String(err) })
     return errorResponse(new GatewayError(500, 'The gateway hit an internal error; the request id is in x-request-id.', 'api_error', 'internal_error'), { 'x-request-id': requestId })
-  })
+  }
+  app.onError((err, c) => failed(err, c.get('requestId') ?? ''))
+
+  // The inference endpoints skip Hono: its context and middleware chain cost
+  // more per request than all the routing they would do here.
+  const serve = async (op: Operation, request: Request, path: string, ctx: Partial<ExecutionContext> | undefined): Promise<Response> => {
+    const requestId = requestIdOf(request)
+    try {
+      return await handle(op, request, path, requestId, ctx)
+    } catch (err) {
+      return failed(err, requestId)
+    }
+  }
 
   return {
-    fetch: async (request, ctx) => app.fetch(request, { ctx }),
+    fetch: async (request, ctx) => {
+      if (request.method === 'POST') {
+        const path = pathOf(request.url)
+        const op = INFERENCE[path]
+        if (op) return serve(op, request, path, ctx)
+      }
+      return app.fetch(request, { ctx })
+    },
     fleet,
   }
+}
+
+const INFERENCE: Record<string, Operation | undefined> = { __proto__: null as never, '/v1/chat/completions': 'chat', '/v1/completions': 'completions', '/v1/embeddings': 'embeddings' }
+
+/** The client's request id when it is a sane one, else a new one. */
+function requestIdOf(request: Request): string {
+  const given = request.headers.get('x-request-id')
+  return given && REQUEST_ID.test(given) ? given : crypto.randomUUID()
+}
+
+/** A URL's path, without query or fragment, as Hono reads it (no decoding). */
+function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  if (start === -1) return '/'
+  let end = url.length
+  for (let i = start; i < end; i++) {
+    const c = url.charCodeAt(i)
+    if (c === 63 /* ? */ || c === 35 /* # */) end = i
+  }
+  return url.slice(start, end)
 }
 
 function visibleModels(config: CompiledConfig, principal: Principal) {
