@@ -152,7 +152,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   const handle = async (op: Operation, req: Request, path: string, requestId: string, ctx: Partial<ExecutionContext> | undefined): Promise<Response> => {
     const started = now()
     const config = current()
-    const principal = await authenticate(config, req.headers)
+    const auth = authenticate(config, req.headers)
+    const principal = auth instanceof Promise ? await auth : auth
     const keyed = principal !== ANONYMOUS
     const json = await readJson(req, config.gateway.maxBodyBytes)
     const body = validate(schemas[op], json.value, op === 'chat' ? quickChat : undefined) as Record<string, unknown> & { model: string }
@@ -160,11 +161,12 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers)
     sync(config)
-    const plan = await planRequest(
+    const planned = planRequest(
       route,
       { model, path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
       fleet,
     )
+    const plan = planned instanceof Promise ? await planned : planned
     const admission = limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: [...plan.backends, ...plan.reserve], now: started })
     const admitted = admission === undefined ? undefined : await admission
     const stream = op !== 'embeddings' && body.stream === true

@@ -21,7 +21,8 @@ export function presentedKey(headers: Headers): string | undefined {
   return headers.get('x-api-key')?.trim() || undefined
 }
 
-export async function authenticate(config: CompiledConfig, headers: Headers): Promise<Principal> {
+/** The principal, at once when no key needs hashing (open access, or a key seen before). */
+export function authenticate(config: CompiledConfig, headers: Headers): Principal | Promise<Principal> {
   const key = presentedKey(headers)
   const open = config.gateway.auth.open
   if (!key) {
@@ -30,12 +31,18 @@ export async function authenticate(config: CompiledConfig, headers: Headers): Pr
   }
   let cache = memo.get(config)
   if (!cache) memo.set(config, (cache = new Map()))
-  let principal = cache.get(key)
-  if (principal === undefined) {
-    principal = config.keys.get(await sha256Hex(key)) ?? null
-    if (cache.size >= 10_000) cache.clear()
-    cache.set(key, principal)
-  }
+  const known = cache.get(key)
+  if (known !== undefined) return admit(known, open)
+  const c = cache
+  return sha256Hex(key).then((hash) => {
+    const principal = config.keys.get(hash) ?? null
+    if (c.size >= 10_000) c.clear()
+    c.set(key, principal)
+    return admit(principal, open)
+  })
+}
+
+function admit(principal: Principal | null, open: boolean): Principal {
   if (principal) return principal
   // Open gateways accept any key (SDKs always send one); closed ones refuse it.
   if (open) return ANONYMOUS

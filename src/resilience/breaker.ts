@@ -94,14 +94,7 @@ export class Breaker {
       if (this.probes >= this.policy.halfOpenRequests) return undefined
       this.probes++
     }
-    const generation = this.generation
-    let done = false
-    const end = (verdict: 'success' | 'failure' | 'release') => {
-      if (done) return
-      done = true
-      this.settle(generation, probe, verdict)
-    }
-    return { success: () => end('success'), failure: () => end('failure'), release: () => end('release') }
+    return new BreakerPermit(this, this.generation, probe)
   }
 
   /**
@@ -126,7 +119,8 @@ export class Breaker {
     return s
   }
 
-  private settle(generation: number, probe: boolean, verdict: 'success' | 'failure' | 'release'): void {
+  /** A permit's outcome (BreakerPermit calls it once). */
+  settle(generation: number, probe: boolean, verdict: 'success' | 'failure' | 'release'): void {
     if (probe && generation === this.generation) this.probes--
     this.tick()
     // A long request sent before the last trip says nothing about the backend now.
@@ -212,6 +206,31 @@ export class Breaker {
       failures += this.failures[i]!
     }
     return { requests, failures }
+  }
+}
+
+/** A permit as an object of its own, not three closures: one is taken per request. */
+class BreakerPermit implements Permit {
+  #done = false
+  constructor(
+    private readonly breaker: Breaker,
+    private readonly generation: number,
+    private readonly probe: boolean,
+  ) {}
+
+  #end(verdict: 'success' | 'failure' | 'release') {
+    if (this.#done) return
+    this.#done = true
+    this.breaker.settle(this.generation, this.probe, verdict)
+  }
+  success() {
+    this.#end('success')
+  }
+  failure() {
+    this.#end('failure')
+  }
+  release() {
+    this.#end('release')
   }
 }
 

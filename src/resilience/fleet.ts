@@ -3,7 +3,7 @@
 // feed it, /v1/status shows it. It outlives config reloads (keyed by
 // "namespace/name"), so a reload does not forget a failing backend.
 import type { Backend } from '../config/compile.ts'
-import { BreakerRegistry, type BreakerClock, type BreakerState, type Permit } from './breaker.ts'
+import { BreakerRegistry, type Breaker, type BreakerClock, type BreakerState, type Permit } from './breaker.ts'
 import type { Health } from './health.ts'
 
 /** Weight of a new latency sample in the moving average. */
@@ -36,9 +36,20 @@ export interface FleetOptions {
 
 export const backendKey = (b: Backend) => `${b.namespace}/${b.name}`
 
+/** What the fleet keeps for one compiled backend object; a reload makes new ones, which find the same live state by key. */
+interface Slot {
+  epoch: number
+  key: string
+  live: BackendLive
+  breaker: Breaker
+}
+
 export class Fleet {
   readonly breakers: BreakerRegistry
   readonly #live = new Map<string, BackendLive>()
+  readonly #slots = new WeakMap<Backend, Slot>()
+  /** Bumped by retain(): slots made before it may hold records it dropped. */
+  #epoch = 0
   readonly #now: () => number
   readonly #health: (key: string) => Health
 
@@ -48,19 +59,29 @@ export class Fleet {
     this.#health = opts.health ?? (() => 'unknown')
   }
 
-  live(b: Backend): BackendLive {
-    const k = backendKey(b)
-    let l = this.#live.get(k)
-    if (!l) this.#live.set(k, (l = { inflight: 0, lastSampleAt: -Infinity, requests: 0, failures: 0 }))
-    return l
+  // A backend's key, live record and breaker, looked up once per backend object rather than
+  // by building its key on every call; dropped and looked up afresh when retain() removed them.
+  #slot(b: Backend): Slot {
+    let s = this.#slots.get(b)
+    if (s?.epoch === this.#epoch) return s
+    const key = backendKey(b)
+    let live = this.#live.get(key)
+    if (!live) this.#live.set(key, (live = { inflight: 0, lastSampleAt: -Infinity, requests: 0, failures: 0 }))
+    s = { epoch: this.#epoch, key, live, breaker: this.breakers.get(key, b.spec.circuitBreaker) }
+    this.#slots.set(b, s)
+    return s
   }
 
-  breaker(b: Backend) {
-    return this.breakers.get(backendKey(b), b.spec.circuitBreaker)
+  live(b: Backend): BackendLive {
+    return this.#slot(b).live
+  }
+
+  breaker(b: Backend): Breaker {
+    return this.#slot(b).breaker
   }
 
   health(b: Backend): Health {
-    return this.#health(backendKey(b))
+    return this.#health(this.#slot(b).key)
   }
 
   /** May the plan count on it: its breaker lets requests through and it is not known unhealthy. */
@@ -79,35 +100,49 @@ export class Fleet {
    * or its breaker refuses and `force` (a last resort) is not set.
    */
   start(b: Backend, force = false): Lease | undefined {
-    const live = this.live(b)
+    const slot = this.#slot(b)
+    const live = slot.live
     if (live.inflight >= b.maxConcurrency) return undefined
-    const permit: Permit | undefined = this.breaker(b).acquire()
+    const permit: Permit | undefined = slot.breaker.acquire()
     if (!permit && !force) return undefined
     live.inflight++
     live.requests++
-    let ended = false
-    return {
-      answered: (ms) => {
-        live.latencyMs = live.latencyMs === undefined || this.#now() - live.lastSampleAt >= STALE_MS ? ms : live.latencyMs + ALPHA * (ms - live.latencyMs)
-        live.lastSampleAt = this.#now()
-      },
-      end: (outcome) => {
-        if (ended) return
-        ended = true
-        live.inflight--
-        if (outcome === 'failure') live.failures++
-        if (!permit) return
-        if (outcome === 'success') permit.success()
-        else if (outcome === 'failure') permit.failure()
-        else permit.release()
-      },
-    }
+    return new FleetLease(live, permit, this.#now)
   }
 
   /** Forget backends that left the config. */
   retain(backends: Iterable<Backend>): void {
+    this.#epoch++
     const keep = new Set([...backends].map(backendKey))
     for (const k of this.#live.keys()) if (!keep.has(k)) this.#live.delete(k)
     this.breakers.retain(keep)
+  }
+}
+
+class FleetLease implements Lease {
+  #ended = false
+  constructor(
+    private readonly live: BackendLive,
+    private readonly permit: Permit | undefined,
+    private readonly now: () => number,
+  ) {}
+
+  answered(ms: number): void {
+    const live = this.live
+    const now = this.now()
+    live.latencyMs = live.latencyMs === undefined || now - live.lastSampleAt >= STALE_MS ? ms : live.latencyMs + ALPHA * (ms - live.latencyMs)
+    live.lastSampleAt = now
+  }
+
+  end(outcome: 'success' | 'failure' | 'cancelled'): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.live.inflight--
+    if (outcome === 'failure') this.live.failures++
+    const permit = this.permit
+    if (!permit) return
+    if (outcome === 'success') permit.success()
+    else if (outcome === 'failure') permit.failure()
+    else permit.release()
   }
 }

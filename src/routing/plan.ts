@@ -46,7 +46,18 @@ function subjectOf(exp: Experiment, input: PlanInput): string {
   return input.keyName ? `k:${input.keyName}` : `r:${input.requestId}`
 }
 
-export async function planRequest(route: Route, input: PlanInput, fleet: Fleet): Promise<Plan> {
+/**
+ * The plan, at once unless a rule that matches the request bounds the prompt's
+ * tokens: those bounds may need the prompt counted, which may wait for the tokenizer.
+ */
+export function planRequest(route: Route, input: PlanInput, fleet: Fleet): Plan | Promise<Plan> {
+  if (!route.rules.some((r) => r.promptTokens)) return planWith(route, input, fleet, undefined)
+  const checks = route.rules.map((r) => (r.promptTokens && r.test(input) ? promptTokensWithin(input.body, input.model, r.promptTokens.min, r.promptTokens.max) : true))
+  return Promise.all(checks).then((within) => planWith(route, input, fleet, within))
+}
+
+/** `within[i]`: rule i's prompt-token bounds hold (absent: no rule has any). */
+function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[] | undefined): Plan {
   const lookup = (name: string) => route.backends.get(name)
   let estimate: Estimate | undefined
   const tokens = () => (estimate ??= estimatePromptTokens(input.body))
@@ -82,10 +93,8 @@ export async function planRequest(route: Route, input: PlanInput, fleet: Fleet):
   }
 
   if (!first) {
-    for (const rule of route.rules) {
-      if (!rule.test(input)) continue
-      const t = rule.promptTokens
-      if (t && !(await promptTokensWithin(input.body, input.model, t.min, t.max))) continue
+    for (const [i, rule] of route.rules.entries()) {
+      if (!rule.test(input) || (within && !within[i])) continue
       const cs = candidates(rule.backends)
       const ctx = { fleet, random: input.random, promptTokens: () => tokens().tokens, maxOutputTokens: maxOutput(input.body) }
       first = (select(rule.strategy, usable(cs), ctx) ?? select(rule.strategy, cs, ctx))?.backend
