@@ -167,7 +167,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       fleet,
     )
     const plan = planned instanceof Promise ? await planned : planned
-    const admission = limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: [...plan.backends, ...plan.reserve], now: started })
+    const admission = limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: plan.reserve.length ? [...plan.backends, ...plan.reserve] : plan.backends, now: started })
     const admitted = admission === undefined ? undefined : await admission
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
@@ -182,8 +182,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     // The access line and the cost record share one timestamp, made once.
     let time: string | undefined
     const startedIso = () => (time ??= isoTime(started))
+    // Callers check config.gateway.accessLog first: the fields are not built for nothing.
     const accessLog = (extra: Record<string, unknown>) => {
-      if (!config.gateway.accessLog) return
       log.record({
         type: 'access',
         time: startedIso(),
@@ -222,7 +222,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       if (err instanceof GatewayError) {
         Object.assign(err.headers, headers)
         const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
-        accessLog({ status: err.status, error: err.code ?? err.type, attempts })
+        if (config.gateway.accessLog) accessLog({ status: err.status, error: err.code ?? err.type, attempts })
         if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType: err.code ?? err.type, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
         const upstreamFault = err.status >= 500 || err.status === 429
         waitUntil(ctx, settle({ ok: false }))
@@ -246,7 +246,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       const reported = usageOf({ ...served, backend: answer.backend, requestBody: body })
       const { usage, estimated } = reported instanceof Promise ? await reported : reported
       const latencyMs = now() - started
-      accessLog({ status: 200, backend: answer.backend.name, attempts: answer.attempts, failures: answer.failures.length ? answer.failures : undefined, stream, usage, streamError: o.error, cancelled: o.cancelled || undefined })
+      if (config.gateway.accessLog) accessLog({ status: 200, backend: answer.backend.name, attempts: answer.attempts, failures: answer.failures.length ? answer.failures : undefined, stream, usage, streamError: o.error, cancelled: o.cancelled || undefined })
       const record = costRecord(
         {
           time: startedIso(),
@@ -265,9 +265,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         usage,
         estimated,
       )
-      const work: Promise<unknown>[] = [settle({ ok: o.ok, tokens: usage.total_tokens, costNano: record.costNano })]
+      const work: Promise<unknown>[] = []
+      if (admitted) work.push(settle({ ok: o.ok, tokens: usage.total_tokens, costNano: record.costNano }))
       if (route.costTracking) {
-        log.record({ ...record })
+        log.record(record as unknown as Record<string, unknown>)
         work.push(recordSpend(store, record, started))
         if (sink) work.push(sink.push(record))
       }
@@ -308,7 +309,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         experiment: plan.experiment?.exp.name,
         variant: plan.experiment?.variant.name,
       })
-      await Promise.all(work)
+      if (work.length) await Promise.all(work)
     }
 
     if (answer.kind === 'json') {

@@ -91,8 +91,8 @@ export const backoffMs = (p: FailoverPolicy, retry: number, random: () => number
 
 /** `reserve`: backends held back by their breaker or health, tried (breaker or not) only after all of `plan` failed. */
 export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptRequest): Promise<Answer> {
-  const order = [...plan.map((b) => ({ backend: b, force: false })), ...reserve.map((b) => ({ backend: b, force: true }))]
-  if (!order.length) throw new GatewayError(503, 'No backend is available for this route', 'upstream_error', 'no_backend_available')
+  const count = plan.length + reserve.length
+  if (!count) throw new GatewayError(503, 'No backend is available for this route', 'upstream_error', 'no_backend_available')
   const { policy, clock } = req
   const deadline = req.startedAt + policy.deadlineMs
   const failures: AttemptFailure[] = []
@@ -105,8 +105,11 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
     last = { err: e, backend }
   }
 
-  backends: for (const [i, { backend, force }] of order.entries()) {
+  backends: for (let i = 0; i < count; i++) {
     if (i > 0 && !policy.enabled) break
+    // The plan's backends, then the reserve's, which are tried breaker or not.
+    const force = i >= plan.length
+    const backend = force ? reserve[i - plan.length]! : plan[i]!
     if (backend.contextWindow && backend.contextWindow <= needWindow) continue
     const provider = providers[backend.provider]
     if (!provider.supports(req.op)) {
@@ -171,15 +174,14 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
   const sentAt = req.clock.now()
   try {
     const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, raw, stream: req.stream, signal: ctl.signal, fetch: req.fetch, requestId: req.requestId })
-    const base = { backend, attempts, failures }
     if (result.kind === 'json') {
       cleanup()
       const latencyMs = req.clock.now() - sentAt
       lease.answered(latencyMs)
       lease.end('success')
-      if (!req.stream) return { ...base, kind: 'json', latencyMs, body: result.body, raw: result.raw }
+      if (!req.stream) return { kind: 'json', backend, attempts, failures, latencyMs, body: result.body, raw: result.raw }
       const s = responseAsStream(result.body, req.clientWantsUsage)
-      return { ...base, kind: 'stream', latencyMs, body: s, done: Promise.resolve({ usage: result.body.usage as never, chunks: 0 }) }
+      return { kind: 'stream', backend, attempts, failures, latencyMs, body: s, done: Promise.resolve({ usage: result.body.usage as never, chunks: 0 }) }
     }
     const opened = await openStream(result.body, {
       stripUsage: !req.clientWantsUsage,
@@ -196,7 +198,7 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
       () => lease.end('failure'),
     )
     opened.done.finally(cleanup)
-    return { ...base, kind: 'stream', latencyMs, body: opened.body, done: opened.done }
+    return { kind: 'stream', backend, attempts, failures, latencyMs, body: opened.body, done: opened.done }
   } catch (err) {
     cleanup()
     ctl.abort()
