@@ -173,7 +173,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
     shared?.sync((p) => waitUntil(ctx, p))
 
-    const headers: Record<string, string> = { 'x-request-id': requestId, 'x-kortex-route': route.name, ...admitted?.headers }
+    const headers: Record<string, string> = { 'x-request-id': requestId, 'x-kortex-route': route.name }
+    if (admitted) Object.assign(headers, admitted.headers)
     if (plan.rule) headers['x-kortex-rule'] = plan.rule
     if (plan.experiment) {
       headers['x-kortex-experiment'] = plan.experiment.exp.name
@@ -243,7 +244,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
 
     /** Everything after the response: usage, cost record, spend, settlement, experiment figures. */
     const after = async (served: Omit<Served, 'backend' | 'requestBody'>, o: { ok: boolean; ttftMs?: number; error?: string; cancelled?: boolean }) => {
-      const reported = usageOf({ ...served, backend: answer.backend, requestBody: body })
+      const reported = usageOf({ usage: served.usage, body: served.body, chunks: served.chunks, backend: answer.backend, requestBody: body })
       const { usage, estimated } = reported instanceof Promise ? await reported : reported
       const latencyMs = now() - started
       if (config.gateway.accessLog) accessLog({ status: 200, backend: answer.backend.name, attempts: answer.attempts, failures: answer.failures.length ? answer.failures : undefined, stream, usage, streamError: o.error, cancelled: o.cancelled || undefined })

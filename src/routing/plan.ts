@@ -58,18 +58,9 @@ export function planRequest(route: Route, input: PlanInput, fleet: Fleet): Plan 
 
 /** `within[i]`: rule i's prompt-token bounds hold (absent: no rule has any). */
 function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[] | undefined): Plan {
-  const lookup = (name: string) => route.backends.get(name)
+  const backends = route.backends
   let estimate: Estimate | undefined
   const tokens = () => (estimate ??= estimatePromptTokens(input.body))
-  const candidates = (refs: readonly WeightedRef[]): Candidate[] => {
-    const out: Candidate[] = []
-    for (const r of refs) {
-      const b = lookup(r.name)
-      if (b && headersFit(b, input.headers)) out.push({ ...r, backend: b })
-    }
-    return out
-  }
-  const usable = (cs: Candidate[]) => cs.filter((c) => fleet.usable(c.backend))
 
   const plan: Plan = { backends: [], reserve: [] }
   let first: Backend | undefined
@@ -81,7 +72,7 @@ function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[
     const subject = subjectOf(exp, input)
     if (!enrolled(exp, subject)) continue
     const variant = assignVariant(exp, subject)
-    const b = variant && lookup(variant.backend)
+    const b = variant && backends.get(variant.backend)
     if (!variant || !b || !headersFit(b, input.headers)) continue
     if (variant.name === exp.passthrough) {
       passthrough ??= { exp, variant }
@@ -95,25 +86,27 @@ function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[
   if (!first) {
     for (const [i, rule] of route.rules.entries()) {
       if (!rule.test(input) || (within && !within[i])) continue
-      const cs = candidates(rule.backends)
+      const cs = candidates(backends, rule.backends, input.headers)
       const ctx = { fleet, random: input.random, promptTokens: () => tokens().tokens, maxOutputTokens: maxOutput(input.body) }
-      first = (select(rule.strategy, usable(cs), ctx) ?? select(rule.strategy, cs, ctx))?.backend
+      first = (select(rule.strategy, cs.filter((c) => fleet.usable(c.backend)), ctx) ?? select(rule.strategy, cs, ctx))?.backend
       if (first) {
         plan.rule = rule.name
         break
       }
     }
   }
-  if (!first && route.defaultBackend && route.defaultBackend.weight > 0) first = candidates([route.defaultBackend])[0]?.backend
+  if (!first && route.defaultBackend && route.defaultBackend.weight > 0) {
+    const b = backends.get(route.defaultBackend.name)
+    if (b && headersFit(b, input.headers)) first = b
+  }
 
   if (!plan.experiment && passthrough && first?.name === passthrough.variant.backend) plan.experiment = passthrough
 
-  const all: Backend[] = []
-  const take = (b: Backend | undefined) => {
+  const all: Backend[] = first ? [first] : []
+  for (const name of route.fallback) {
+    const b = backends.get(name)
     if (b && !all.some((x) => x.name === b.name) && headersFit(b, input.headers)) all.push(b)
   }
-  take(first)
-  for (const name of route.fallback) take(lookup(name))
   // A backend whose window is surely smaller than the prompt is not worth a round trip.
   let fit = all
   if (all.some((b) => b.contextWindow)) {
@@ -124,6 +117,15 @@ function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[
   }
   for (const b of fit) (fleet.usable(b) ? plan.backends : plan.reserve).push(b)
   return plan
+}
+
+function candidates(backends: Map<string, Backend>, refs: readonly WeightedRef[], headers: Headers): Candidate[] {
+  const out: Candidate[] = []
+  for (const r of refs) {
+    const b = backends.get(r.name)
+    if (b && headersFit(b, headers)) out.push({ name: r.name, weight: r.weight, backend: b })
+  }
+  return out
 }
 
 function maxOutput(body: Record<string, unknown>): number | undefined {

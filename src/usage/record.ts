@@ -80,17 +80,29 @@ export function costRecord(
 ): CostRecord {
   const nano = costNano(backend, usage) ?? 0
   const cached = (usage as { prompt_tokens_details?: { cached_tokens?: number } }).prompt_tokens_details?.cached_tokens
+  const prices = pricesOf(backend)
+  // Written out field by field: object spread costs several µs per request here.
   return {
     type: 'cost',
-    ...base,
+    time: base.time,
+    requestId: base.requestId,
+    route: base.route,
+    model: base.model,
+    attribution: base.attribution,
+    latencyMs: base.latencyMs,
+    ttftMs: base.ttftMs,
+    status: base.status,
+    attempts: base.attempts,
+    experiment: base.experiment,
+    variant: base.variant,
     backend: backend.name,
     inputTokens: usage.prompt_tokens ?? 0,
     // Embeddings report no completion tokens.
     outputTokens: usage.completion_tokens ?? 0,
-    ...(cached ? { cachedInputTokens: cached } : {}),
-    cost: pricesOf(backend) ? formatNano(nano) : null,
+    cachedInputTokens: cached || undefined,
+    cost: prices ? formatNano(nano) : null,
     costNano: nano,
-    currency: pricesOf(backend)?.currency ?? null,
+    currency: prices?.currency ?? null,
     estimated,
   }
 }

@@ -13,33 +13,55 @@ export { dayOf }
 const key = (day: string) => `spend:${day}`
 
 // The field names of a (dimension, value, currency), one per measure. Values repeat
-// (a few routes, backends, models and teams), so they are made once and kept.
+// (a few routes, backends, models and teams), so they are made once and kept, found
+// through maps keyed by the strings as they come (no key string built per lookup).
 const FIELDS_MAX = 10_000
-const fieldNames = new Map<string, string[]>()
+let fieldNames = new Map<string, Map<string, Map<string, string[]>>>()
+let fieldCount = 0
 
 function fieldsOf(dim: string, value: string, cur: string): string[] {
-  const id = `${dim}\n${cur}\n${value}`
-  let f = fieldNames.get(id)
+  let byCur = fieldNames.get(dim)
+  if (!byCur) fieldNames.set(dim, (byCur = new Map()))
+  let byValue = byCur.get(cur)
+  if (!byValue) byCur.set(cur, (byValue = new Map()))
+  let f = byValue.get(value)
   if (!f) {
     const p = `${dim}|${encodeURIComponent(value)}|${cur}|`
     f = MEASURES.map((m) => p + m)
-    if (fieldNames.size >= FIELDS_MAX) fieldNames.clear()
-    fieldNames.set(id, f)
+    if (++fieldCount > FIELDS_MAX) {
+      fieldNames = new Map()
+      fieldCount = 0
+    }
+    byValue.set(value, f)
   }
   return f
 }
 
+let lastDay = ''
+let lastKey = ''
+const dayKey = (now: number) => {
+  const day = dayOf(now)
+  if (day !== lastDay) lastKey = key((lastDay = day))
+  return lastKey
+}
+
 export function recordSpend(store: StateStore, r: CostRecord, now: number): Promise<void> {
-  const measures = [r.costNano, 1, r.inputTokens, r.outputTokens, r.estimated ? 1 : 0]
   const d: Record<string, number> = {}
   const cur = r.currency ?? '-'
-  const add = (dim: string, v: string) => fieldsOf(dim, v, cur).forEach((f, i) => (d[f] = measures[i]!))
+  const add = (dim: string, v: string) => {
+    const f = fieldsOf(dim, v, cur)
+    d[f[0]!] = r.costNano
+    d[f[1]!] = 1
+    d[f[2]!] = r.inputTokens
+    d[f[3]!] = r.outputTokens
+    d[f[4]!] = r.estimated ? 1 : 0
+  }
   // The record's own backend, model and route win over attribution dimensions of those names.
   for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') add(dim, r.attribution[dim]!)
   add('backend', r.backend)
   add('model', r.model)
   add('route', r.route)
-  return store.addFields(key(dayOf(now)), d, KEEP_DAYS * 86_400)
+  return store.addFields(dayKey(now), d, KEEP_DAYS * 86_400)
 }
 
 export interface SpendRow {
