@@ -16,9 +16,18 @@ const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
 /** Thrown for a request no URL can be built from; the server answers 400. */
 export class BadRequestLine extends Error {}
 
+// Names the core asks for are a few constants: each is checked and lowercased once.
+const LOWER_MAX = 256
+const lowered = new Map<string, string>()
+
 function lowerName(name: string): string {
+  const known = lowered.get(name)
+  if (known !== undefined) return known
   if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`Headers: invalid header name: ${String(name)}`)
-  return name.toLowerCase()
+  const k = name.toLowerCase()
+  if (lowered.size >= LOWER_MAX) lowered.clear()
+  lowered.set(name, k)
+  return k
 }
 
 /**

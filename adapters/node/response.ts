@@ -268,7 +268,10 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
       headers = outgoingHeaders(lite.headers)
       lowercase = recordOf(lite.headers) !== undefined
     } else {
-      headers = lite.init ? { ...lite.init } : {}
+      // Copied by a loop: object spread of a record this size costs a few µs.
+      headers = {}
+      const init = lite.init
+      if (init) for (const k in init) headers[k] = init[k]
       if (typeof body === 'string' && !hasName(headers, 'content-type')) headers['content-type'] = TEXT
     }
   } else {
