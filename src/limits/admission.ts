@@ -99,6 +99,9 @@ interface Plan {
   reservedTokens: number
 }
 
+/** The plan of a request no limit or budget applies to (most): one shared, frozen object. */
+const NOTHING: Plan = Object.freeze({ rates: Object.freeze([]) as unknown as PlannedRate[], budgets: Object.freeze([]) as unknown as PlannedBudget[], reservedTokens: 0 })
+
 export interface Admitted {
   /** x-ratelimit-* for the response. */
   headers: Record<string, string>
@@ -145,6 +148,7 @@ export class Limiter {
       sets.push({ scope: `user:${user}`, label: `user '${user.slice(2)}'`, set: settings.perUser })
     }
 
+    if (!sets.length && !config.gateway.budgets.length) return NOTHING
     let reservedTokens = 0
     const needsTokens = sets.some((s) => unitsOf(s.set).tokens)
     const budgets = config.gateway.budgets.filter((b) =>
