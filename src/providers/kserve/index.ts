@@ -4,7 +4,7 @@
 // are reached through the pass-through route (passthrough.ts), not through
 // the OpenAI endpoints.
 import { UpstreamError } from '../errors.ts'
-import { OPENAI_PATHS, openAIHeaders, sendOpenAI } from '../openai/index.ts'
+import { openAIHeaders, openAIUrl, sendOpenAI } from '../openai/index.ts'
 import type { Provider } from '../types.ts'
 
 export { kservePassthrough, kserveReady, matchKservePath } from './passthrough.ts'
@@ -17,6 +17,6 @@ export const kserve: Provider = {
     if (protocol !== 'openai') {
       throw new UpstreamError('unavailable', `it speaks KServe ${protocol.toUpperCase()}, not the OpenAI API; use the pass-through route /kserve/${call.backend.name}/${protocol}/...`)
     }
-    return sendOpenAI(call, { url: call.backend.baseUrl + OPENAI_PATHS[call.op], headers: openAIHeaders(call.backend) })
+    return sendOpenAI(call, { url: openAIUrl(call.backend, call.op), headers: openAIHeaders(call.backend) })
   },
 }

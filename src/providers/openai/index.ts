@@ -37,6 +37,16 @@ export function openAIHeaders(backend: Backend, auth: 'bearer' | 'api-key' = 'be
   return h
 }
 
+// The same string each time for a backend and operation: the upstream fetch keys its parsed URLs by it.
+const urlsOf = new WeakMap<Backend, Partial<Record<Operation, string>>>()
+
+/** `baseUrl` + the operation's path, made once per backend. */
+export function openAIUrl(backend: Backend, op: Operation): string {
+  let u = urlsOf.get(backend)
+  if (!u) urlsOf.set(backend, (u = {}))
+  return (u[op] ??= backend.baseUrl + OPENAI_PATHS[op])
+}
+
 /**
  * Ask for usage on streams (so every streamed call can be priced) unless the
  * client already decided; the core strips the extra chunk when the client
@@ -62,5 +72,5 @@ export async function sendOpenAI(call: UpstreamCall, req: OpenAIRequest): Promis
 
 export const openai: Provider = {
   supports: () => true,
-  send: (call) => sendOpenAI(call, { url: call.backend.baseUrl + OPENAI_PATHS[call.op], headers: openAIHeaders(call.backend) }),
+  send: (call) => sendOpenAI(call, { url: openAIUrl(call.backend, call.op), headers: openAIHeaders(call.backend) }),
 }
