@@ -10,6 +10,8 @@ interface Entry<T> {
 
 /** Entries of each map looked at per write: faster than any caller creates them. */
 const SWEEP_STEP = 4
+/** The sweep runs once every this many writes. */
+const SWEEP_EVERY = 8
 
 export class MemoryStore implements StateStore {
   readonly #hashes = new Map<string, Entry<Map<string, number>>>()
@@ -46,19 +48,28 @@ export class MemoryStore implements StateStore {
   #oldest: Iterator<string> | undefined
   readonly #cursors = new Map<Map<string, Entry<unknown>>, Iterator<[string, Entry<unknown>]>>()
 
+  #writes = 0
+
   #sweep() {
+    // Every SWEEP_EVERY writes, SWEEP_EVERY * SWEEP_STEP entries of each map: as many as one
+    // step per write, but with fewer iterator restarts on small maps (the day's spend hash).
+    if (++this.#writes % SWEEP_EVERY !== 0) return
     const now = this.#now()
-    for (const map of [this.#hashes, this.#values, this.#numbers] as Map<string, Entry<unknown>>[]) {
-      const it = this.#cursors.get(map)
-      for (let i = 0; i < SWEEP_STEP; i++) {
-        const r = it?.next()
-        if (!r || r.done) {
-          // Round again from the oldest, next write.
-          this.#cursors.set(map, map.entries())
-          break
-        }
-        if (r.value[1].expires <= now) map.delete(r.value[0])
+    this.#sweepMap(this.#hashes as Map<string, Entry<unknown>>, now)
+    this.#sweepMap(this.#values as Map<string, Entry<unknown>>, now)
+    this.#sweepMap(this.#numbers as Map<string, Entry<unknown>>, now)
+  }
+
+  #sweepMap(map: Map<string, Entry<unknown>>, now: number) {
+    const it = this.#cursors.get(map)
+    for (let i = 0; i < SWEEP_EVERY * SWEEP_STEP; i++) {
+      const r = it?.next()
+      if (!r || r.done) {
+        // Round again from the oldest, next time.
+        this.#cursors.set(map, map.entries())
+        return
       }
+      if (r.value[1].expires <= now) map.delete(r.value[0])
     }
   }
 
@@ -139,7 +150,8 @@ export class MemoryStore implements StateStore {
     this.#sweep()
     let e = this.#live(this.#hashes, key)
     if (!e) this.#hashes.set(key, (e = { value: new Map(), expires: Infinity }))
-    for (const f in deltas) e.value.set(f, (e.value.get(f) ?? 0) + deltas[f]!)
+    const fields = e.value
+    for (const f in deltas) fields.set(f, (fields.get(f) ?? 0) + deltas[f]!)
     if (ttlSeconds !== undefined) e.expires = this.#expiry(ttlSeconds)
   }
 
