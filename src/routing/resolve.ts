@@ -1,6 +1,7 @@
 // Which route serves a request: the one the client names with X-Route
-// (the old operator's header), else the first route that serves the model,
-// else the first catch-all route.
+// (the old operator's header), else the first route that lists the model,
+// else the first whose rules' model conditions serve it, else the first
+// catch-all route.
 import { notFound } from '../api/errors.ts'
 import type { CompiledConfig, Route } from '../config/compile.ts'
 
@@ -12,9 +13,12 @@ export function resolveRoute(config: CompiledConfig, model: string, headers: Hea
     if (!route) throw notFound(`Route '${named}'${ns ? ` in namespace '${ns}'` : ''} does not exist`, 'route_not_found')
     return route
   }
+  // A route that lists the model by name wins over another's model pattern, whatever their order:
+  // otherwise an earlier route's `modelPrefix: gpt-4` would silently take `gpt-4o-mini` from the
+  // route written for it.
+  for (const r of config.routes) if (r.models?.includes(model)) return r
   let catchAll: Route | undefined
   for (const r of config.routes) {
-    if (r.models?.includes(model)) return r
     if (r.rules.some((rule) => rule.serves?.(model))) return r
     if (r.catchAll) catchAll ??= r
   }

@@ -64,6 +64,26 @@ ${backendsYaml(['gpt-4', 'llama', 'gpu-pool'])}${route(`  rules:
   })
 })
 
+describe('which route serves a model', () => {
+  it('a route that names the model keeps it from an earlier route whose prefix also matches; the prefix takes the rest', async () => {
+    const named = (name: string, spec: string) => routeYaml(spec).replace('metadata: { name: r }', `metadata: { name: ${name} }`)
+    const yaml = `${openGateway}---\n${backendsYaml(['wide', 'mini'])}${named('gpt4-family', `  rules:
+    - match: { modelPrefix: gpt-4 }
+      backends: [{ name: wide }]
+`)}${named('mini-only', `  models: [gpt-4o-mini]
+  defaultBackend: { name: mini }
+`)}`
+    const gw = await testGateway(yaml, fakeFleet())
+    const served = async (model: string) => {
+      const r = await gw.chat({}, { model, messages: [{ role: 'user', content: 'hi' }] })
+      return `${r.headers.get('x-kortex-route')} ${r.headers.get('x-kortex-backend')}`
+    }
+    expect(await served('gpt-4o-mini')).toBe('mini-only mini')
+    expect(await served('gpt-4o')).toBe('gpt4-family wide')
+    expect((await gw.chat({}, { model: 'claude-3', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(404)
+  })
+})
+
 describe('health checks', () => {
   it('a backend whose probe fails is skipped while others are up, and used again once it recovers', async () => {
     const fleet = fakeFleet()
