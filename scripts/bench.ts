@@ -133,6 +133,12 @@ spec:
   const gw = await start(pin(1, ['node', ...GATEWAY_FLAGS, 'bin/kortex.js', '--config', config, '--port', '0']))
   const gwPid = gw.child.pid!
   const gwUrl = `http://127.0.0.1:${gw.port}/v1/chat/completions`
+  // Each row must measure the route it names: a rule elsewhere that also serves the model would take it.
+  for (const [model, route] of [['bench-model', 'bench'], ['bench-managed', 'managed'], ['bench-limited', 'limited']]) {
+    const res = await fetch(gwUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body.replace('"bench-model"', JSON.stringify(model)) })
+    await res.arrayBuffer()
+    if (res.headers.get('x-kortex-route') !== route) throw new Error(`bench config: ${model} went to route ${res.headers.get('x-kortex-route')}, not ${route}`)
+  }
   await load(gwUrl, 2) // the JIT's warm-up, on the plain route only (RSS below is the plain route's)
 
   const rows: Row[] = []
