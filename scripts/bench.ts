@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
+import { buildConfig } from '../src/config/source.ts'
+import { resolveRoute } from '../src/routing/resolve.ts'
 import { benchConfig, cpuSeconds, hasTaskset, peakRssMb, pin, pinSelf, start } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
@@ -119,6 +121,14 @@ spec:
   cost: { inputTokenCost: "0.0025", outputTokenCost: "0.01" }
 `,
   )
+  // Each row must measure the route it names: a rule elsewhere that also serves the model would take it.
+  // Checked on the compiled config here, so the gateway under test has served nothing but the plain route
+  // when its peak RSS is read.
+  const compiled = await buildConfig(readFileSync(config, 'utf8'), () => undefined)
+  for (const [model, route] of [['bench-model', 'bench'], ['bench-managed', 'managed'], ['bench-limited', 'limited']]) {
+    const got = resolveRoute(compiled, model!, new Headers()).name
+    if (got !== route) throw new Error(`bench config: ${model} goes to route ${got}, not ${route}`)
+  }
   // The same, with limits and spend in Redis.
   const redisConfig = join(dir, 'bench-redis.yaml')
   writeFileSync(redisConfig, readFileSync(config, 'utf8').replace('spec: { auth: { open: true }, accessLog: false }', 'spec: { auth: { open: true }, accessLog: false, state: { store: redis, prefix: "kortex-bench:" } }'))
@@ -133,12 +143,6 @@ spec:
   const gw = await start(pin(1, ['node', ...GATEWAY_FLAGS, 'bin/kortex.js', '--config', config, '--port', '0']))
   const gwPid = gw.child.pid!
   const gwUrl = `http://127.0.0.1:${gw.port}/v1/chat/completions`
-  // Each row must measure the route it names: a rule elsewhere that also serves the model would take it.
-  for (const [model, route] of [['bench-model', 'bench'], ['bench-managed', 'managed'], ['bench-limited', 'limited']]) {
-    const res = await fetch(gwUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body.replace('"bench-model"', JSON.stringify(model)) })
-    await res.arrayBuffer()
-    if (res.headers.get('x-kortex-route') !== route) throw new Error(`bench config: ${model} went to route ${res.headers.get('x-kortex-route')}, not ${route}`)
-  }
   await load(gwUrl, 2) // the JIT's warm-up, on the plain route only (RSS below is the plain route's)
 
   const rows: Row[] = []
