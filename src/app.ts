@@ -411,7 +411,6 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     return c.json({ object: 'feedback', request_id: body.request_id, metric: body.metric, value, recorded: true })
   })
 
-
   // KServe V1/V2 for predictive models: /kserve/{backend}/v2/models/{m}/infer and friends.
   app.all('/kserve/:backend/*', async (c) => {
     const config = current()
@@ -449,7 +448,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       try {
         if (request.method === 'POST') {
           const path = pathOf(request.url)
-          const op = INFERENCE[path]
+          const op = INFERENCE.get(path)
           if (op) return serve(op, request, path, ctx)
         }
         return Promise.resolve(app.fetch(request, { ctx }))
@@ -461,7 +460,11 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   }
 }
 
-const INFERENCE: Record<string, Operation | undefined> = { __proto__: null as never, '/v1/chat/completions': 'chat', '/v1/completions': 'completions', '/v1/embeddings': 'embeddings' }
+const INFERENCE = new Map<string, Operation>([
+  ['/v1/chat/completions', 'chat'],
+  ['/v1/completions', 'completions'],
+  ['/v1/embeddings', 'embeddings'],
+])
 
 /** The client's request id when it is a sane one, else a new one. */
 function requestIdOf(request: Request): string {
@@ -473,11 +476,8 @@ function requestIdOf(request: Request): string {
 function pathOf(url: string): string {
   const start = url.indexOf('/', url.indexOf('//') + 2)
   if (start === -1) return '/'
-  let end = url.length
-  for (let i = start; i < end; i++) {
-    const c = url.charCodeAt(i)
-    if (c === 63 /* ? */ || c === 35 /* # */) end = i
-  }
+  let end = start
+  while (end < url.length && url.charCodeAt(end) !== 63 /* ? */ && url.charCodeAt(end) !== 35 /* # */) end++
   return url.slice(start, end)
 }
 

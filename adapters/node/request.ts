@@ -4,10 +4,10 @@
 // its stream bridge, ~15 µs) is built only if something else is asked for.
 import type { IncomingMessage } from 'node:http'
 import { LiteAbortSignal } from './abort.ts'
+import { headerName } from './header-name.ts'
 
 const GlobalRequest = globalThis.Request
 const GlobalHeaders = globalThis.Headers
-const TOKEN = /^[!#$%&'*+\-.^_`|~\dA-Za-z]+$/
 // A host and a path that make a valid URL as they are; anything else goes through `new URL`.
 const PLAIN_HOST = /^[a-z0-9._-]+(?::\d{1,5})?$/
 const PLAIN_PATH = /^\/[!#$&-;=?-[\]_a-z~]*$/
@@ -15,20 +15,6 @@ const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
 
 /** Thrown for a request no URL can be built from; the server answers 400. */
 export class BadRequestLine extends Error {}
-
-// Names the core asks for are a few constants: each is checked and lowercased once.
-const LOWER_MAX = 256
-const lowered = new Map<string, string>()
-
-function lowerName(name: string): string {
-  const known = lowered.get(name)
-  if (known !== undefined) return known
-  if (typeof name !== 'string' || !TOKEN.test(name)) throw new TypeError(`Headers: invalid header name: ${String(name)}`)
-  const k = name.toLowerCase()
-  if (lowered.size >= LOWER_MAX) lowered.clear()
-  lowered.set(name, k)
-  return k
-}
 
 /**
  * Headers over IncomingMessage.headers. The server joins repeated fields with
@@ -55,7 +41,7 @@ class IncomingHeaders {
 
   get(name: string): string | null {
     if (this.#native) return this.#native.get(name)
-    const k = lowerName(name)
+    const k = headerName(name)
     const v = this.#incoming.headers[k]
     if (typeof v === 'string') return v
     if (Array.isArray(v) && Object.hasOwn(this.#incoming.headers, k)) return v.join(', ')

@@ -4,6 +4,7 @@
 // with a string body builds a ReadableStream at once (~20 µs); this one
 // builds nothing unless something other than the server reads it.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { headerName } from './header-name.ts'
 
 const GlobalResponse = globalThis.Response
 const GlobalHeaders = globalThis.Headers
@@ -13,14 +14,8 @@ const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304])
 type LiteBody = string | Uint8Array | ReadableStream<Uint8Array> | null
 type LiteState = { status: number; body: LiteBody; init: Record<string, string> | undefined; headers: Headers | undefined }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~\dA-Za-z]+$/
 const BAD_VALUE = /[\0\r\n]/
 
-function headerName(name: string): string {
-  const k = String(name)
-  if (!TOKEN.test(k)) throw new TypeError(`Headers: invalid header name: ${k}`)
-  return k.toLowerCase()
-}
 
 function headerValue(value: string): string {
   let v = String(value)

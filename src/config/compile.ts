@@ -55,6 +55,8 @@ export interface Route {
   backends: Map<string, Backend>
   /** Its rate limits' scope in the state store. */
   limitScope: string
+  /** Some rule bounds the prompt's tokens, so planning may have to count them. */
+  countsPrompt: boolean
   spec: RouteSpec
 }
 
@@ -244,6 +246,7 @@ function compileRoute(name: string, namespace: string, spec: RouteSpec): Route {
     attribution: typeof ct === 'object' ? ct.attribution.map((a) => [dimensionOf(a.header), a.header] as const) : [],
     backends: new Map(), // filled once every backend is read
     limitScope: `route:${namespace}/${name}`,
+    countsPrompt: rules.some((r) => r.promptTokens),
     spec,
   }
 }

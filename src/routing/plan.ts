@@ -51,7 +51,7 @@ function subjectOf(exp: Experiment, input: PlanInput): string {
  * tokens: those bounds may need the prompt counted, which may wait for the tokenizer.
  */
 export function planRequest(route: Route, input: PlanInput, fleet: Fleet): Plan | Promise<Plan> {
-  if (!route.rules.some((r) => r.promptTokens)) return planWith(route, input, fleet, undefined)
+  if (!route.countsPrompt) return planWith(route, input, fleet, undefined)
   const checks = route.rules.map((r) => (r.promptTokens && r.test(input) ? promptTokensWithin(input.body, input.model, r.promptTokens.min, r.promptTokens.max) : true))
   return Promise.all(checks).then((within) => planWith(route, input, fleet, within))
 }
@@ -84,7 +84,8 @@ function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[
   }
 
   if (!first) {
-    for (const [i, rule] of route.rules.entries()) {
+    for (let i = 0; i < route.rules.length; i++) {
+      const rule = route.rules[i]!
       if (!rule.test(input) || (within && !within[i])) continue
       const cs = candidates(backends, rule.backends, input.headers)
       const ctx = { fleet, random: input.random, promptTokens: () => tokens().tokens, maxOutputTokens: maxOutput(input.body) }

@@ -48,6 +48,7 @@ const dayKey = (now: number) => {
 export function recordSpend(store: StateStore, r: CostRecord, now: number): Promise<void> {
   const d: Record<string, number> = {}
   const cur = r.currency ?? '-'
+  // In MEASURES' order: cost, requests, input_tokens, output_tokens, estimated.
   const add = (dim: string, v: string) => {
     const f = fieldsOf(dim, v, cur)
     d[f[0]!] = r.costNano
