@@ -8,10 +8,10 @@ import { buildConfig } from '../../src/config/source.ts'
 import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
 import { planRequest } from '../../src/routing/plan.ts'
 import { Fleet } from '../../src/resilience/fleet.ts'
-import type { CompiledConfig, Route } from '../../src/config/compile.ts'
+import type { Route } from '../../src/config/compile.ts'
 
 const example = (f: string) => readFileSync(new URL(`../../examples/${f}`, import.meta.url), 'utf8')
-const plan = async (c: CompiledConfig, r: Route, headers: Record<string, string>, random = Math.random) =>
+const plan = async (r: Route, headers: Record<string, string>, random = Math.random) =>
   (await planRequest(r, { model: 'gpt-4o', path: '/v1/chat/completions', headers: new Headers(headers), principal: { name: 'anonymous' }, body: { messages: [] }, requestId: crypto.randomUUID(), now: 0, random }, new Fleet())).backends.map((b) => b.name)
 const env = (vars: Record<string, string> = {}) => (n: string) => vars[n]
 
@@ -47,8 +47,8 @@ describe('the examples load', () => {
     const r = c.routes[0]!
     expect(r.spec.rateLimit).toEqual({ requestsPerMinute: 100, perUser: true, userHeader: 'x-user-id' })
     expect(r.failover.attemptTimeoutMs).toBe(10_000)
-    expect(await plan(c, r, { 'x-user-tier': 'premium' })).toEqual(['openai-gpt4', 'local-mistral', 'anthropic-claude'])
-    expect(await plan(c, r, {})).toEqual(['local-mistral', 'anthropic-claude', 'openai-gpt4'])
+    expect(await plan(r, { 'x-user-tier': 'premium' })).toEqual(['openai-gpt4', 'local-mistral', 'anthropic-claude'])
+    expect(await plan(r, {})).toEqual(['local-mistral', 'anthropic-claude', 'openai-gpt4'])
     // Missing secrets are warnings naming the variable, not refusals.
     expect(c.warnings.join('\n')).toContain('OPENAI_CREDENTIALS_API_KEY')
     expect(c.backends.get('default/openai-gpt4')!.missingSecret).toBe('OPENAI_CREDENTIALS_API_KEY')
@@ -95,7 +95,7 @@ describe('the examples load', () => {
     const main = c.routes.find((r) => r.name === 'main')!
     const seen = new Set<string>()
     for (let i = 0; i < 200; i++) {
-      const p = await plan(c, main, { 'x-user-tier': 'premium', 'x-region': 'eu' }, () => i / 200)
+      const p = await plan(main, { 'x-user-tier': 'premium', 'x-region': 'eu' }, () => i / 200)
       seen.add(p[0]!)
     }
     expect([...seen].sort()).toEqual(['claude-3', 'gpt-4'])
