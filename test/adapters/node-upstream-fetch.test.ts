@@ -7,6 +7,8 @@ import { fromFetchError } from '../../src/providers/errors.ts'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
 
 const f = createUpstreamFetch()
+// Larger than what the client holds unread before it pauses the socket.
+const BIG = Array.from({ length: 40_000 }, (_, i) => `line ${i}\n`).join('')
 let srv: TestServer
 let release: () => void = () => {}
 const firstSeen = () => new Promise<void>((r) => (release = r))
@@ -44,6 +46,10 @@ beforeAll(async () => {
       return res.end()
     }
     if (req.url === '/method') return res.end(req.method)
+    if (req.url === '/big') {
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      return res.end(BIG)
+    }
     res.writeHead(204).end()
   })
 })
@@ -137,4 +143,24 @@ it('clone() gives two readable copies', async () => {
   const copy = res.clone()
   expect(await copy.json()).toMatchObject({ echo: { c: 3 } })
   expect(await res.json()).toMatchObject({ echo: { c: 3 } })
+})
+
+it('a body larger than the client holds unread arrives whole, read late or as a stream', async () => {
+  const late = await f(`${srv.url}/big`)
+  await new Promise((r) => setTimeout(r, 50)) // the upstream has sent everything; the client paused at its limit
+  expect(await late.text()).toBe(BIG)
+  const streamed = await f(`${srv.url}/big`)
+  const reader = streamed.body!.getReader()
+  let text = ''
+  const dec = new TextDecoder()
+  for (let r = await reader.read(); !r.done; r = await reader.read()) text += dec.decode(r.value, { stream: true })
+  expect(text).toBe(BIG)
+})
+
+it('a gzip body read as a stream is decoded too', async () => {
+  const res = await f(`${srv.url}/gzip`)
+  const chunks: Uint8Array[] = []
+  const reader = res.body!.getReader()
+  for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value)
+  expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ zipped: true })
 })
