@@ -331,8 +331,9 @@ class UpstreamResponse {
     return this.#bytes().then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer)
   }
 
-  async bytes(): Promise<Uint8Array<ArrayBuffer>> {
-    return new Uint8Array(await this.arrayBuffer())
+  /** The bytes as they came, not copied (a Buffer over them). */
+  bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return this.#bytes() as Promise<Uint8Array<ArrayBuffer>>
   }
 
   text(): Promise<string> {

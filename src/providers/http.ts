@@ -22,26 +22,36 @@ export async function postJson(call: UpstreamCall, url: string, headers: Headers
 /** True when the upstream answered a stream request with an event stream. */
 export const isEventStream = (res: Response) => (res.headers.get('content-type') ?? '').includes('text/event-stream') && res.body !== null
 
+const utf8 = new TextDecoder()
+
+/** The body's bytes: as they came where the runtime's Response has bytes(), else a copy. */
+const bytesOf = (res: Response): Promise<Uint8Array<ArrayBuffer>> =>
+  typeof (res as { bytes?: unknown }).bytes === 'function' ? (res as Response & { bytes(): Promise<Uint8Array<ArrayBuffer>> }).bytes() : res.arrayBuffer().then((b) => new Uint8Array(b))
+
 /**
  * Reads a 2xx body that must be a JSON object. `isError` recognises the
  * protocol's error body sent with a 2xx status, which is classified like
- * any other upstream error.
+ * any other upstream error. `raw` is the body's bytes, to send on as they
+ * came: a string would be encoded again on the way out, and joined to the
+ * response head first.
  */
-export async function readJsonObject(call: UpstreamCall, res: Response, isError: (o: Record<string, unknown>) => boolean): Promise<{ raw: string; body: Record<string, unknown> }> {
-  let raw: string
+export async function readJsonObject(call: UpstreamCall, res: Response, isError: (o: Record<string, unknown>) => boolean): Promise<{ raw: Uint8Array<ArrayBuffer>; body: Record<string, unknown> }> {
+  let raw: Uint8Array<ArrayBuffer>
   try {
-    raw = await res.text()
+    raw = await bytesOf(res)
   } catch (err) {
     throw fromFetchError(err, call.signal)
   }
+  // Decoded as text() decodes: a BOM dropped, bad sequences replaced.
+  const text = utf8.decode(raw)
   let parsed: unknown
   try {
-    parsed = JSON.parse(raw)
+    parsed = JSON.parse(text)
   } catch {
-    throw new UpstreamError('bad_response', /^\s*</.test(raw) ? 'HTML instead of JSON' : 'malformed JSON', res.status)
+    throw new UpstreamError('bad_response', /^\s*</.test(text) ? 'HTML instead of JSON' : 'malformed JSON', res.status)
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UpstreamError('bad_response', 'not a JSON object', res.status)
   const body = parsed as Record<string, unknown>
-  if (isError(body)) throw await fromResponse(new Response(raw, { status: 502 }), call.backend.apiKey)
+  if (isError(body)) throw await fromResponse(new Response(text, { status: 502 }), call.backend.apiKey)
   return { raw, body }
 }

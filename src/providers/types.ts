@@ -29,8 +29,8 @@ export interface Usage {
 }
 
 export type ProviderResult =
-  /** A complete OpenAI response object. `raw` is its exact JSON text when the upstream already spoke OpenAI (sent on untouched). */
-  | { kind: 'json'; body: Record<string, unknown>; raw?: string }
+  /** A complete OpenAI response object. `raw` is its exact JSON bytes when the upstream already spoke OpenAI (sent on untouched). */
+  | { kind: 'json'; body: Record<string, unknown>; raw?: Uint8Array<ArrayBuffer> }
   /**
    * OpenAI chat/completions SSE bytes: `data: {chunk}\n\n` ... `data: [DONE]\n\n`.
    * A failure inside the stream is an event `data: {"error":{...}}`; the core

@@ -66,7 +66,7 @@ interface AnswerBase {
 }
 
 export type Answer =
-  | (AnswerBase & { kind: 'json'; body: Record<string, unknown>; raw?: string })
+  | (AnswerBase & { kind: 'json'; body: Record<string, unknown>; raw?: Uint8Array<ArrayBuffer> })
   | (AnswerBase & { kind: 'stream'; body: ReadableStream<Uint8Array>; done: Promise<StreamOutcome> })
 
 /** Failures that say the backend is in trouble (the breaker counts them); a client's bad request never does. */

@@ -126,8 +126,8 @@ describe('azure-openai requests', () => {
     expect(r.kind).toBe('json')
     if (r.kind !== 'json') return
     expect((r.body as any).choices[0].message.content).toBe('azure chat/completions gpt4o-prod')
-    // Azure's extra fields survive: raw is the upstream's exact text.
-    expect(JSON.parse(r.raw!)).toEqual(r.body)
+    // Azure's extra fields survive: raw is the upstream's exact bytes.
+    expect(JSON.parse(new TextDecoder().decode(r.raw!))).toEqual(r.body)
     expect((r.body as any).prompt_filter_results).toHaveLength(1)
   })
 

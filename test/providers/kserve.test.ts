@@ -85,7 +85,7 @@ describe('kserve provider, OpenAI-compatible runtimes', () => {
     expect(r.kind).toBe('json')
     if (r.kind !== 'json') return
     expect((r.body as any).choices[0].message.content).toBe('kserve /openai/v1/chat/completions')
-    expect(JSON.parse(r.raw!)).toEqual(r.body)
+    expect(JSON.parse(new TextDecoder().decode(r.raw!))).toEqual(r.body)
   })
 
   it('Hugging Face runtime: chat, streamed, chunk by chunk to [DONE], with the usage chunk asked for', async () => {
