@@ -45,23 +45,45 @@ const dayKey = (now: number) => {
   return lastKey
 }
 
-export function recordSpend(store: StateStore, r: CostRecord, now: number): Promise<void> {
-  const d: Record<string, number> = {}
-  const cur = r.currency ?? '-'
-  // In MEASURES' order: cost, requests, input_tokens, output_tokens, estimated.
-  const add = (dim: string, v: string) => {
-    const f = fieldsOf(dim, v, cur)
-    d[f[0]!] = r.costNano
-    d[f[1]!] = 1
-    d[f[2]!] = r.inputTokens
-    d[f[3]!] = r.outputTokens
-    d[f[4]!] = r.estimated ? 1 : 0
+// The measures' field names of a whole record (every dimension), kept as an
+// object whose keys are already in place: each record copies it and sets the
+// values. Adding fifteen computed keys to a fresh object walked V8's
+// transition tree key by key (~1.2 µs a record); a copy takes its shape whole.
+const TEMPLATES_MAX = 1000
+let templates = new Map<string, { names: string[]; shape: Record<string, number> }>()
+
+function templateOf(r: CostRecord, cur: string) {
+  let id = `${r.backend}\n${r.model}\n${r.route}\n${cur}`
+  for (const dim in r.attribution) id += `\n${dim}\n${r.attribution[dim]}`
+  let t = templates.get(id)
+  if (!t) {
+    const names: string[] = []
+    const add = (dim: string, v: string) => names.push(...fieldsOf(dim, v, cur))
+    // The record's own backend, model and route win over attribution dimensions of those names.
+    for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') add(dim, r.attribution[dim]!)
+    add('backend', r.backend)
+    add('model', r.model)
+    add('route', r.route)
+    const shape: Record<string, number> = {}
+    for (const n of names) shape[n] = 0
+    if (templates.size >= TEMPLATES_MAX) templates = new Map()
+    templates.set(id, (t = { names, shape }))
   }
-  // The record's own backend, model and route win over attribution dimensions of those names.
-  for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') add(dim, r.attribution[dim]!)
-  add('backend', r.backend)
-  add('model', r.model)
-  add('route', r.route)
+  return t
+}
+
+export function recordSpend(store: StateStore, r: CostRecord, now: number): Promise<void> {
+  const { names, shape } = templateOf(r, r.currency ?? '-')
+  const d = { ...shape }
+  // Five names per dimension, in MEASURES' order: cost, requests, input_tokens, output_tokens, estimated.
+  const estimated = r.estimated ? 1 : 0
+  for (let i = 0; i < names.length; i += 5) {
+    d[names[i]!] = r.costNano
+    d[names[i + 1]!] = 1
+    d[names[i + 2]!] = r.inputTokens
+    d[names[i + 3]!] = r.outputTokens
+    d[names[i + 4]!] = estimated
+  }
   return store.addFields(dayKey(now), d, KEEP_DAYS * 86_400)
 }
 
