@@ -86,6 +86,30 @@ class IncomingHeaders {
 Object.setPrototypeOf(IncomingHeaders.prototype, GlobalHeaders.prototype)
 
 const ABORTED = 'Client connection prematurely closed.'
+
+// A body being read: shared listeners find it on the message (`this`), so a
+// read makes no closures, and it settles once, so nothing is removed after:
+// the message is done with when its body is.
+const kReading = Symbol('kortex.reading')
+type Reading = IncomingMessage & { [kReading]?: { chunks: Buffer[]; resolve: (b: Buffer) => void; reject: (e: Error) => void } }
+function onBodyData(this: Reading, c: Buffer) {
+  this[kReading]?.chunks.push(c)
+}
+function onBodyEnd(this: Reading) {
+  const r = this[kReading]
+  if (!r) return
+  this[kReading] = undefined
+  r.resolve(r.chunks.length === 1 ? r.chunks[0]! : Buffer.concat(r.chunks))
+}
+function onBodyError(this: Reading, err: Error) {
+  const r = this[kReading]
+  if (!r) return
+  this[kReading] = undefined
+  r.reject(err)
+}
+function onBodyClose(this: Reading) {
+  if (!this.readableEnded) onBodyError.call(this, this.errored ?? new Error(ABORTED))
+}
 let specOf: (r: IncomingRequest) => Request
 
 /**
@@ -187,26 +211,11 @@ export class IncomingRequest {
       return Promise.resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
     }
     return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = []
-      const done = (err?: Error) => {
-        m.off('data', onData)
-        m.off('end', onEnd)
-        m.off('error', done)
-        m.off('close', onClose)
-        if (err) reject(err)
-      }
-      const onData = (c: Buffer) => chunks.push(c)
-      const onEnd = () => {
-        done()
-        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
-      }
-      const onClose = () => {
-        if (!m.readableEnded) done(m.errored ?? new Error(ABORTED))
-      }
-      m.on('data', onData)
-      m.once('end', onEnd)
-      m.once('error', done)
-      m.once('close', onClose)
+      ;(m as Reading)[kReading] = { chunks: [], resolve, reject }
+      m.on('data', onBodyData)
+      m.on('end', onBodyEnd)
+      m.on('error', onBodyError)
+      m.on('close', onBodyClose)
     })
   }
 

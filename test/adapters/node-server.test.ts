@@ -166,6 +166,27 @@ it('a client that goes away aborts the request signal and cancels the response s
   expect(cancelled).toBe(true)
 })
 
+it('a client that goes away mid-body fails the body read, and the server keeps serving', async () => {
+  let failure: unknown
+  const seen = new Promise<void>((resolve) => {
+    handler = async (req) => {
+      try {
+        await req.text()
+      } catch (err) {
+        failure = err
+      }
+      resolve()
+      return new Response('late')
+    }
+  })
+  const s = connect(srv.port, '127.0.0.1', () => s.write('POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\npartial'))
+  setTimeout(() => s.destroy(), 50)
+  await seen
+  expect(failure).toBeInstanceOf(Error)
+  handler = () => new Response('still here')
+  expect(await (await fetch(`${srv.url}/after`)).text()).toBe('still here')
+})
+
 it('a body left unread is drained, so the connection serves the next request', async () => {
   handler = () => new Response('no thanks', { status: 401 })
   const body = 'x'.repeat(100_000)
