@@ -49,27 +49,41 @@ const dayKey = (now: number) => {
 // object whose keys are already in place: each record copies it and sets the
 // values. Adding fifteen computed keys to a fresh object walked V8's
 // transition tree key by key (~1.2 µs a record); a copy takes its shape whole.
-const TEMPLATES_MAX = 1000
-let templates = new Map<string, { names: string[]; shape: Record<string, number> }>()
+// Found by walking the dimensions' name lists (identity keys: no string built).
+interface Template {
+  names: string[]
+  shape?: Record<string, number>
+  next: Map<string[], Template>
+}
+const TEMPLATES_MAX = 10_000
+let root: Template = { names: [], next: new Map() }
+let templateCount = 0
 
-function templateOf(r: CostRecord, cur: string) {
-  let id = `${r.backend}\n${r.model}\n${r.route}\n${cur}`
-  for (const dim in r.attribution) id += `\n${dim}\n${r.attribution[dim]}`
-  let t = templates.get(id)
-  if (!t) {
-    const names: string[] = []
-    const add = (dim: string, v: string) => names.push(...fieldsOf(dim, v, cur))
-    // The record's own backend, model and route win over attribution dimensions of those names.
-    for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') add(dim, r.attribution[dim]!)
-    add('backend', r.backend)
-    add('model', r.model)
-    add('route', r.route)
-    const shape: Record<string, number> = {}
-    for (const n of names) shape[n] = 0
-    if (templates.size >= TEMPLATES_MAX) templates = new Map()
-    templates.set(id, (t = { names, shape }))
+function child(t: Template, fields: string[]): Template {
+  let c = t.next.get(fields)
+  if (!c) {
+    if (++templateCount > TEMPLATES_MAX) {
+      root = { names: [], next: new Map() }
+      templateCount = 0
+    }
+    t.next.set(fields, (c = { names: [...t.names, ...fields], next: new Map() }))
   }
-  return t
+  return c
+}
+
+function templateOf(r: CostRecord, cur: string): Template & { shape: Record<string, number> } {
+  let t = root
+  // The record's own backend, model and route win over attribution dimensions of those names.
+  for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') t = child(t, fieldsOf(dim, r.attribution[dim]!, cur))
+  t = child(t, fieldsOf('backend', r.backend, cur))
+  t = child(t, fieldsOf('model', r.model, cur))
+  t = child(t, fieldsOf('route', r.route, cur))
+  if (!t.shape) {
+    const shape: Record<string, number> = {}
+    for (const n of t.names) shape[n] = 0
+    t.shape = shape
+  }
+  return t as Template & { shape: Record<string, number> }
 }
 
 export function recordSpend(store: StateStore, r: CostRecord, now: number): Promise<void> {
