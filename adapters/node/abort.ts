@@ -20,15 +20,22 @@ export class LiteAbortSignal {
     const o = typeof opts === 'object' ? opts : undefined
     if (o?.signal?.aborted) return
     const ls = (this.#listeners ??= [])
-    if (ls.some((x) => x.l === l)) return
+    for (let i = 0; i < ls.length; i++) if (ls[i]!.l === l) return
     ls.push({ l, once: o?.once === true })
     o?.signal?.addEventListener('abort', () => this.removeEventListener('abort', l), { once: true })
   }
 
+  // Loops, not some()/findIndex(): each listener call would make a closure, and a
+  // proxied request adds and removes two listeners.
   removeEventListener(type: string, l: Listener | null): void {
-    if (type !== 'abort' || !this.#listeners) return
-    const i = this.#listeners.findIndex((x) => x.l === l)
-    if (i >= 0) this.#listeners.splice(i, 1)
+    const ls = this.#listeners
+    if (type !== 'abort' || !ls) return
+    for (let i = 0; i < ls.length; i++) {
+      if (ls[i]!.l === l) {
+        ls.splice(i, 1)
+        return
+      }
+    }
   }
 
   dispatchEvent(ev: Event): boolean {
