@@ -88,7 +88,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     },
   })
   // Breakers shared through the store when it can (Redis): trips published and pulled in the background.
-  const board = SharedBreakers.of(store)
+  // The gateway's own memory store is this instance's alone: there is no one to share with.
+  const board = deps.store && SharedBreakers.of(deps.store)
   const shared = board && new SharedBreakers(board, fleet, log, now)
   const app = new Hono<Env>()
 
@@ -171,7 +172,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const admitted = admission === undefined ? undefined : await admission
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
-    shared?.sync((p) => waitUntil(ctx, p))
+    shared?.sync((p) => waitUntil(ctx, p), started)
 
     const headers: Record<string, string> = { 'x-request-id': requestId, 'x-kortex-route': route.name }
     if (admitted) Object.assign(headers, admitted.headers)

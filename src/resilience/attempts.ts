@@ -118,7 +118,8 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
     }
     for (let retry = 0; ; retry++) {
       if (req.signal.aborted) break backends
-      const left = deadline - clock.now()
+      const at = clock.now()
+      const left = deadline - at
       if (left <= 0) {
         fail(backend, new UpstreamError('timeout', `the route's deadline of ${policy.deadlineMs / 1000} s passed`))
         break backends
@@ -130,7 +131,7 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
       }
       sent++
       try {
-        return await once(backend, lease, Math.min(left, policy.attemptTimeoutMs ?? backend.timeoutMs), req, failures, sent)
+        return await once(backend, lease, Math.min(left, policy.attemptTimeoutMs ?? backend.timeoutMs), req, failures, sent, at)
       } catch (err) {
         if (err instanceof GatewayError) throw err
         const e = err instanceof UpstreamError ? err : new UpstreamError('server', err instanceof Error ? err.message : String(err))
@@ -159,8 +160,8 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
   throw ge
 }
 
-/** One request to one backend, under its own timeout. Throws UpstreamError on failure. */
-async function once(backend: Backend, lease: Lease, timeoutMs: number, req: AttemptRequest, failures: AttemptFailure[], attempts: number): Promise<Answer> {
+/** One request to one backend, under its own timeout, sent at `sentAt`. Throws UpstreamError on failure. */
+async function once(backend: Backend, lease: Lease, timeoutMs: number, req: AttemptRequest, failures: AttemptFailure[], attempts: number, sentAt: number): Promise<Answer> {
   const ctl = (req.aborter ?? newAbortController)()
   const onClientAbort = () => ctl.abort(req.signal.reason)
   req.signal.addEventListener('abort', onClientAbort, { once: true })
@@ -171,7 +172,6 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
   }
   const body = backend.model ? { ...req.body, model: backend.model } : req.body
   const raw = body === req.body ? req.raw : undefined
-  const sentAt = req.clock.now()
   try {
     const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, raw, stream: req.stream, signal: ctl.signal, fetch: req.fetch, requestId: req.requestId })
     if (result.kind === 'json') {

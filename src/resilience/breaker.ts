@@ -122,7 +122,7 @@ export class Breaker {
   /** A permit's outcome (BreakerPermit calls it once). */
   settle(generation: number, probe: boolean, verdict: 'success' | 'failure' | 'release'): void {
     if (probe && generation === this.generation) this.probes--
-    this.tick()
+    const now = this.tick()
     // A long request sent before the last trip says nothing about the backend now.
     if (generation !== this.generation || verdict === 'release') return
     if (this.state === 'half-open') {
@@ -130,19 +130,19 @@ export class Breaker {
       else this.trip()
       return
     }
-    this.record(verdict === 'failure')
+    this.record(verdict === 'failure', now)
     if (verdict === 'success') {
       this.consecutive = 0
       return
     }
     this.consecutive++
     const p = this.policy
-    const { requests, failures } = this.window()
+    const { requests, failures } = this.window(now)
     if (this.consecutive >= p.consecutiveFailures || (requests >= p.minimumRequests && failures * 100 >= p.failureRatePercent * requests)) this.trip()
   }
 
-  /** Moves that only depend on time. */
-  private tick(): void {
+  /** Moves that only depend on time; returns the time it read. */
+  private tick(): number {
     const now = this.clock.now()
     if (this.state === 'open' && now >= this.openUntil) {
       this.probes = 0
@@ -151,6 +151,7 @@ export class Breaker {
       // Stayed closed for a whole window: the next trip starts from the base cooldown again.
       this.trips = 0
     }
+    return now
   }
 
   private trip(): void {
@@ -184,8 +185,8 @@ export class Breaker {
     this.onChange?.(from, to)
   }
 
-  private record(failed: boolean): void {
-    const id = Math.floor(this.clock.now() / this.width)
+  private record(failed: boolean, now: number): void {
+    const id = Math.floor(now / this.width)
     const i = id % BUCKETS
     if (this.bucketIds[i] !== id) {
       this.bucketIds[i] = id
@@ -196,8 +197,8 @@ export class Breaker {
     if (failed) this.failures[i]!++
   }
 
-  private window(): { requests: number; failures: number } {
-    const oldest = Math.floor(this.clock.now() / this.width) - BUCKETS
+  private window(now = this.clock.now()): { requests: number; failures: number } {
+    const oldest = Math.floor(now / this.width) - BUCKETS
     let requests = 0
     let failures = 0
     for (let i = 0; i < BUCKETS; i++) {

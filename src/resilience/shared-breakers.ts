@@ -36,13 +36,12 @@ export class SharedBreakers {
   }
 
   /** Per request: publish local trips and refresh the shared view, in the background. */
-  sync(background: (p: Promise<unknown>) => void): void {
+  sync(background: (p: Promise<unknown>) => void, now = this.now()): void {
     if (this.#pending.length) {
       const trips = this.#pending
       this.#pending = []
       background(Promise.all(trips.map((t) => this.board.tripBreaker(t.key, t.until))).catch((err) => this.#warn('publishing a breaker trip failed', err)))
     }
-    const now = this.now()
     if (now - this.#last < this.refreshMs) return
     this.#last = now
     background(this.pull().catch((err) => this.#warn('refreshing shared breakers failed', err)))

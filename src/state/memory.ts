@@ -32,9 +32,9 @@ export class MemoryStore implements StateStore {
     this.#now = now
   }
 
-  #live<T>(map: Map<string, Entry<T>>, key: string): Entry<T> | undefined {
+  #live<T>(map: Map<string, Entry<T>>, key: string, now?: number): Entry<T> | undefined {
     const e = map.get(key)
-    if (e && e.expires <= this.#now()) {
+    if (e && e.expires <= (now ?? this.#now())) {
       map.delete(key)
       return undefined
     }
@@ -78,8 +78,8 @@ export class MemoryStore implements StateStore {
     return this.#hashes.size + this.#values.size + this.#numbers.size
   }
 
-  #expiry(ttlSeconds?: number) {
-    return ttlSeconds === undefined ? Infinity : this.#now() + ttlSeconds * 1000
+  #expiry(ttlSeconds?: number, now?: number) {
+    return ttlSeconds === undefined ? Infinity : (now ?? this.#now()) + ttlSeconds * 1000
   }
 
   async admit(a: Admission): Promise<AdmissionResult> {
@@ -148,11 +148,12 @@ export class MemoryStore implements StateStore {
 
   async addFields(key: string, deltas: Record<string, number>, ttlSeconds?: number): Promise<void> {
     this.#sweep()
-    let e = this.#live(this.#hashes, key)
+    const now = this.#now()
+    let e = this.#live(this.#hashes, key, now)
     if (!e) this.#hashes.set(key, (e = { value: new Map(), expires: Infinity }))
     const fields = e.value
     for (const f in deltas) fields.set(f, (fields.get(f) ?? 0) + deltas[f]!)
-    if (ttlSeconds !== undefined) e.expires = this.#expiry(ttlSeconds)
+    if (ttlSeconds !== undefined) e.expires = this.#expiry(ttlSeconds, now)
   }
 
   async readFields(key: string): Promise<Record<string, number>> {
