@@ -55,7 +55,7 @@ interface Template {
   shape?: Record<string, number>
   next: Map<string[], Template>
 }
-const TEMPLATES_MAX = 10_000
+const TEMPLATES_MAX = 2_000
 let root: Template = { names: [], next: new Map() }
 let templateCount = 0
 
