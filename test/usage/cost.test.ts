@@ -258,3 +258,23 @@ describe('the HTTP cost sink', () => {
     expect(sink.queued).toBe(0)
   })
 })
+
+describe('spend aggregates', () => {
+  it('stay exact past the bound on remembered field-name shapes (2,000): 2,100 teams, each its own figures', async () => {
+    const { recordSpend, readSpend, dayOf } = await import('../../src/usage/spend.ts')
+    const store = new MemoryStore()
+    const now = Date.parse('2026-11-30T12:00:00Z')
+    const rec = (team: string, i: number): CostRecord =>
+      ({ type: 'cost', time: '', requestId: `r${i}`, route: 'r', model: 'm', attribution: { team }, latencyMs: 1, status: 200, attempts: 1, backend: 'b', inputTokens: i, outputTokens: 1, costNano: 1000, cost: '0.000001', currency: 'USD', estimated: false }) as CostRecord
+    for (let i = 0; i < 2100; i++) await recordSpend(store, rec(`team-${i}`, i), now)
+    await recordSpend(store, rec('team-7', 5), now) // a team seen before the bound was passed
+    const day = dayOf(now)
+    const rows = await readSpend(store, 'team', day, day)
+    expect(rows).toHaveLength(2100)
+    const seven = rows.find((r) => r.team === 'team-7')!
+    expect(seven).toMatchObject({ requests: 2, input_tokens: 12, output_tokens: 2, currency: 'USD' })
+    expect(rows.find((r) => r.team === 'team-2099')).toMatchObject({ requests: 1, input_tokens: 2099 })
+    const byRoute = await readSpend(store, 'route', day, day)
+    expect(byRoute).toEqual([expect.objectContaining({ route: 'r', requests: 2101 })])
+  })
+})
