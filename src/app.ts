@@ -311,7 +311,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         experiment: plan.experiment?.exp.name,
         variant: plan.experiment?.variant.name,
       })
-      if (work.length) await Promise.all(work)
+      if (work.length === 1) await work[0]
+      else if (work.length) await Promise.all(work)
     }
 
     if (answer.kind === 'json') {
