@@ -16,7 +16,6 @@ type LiteState = { status: number; body: LiteBody; init: Record<string, string> 
 
 const BAD_VALUE = /[\0\r\n]/
 
-
 function headerValue(value: string): string {
   let v = String(value)
   // Leading and trailing HTTP whitespace goes, as Headers does it.

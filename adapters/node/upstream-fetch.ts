@@ -17,7 +17,6 @@ import type { Dispatcher } from 'undici'
 import UndiciAgent from 'undici/lib/dispatcher/agent.js'
 // @ts-expect-error no type declarations for undici's internal modules
 import undiciUtil from 'undici/lib/core/util.js'
-import type { Readable } from 'node:stream'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FetchLike } from '../../src/providers/types.ts'

@@ -52,38 +52,33 @@ const dayKey = (now: number) => {
 // Found by walking the dimensions' name lists (identity keys: no string built).
 interface Template {
   names: string[]
-  shape?: Record<string, number>
+  shape: Record<string, number>
   next: Map<string[], Template>
 }
 const TEMPLATES_MAX = 2_000
-let root: Template = { names: [], next: new Map() }
+const template = (names: string[]): Template => ({ names, shape: Object.fromEntries(names.map((n) => [n, 0])), next: new Map() })
+let root = template([])
 let templateCount = 0
 
 function child(t: Template, fields: string[]): Template {
   let c = t.next.get(fields)
   if (!c) {
     if (++templateCount > TEMPLATES_MAX) {
-      root = { names: [], next: new Map() }
+      root = template([])
       templateCount = 0
     }
-    t.next.set(fields, (c = { names: [...t.names, ...fields], next: new Map() }))
+    t.next.set(fields, (c = template([...t.names, ...fields])))
   }
   return c
 }
 
-function templateOf(r: CostRecord, cur: string): Template & { shape: Record<string, number> } {
+function templateOf(r: CostRecord, cur: string): Template {
   let t = root
   // The record's own backend, model and route win over attribution dimensions of those names.
   for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') t = child(t, fieldsOf(dim, r.attribution[dim]!, cur))
   t = child(t, fieldsOf('backend', r.backend, cur))
   t = child(t, fieldsOf('model', r.model, cur))
-  t = child(t, fieldsOf('route', r.route, cur))
-  if (!t.shape) {
-    const shape: Record<string, number> = {}
-    for (const n of t.names) shape[n] = 0
-    t.shape = shape
-  }
-  return t as Template & { shape: Record<string, number> }
+  return child(t, fieldsOf('route', r.route, cur))
 }
 
 export function recordSpend(store: StateStore, r: CostRecord, now: number): Promise<void> {
