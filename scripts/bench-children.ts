@@ -6,6 +6,13 @@ import { readFileSync } from 'node:fs'
 
 const root = new URL('..', import.meta.url).pathname
 
+/** The Node flags of `npm start` (package.json), e.g. ['--max-semi-space-size=8', ...]. */
+export function startFlags(): string[] {
+  const start: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).scripts.start
+  const words = start.split(/\s+/)
+  return words.slice(words.indexOf('node') + 1, words.indexOf('bin/kortex.js'))
+}
+
 export const hasTaskset = (() => {
   try {
     execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })

@@ -15,7 +15,7 @@ import { build } from 'esbuild'
 import { Miniflare } from 'miniflare'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
-import { benchConfig, hasTaskset, pin, pinSelf, start } from './bench-children.ts'
+import { benchConfig, hasTaskset, pin, pinSelf, start, startFlags } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
@@ -139,7 +139,7 @@ spec: { models: [bench-limited], defaultBackend: { name: upstream }, rateLimit: 
   const bundle = readFileSync(script)
 
   const rows: Row[] = []
-  const node = await start(pin(1, ['node', '--max-semi-space-size=4', 'bin/kortex.js', '--config', configFile, '--port', '0']))
+  const node = await start(pin(1, ['node', ...startFlags(), 'bin/kortex.js', '--config', configFile, '--port', '0']))
   rows.push(...(await measure('node', `http://127.0.0.1:${node.port}`)))
   await stop(node.child)
 
