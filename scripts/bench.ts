@@ -5,7 +5,7 @@
 // with and without the gateway. Everything runs on 127.0.0.1 and stops itself.
 // Each figure is taken over the last BENCH_SECONDS of one load, after
 // BENCH_WARMUP_SECONDS on the same connections (see measure()).
-// Comparisons are made within rounds (BENCH_ROUNDS, default 3) and the median
+// Comparisons are made within rounds (BENCH_ROUNDS, default 5) and the median
 // reported: on these VMs one target's figure drifts ±20% from minute to minute.
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,13 +16,13 @@ import { buildConfig } from '../src/config/source.ts'
 import { resolveRoute } from '../src/routing/resolve.ts'
 import { benchConfig, cpuSeconds, hasTaskset, peakRssMb, pin, pinSelf, start, startFlags } from './bench-children.ts'
 
-const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
 // The gateway runs with the Node flags `npm start` uses, read from package.json (the README's
 // Benchmark section says what each is for).
 const GATEWAY_FLAGS = startFlags()
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3))
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5))
 pinSelf()
 
 const body = JSON.stringify({
