@@ -27,7 +27,7 @@ import { NANO, costNano, formatNano } from './usage/cost.ts'
 import { Limiter } from './limits/admission.ts'
 import { checkAlerts } from './limits/alerts.ts'
 import { attributionOf, costRecord, usageOf, type Served } from './usage/record.ts'
-import { dayOf, readSpend, recordSpend } from './usage/spend.ts'
+import { SpendBuffer, dayOf, readSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
 import { recordRequest, telemetryOn } from './telemetry/otel.ts'
 import { isoTime } from './telemetry/iso-time.ts'
@@ -51,6 +51,8 @@ export interface GatewayDeps {
   secrets?: (name: string) => string | undefined
   /** Makes each attempt's abort controller; a runtime whose `fetch` takes a cheaper signal can say so (Node). */
   aborter?: () => Aborter
+  /** The longest spend aggregates wait to be written to the store (default 1000 ms; tests use 0). */
+  spendFlushMs?: number
 }
 
 export interface Gateway {
@@ -60,6 +62,8 @@ export interface Gateway {
 export interface RunningGateway extends Gateway {
   /** Live backend state: breakers, in flight, latency. */
   fleet: Fleet
+  /** Writes what is gathered for later (spend aggregates, the cost sink's queue): call before shutting down. */
+  flush(): Promise<void>
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -76,6 +80,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   // ring of typed arrays, not an object each. A store given may be shared, so they go there.
   const recorder = new ExperimentRecorder(store, now, deps.store ? undefined : new AssignmentRing())
   const limiter = new Limiter(store, log)
+  const spend = new SpendBuffer(store, deps.spendFlushMs ?? 1000)
   // The cost sink follows the config; a new sink only when its settings change.
   let sinkFor: string | undefined
   let sink: HttpSink | undefined
@@ -271,7 +276,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       if (admitted) work.push(settle({ ok: o.ok, tokens: usage.total_tokens, costNano: record.costNano }))
       if (route.costTracking) {
         log.record(record as unknown as Record<string, unknown>)
-        work.push(recordSpend(store, record, started))
+        const window = spend.add(record, started)
+        if (window) work.push(window)
         if (sink) work.push(sink.push(record))
       }
       if (plan.experiment && !o.cancelled) {
@@ -398,6 +404,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     }
     const days = (Date.parse(to) - Date.parse(from)) / 86_400_000
     if (days < 0 || days > 366) throw badRequest('from must not be after to, and the range at most 366 days', 'from', 'invalid_value')
+    await spend.flush()
     return c.json({ object: 'spend', group_by: groupBy, from, to, data: await readSpend(store, groupBy, from, to) })
   })
 
@@ -459,6 +466,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       }
     },
     fleet,
+    flush: () => Promise.all([spend.flush(), sink?.flush()]).then(() => {}),
   }
 }
 

@@ -105,8 +105,10 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
       stopWatching()
       await stopController()
       health.stop()
-      await store?.close()
       await server.close()
+      // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
+      await gateway.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
+      await store?.close()
     },
   }
 }

@@ -16,6 +16,7 @@ let port = 0
 let up: OpenAIUpstream
 let a: TestKortex
 let b: TestKortex
+let yaml = ''
 
 const route = (name: string, model: string, rateLimit: string) => `---
 apiVersion: gateway.kortex.io/v1alpha1
@@ -32,7 +33,7 @@ beforeAll(async () => {
   redis = await startRedis(port)
   process.env.KORTEX_FLEET_REDIS = `redis://127.0.0.1:${port}`
   up = await startOpenAIUpstream()
-  const yaml = `apiVersion: gateway.kortex.io/v1alpha1
+  yaml = `apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
 metadata: { name: g }
 spec:
@@ -88,6 +89,22 @@ it('token reservations settle to actual usage, whichever instance served', async
   }, 5000)
   const again = await Promise.all([chat(a, 'tokens', { max_tokens: 900 }), chat(b, 'tokens', { max_tokens: 900 })])
   expect(again.map((r) => r.status)).toEqual([200, 200])
+})
+
+it('spend pools across instances: written within the window, and by an instance as it shuts down', async () => {
+  const openRequests = async () => {
+    const r = (await (await fetch(`${a.url}/v1/spend?group_by=route`)).json()) as { data: Array<{ route: string; requests: number }> }
+    return r.data.find((x) => x.route === 'open')?.requests ?? 0
+  }
+  const before = await openRequests()
+  for (const k of [a, b, a, b]) await (await chat(k, 'open')).text()
+  // b's aggregates come within its window (1 s); a's own are written before it answers.
+  await eventually(async () => (await openRequests()) === before + 4, 5000)
+  // A third instance serves one request and shuts down at once: what it gathered reaches Redis on close.
+  const c = await startTestKortex(yaml)
+  await (await chat(c, 'open')).text()
+  await c.close()
+  expect(await openRequests()).toBe(before + 5)
 })
 
 it('Redis stopped mid-run: fail-open routes serve, fail-closed ones refuse; both recover by themselves', async () => {

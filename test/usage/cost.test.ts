@@ -160,6 +160,27 @@ spec:
     expect((await gw.call('/v1/spend?group_by=team&from=yesterday', admin)).status).toBe(400)
   })
 
+  it('spend is gathered in a window and written once: before /v1/spend answers, and on flush()', async () => {
+    const clock = fakeClock(Date.parse('2026-11-30T10:00:00Z'))
+    const store = new MemoryStore(clock.now)
+    let writes = 0
+    const counted = new Proxy(store, {
+      get: (t, k) => (k === 'addFields' ? (...a: Parameters<MemoryStore['addFields']>) => (writes++, t.addFields(...a)) : typeof (t as any)[k] === 'function' ? (t as any)[k].bind(t) : (t as any)[k]),
+    })
+    // A window far longer than the test: only the read and flush() write.
+    const gw = await testGateway(yaml, fakeFleet(), clock, { store: counted, spendFlushMs: 60_000 })
+    const admin = { headers: { authorization: 'Bearer kx-finance-0001' } }
+    for (let i = 0; i < 5; i++) await gw.chat({ authorization: 'Bearer kx-web-app-0001' })
+    expect(writes).toBe(0)
+    const teams = async () => ((await (await gw.call('/v1/spend?group_by=team&from=2026-11-30&to=2026-11-30', admin)).json()) as any).data
+    expect(await teams()).toEqual([expect.objectContaining({ team: 'web', requests: 5, input_tokens: 45, output_tokens: 60, cost: formatNano(5 * costNano(gw.config.backends.get('default/gpt')!, { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 })!) })])
+    expect(writes).toBe(1) // five requests, one write
+    await gw.chat({ authorization: 'Bearer kx-ml-app-00001' })
+    await gw.flush()
+    expect(writes).toBe(2)
+    expect((await teams()).map((r: any) => [r.team, r.requests])).toEqual([['web', 5], ['ml', 1]])
+  })
+
   it('costTracking: false or { enabled: false } on a route: no cost record and no spend for its requests', async () => {
     for (const off of ['false', '{ enabled: false }']) {
       const records: Record<string, unknown>[] = []
@@ -261,13 +282,19 @@ describe('the HTTP cost sink', () => {
 
 describe('spend aggregates', () => {
   it('stay exact past the bound on remembered field-name shapes (2,000): 2,100 teams, each its own figures', async () => {
-    const { recordSpend, readSpend, dayOf } = await import('../../src/usage/spend.ts')
+    const { SpendBuffer, readSpend, dayOf } = await import('../../src/usage/spend.ts')
     const store = new MemoryStore()
+    const spend = new SpendBuffer(store, 60_000)
     const now = Date.parse('2026-11-30T12:00:00Z')
     const rec = (team: string, i: number): CostRecord =>
       ({ type: 'cost', time: '', requestId: `r${i}`, route: 'r', model: 'm', attribution: { team }, latencyMs: 1, status: 200, attempts: 1, backend: 'b', inputTokens: i, outputTokens: 1, costNano: 1000, cost: '0.000001', currency: 'USD', estimated: false }) as CostRecord
-    for (let i = 0; i < 2100; i++) await recordSpend(store, rec(`team-${i}`, i), now)
-    await recordSpend(store, rec('team-7', 5), now) // a team seen before the bound was passed
+    // Flushed every 500 records, so shapes made before a bound reset are summed with ones made after it.
+    for (let i = 0; i < 2100; i++) {
+      spend.add(rec(`team-${i}`, i), now)
+      if (i % 500 === 499) await spend.flush()
+    }
+    spend.add(rec('team-7', 5), now) // a team seen before the bound was passed
+    await spend.flush()
     const day = dayOf(now)
     const rows = await readSpend(store, 'team', day, day)
     expect(rows).toHaveLength(2100)
