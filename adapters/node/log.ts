@@ -14,7 +14,7 @@ import { consoleLogger, type Logger } from '../../src/telemetry/log.ts'
 /** Flush a batch once it reaches this size, without waiting for the timer. */
 const MAX_BATCH = 64 * 1024
 /** The longest a record waits to be written. */
-export const FLUSH_MS = 50
+const FLUSH_MS = 50
 
 export function stdoutLogger(): Logger {
   let pending: string[] = []
