@@ -51,8 +51,8 @@ export interface GatewayDeps {
   secrets?: (name: string) => string | undefined
   /** Makes each attempt's abort controller; a runtime whose `fetch` takes a cheaper signal can say so (Node). */
   aborter?: () => Aborter
-  /** The longest spend aggregates wait to be written to the store (default 1000 ms; tests use 0). */
-  spendFlushMs?: number
+  /** The longest spend and experiment aggregates wait to be written to the store (default 1000 ms; tests use 0). */
+  aggregatesFlushMs?: number
 }
 
 export interface Gateway {
@@ -62,7 +62,7 @@ export interface Gateway {
 export interface RunningGateway extends Gateway {
   /** Live backend state: breakers, in flight, latency. */
   fleet: Fleet
-  /** Writes what is gathered for later (spend aggregates, the cost sink's queue): call before shutting down. */
+  /** Writes what is gathered for later (spend and experiment aggregates, the cost sink's queue): call before shutting down. */
   flush(): Promise<void>
 }
 
@@ -78,9 +78,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   const store = deps.store ?? new MemoryStore(now)
   // State of this instance alone (no store given): experiment assignments for feedback go in a
   // ring of typed arrays, not an object each. A store given may be shared, so they go there.
-  const recorder = new ExperimentRecorder(store, now, deps.store ? undefined : new AssignmentRing())
+  const flushMs = deps.aggregatesFlushMs ?? 1000
+  const recorder = new ExperimentRecorder(store, now, deps.store ? undefined : new AssignmentRing(), flushMs)
   const limiter = new Limiter(store, log)
-  const spend = new SpendBuffer(store, deps.spendFlushMs ?? 1000)
+  const spend = new SpendBuffer(store, flushMs)
   // The cost sink follows the config; a new sink only when its settings change.
   let sinkFor: string | undefined
   let sink: HttpSink | undefined
@@ -466,7 +467,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       }
     },
     fleet,
-    flush: () => Promise.all([spend.flush(), sink?.flush()]).then(() => {}),
+    flush: () => Promise.all([spend.flush(), recorder.flush(), sink?.flush()]).then(() => {}),
   }
 }
 

@@ -6,6 +6,7 @@ import type { StateStore } from '../state/store.ts'
 import type { CostRecord } from './record.ts'
 import { formatNano } from './cost.ts'
 import { isoDay as dayOf } from '../telemetry/iso-time.ts'
+import { FlushWindow } from '../state/flush-window.ts'
 
 const KEEP_DAYS = 400
 const MEASURES = ['cost', 'requests', 'input_tokens', 'output_tokens', 'estimated'] as const
@@ -89,12 +90,14 @@ function templateOf(r: CostRecord, cur: string): Template {
  */
 export class SpendBuffer {
   #days = new Map<string, Map<Template, Float64Array>>()
-  #window: Promise<void> | undefined
+  readonly #window: FlushWindow
 
   constructor(
     private readonly store: StateStore,
-    private readonly flushMs: number,
-  ) {}
+    flushMs: number,
+  ) {
+    this.#window = new FlushWindow(flushMs, () => this.flush())
+  }
 
   /** Adds a record. Returns the window's write when this record opened the window (hand it to waitUntil), else undefined. */
   add(r: CostRecord, now: number): Promise<void> | undefined {
@@ -110,11 +113,7 @@ export class SpendBuffer {
     sums[2]! += r.inputTokens
     sums[3]! += r.outputTokens
     if (r.estimated) sums[4]! += 1
-    if (this.#window) return undefined
-    return (this.#window = new Promise<void>((resolve) => setTimeout(resolve, this.flushMs)).then(() => {
-      this.#window = undefined
-      return this.flush()
-    }))
+    return this.#window.open()
   }
 
   /** Writes everything gathered so far. */

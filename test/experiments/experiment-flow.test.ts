@@ -28,6 +28,27 @@ spec:
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 describe('an experiment end to end', () => {
+  it("gathers a window's aggregates and writes them once per variant: before a report reads them, and on flush()", async () => {
+    const store = new MemoryStore()
+    const writes: string[] = []
+    const counted = new Proxy(store, {
+      get: (t, k) => (k === 'addFields' ? (key: string, ...rest: [Record<string, number>, number?]) => (writes.push(key), t.addFields(key, ...rest)) : typeof (t as any)[k] === 'function' ? (t as any)[k].bind(t) : (t as any)[k]),
+    })
+    const fleet = fakeFleet()
+    // A window far longer than the test: only the report and flush() write.
+    const gw = await testGateway(yaml, fleet, fakeClock(), { store: counted, aggregatesFlushMs: 60_000 })
+    for (let i = 0; i < 40; i++) expect((await gw.chat({ 'x-user-id': `user-${i}` })).status).toBe(200)
+    const variantWrites = () => writes.filter((k) => k.includes(':v:'))
+    expect(variantWrites()).toEqual([])
+    const report = (await (await gw.call('/v1/experiments/model-comparison')).json()) as any
+    expect(report.variants.map((v: any) => v.requests)).toEqual([fleet.calls['gpt-4'], fleet.calls['claude-3']])
+    expect(report.variants[0].requests + report.variants[1].requests).toBe(40)
+    expect(variantWrites().sort()).toEqual(['exp:default/model-comparison:v:control', 'exp:default/model-comparison:v:treatment'])
+    await gw.chat({ 'x-user-id': 'user-1' })
+    await gw.flush()
+    expect(variantWrites()).toHaveLength(3)
+  })
+
   it('splits by user, labels responses, takes feedback, and reports the difference with its statistics', async () => {
     const fleet = fakeFleet()
     const store = new MemoryStore()

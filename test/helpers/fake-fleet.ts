@@ -134,8 +134,8 @@ export interface TestGateway extends RunningGateway {
 
 export async function testGateway(yaml: string, fleet: FakeFleet, clock: FakeClock = fakeClock(), deps: Partial<GatewayDeps> = {}): Promise<TestGateway> {
   const config = await buildConfig(yaml, () => undefined)
-  // Spend aggregates are written at once (no 1 s window): settle() then sees them in the store.
-  const gw = createGateway({ config: () => config, fetch: fleet.fetch, log: silentLogger, clock, spendFlushMs: 0, ...deps })
+  // Spend and experiment aggregates are written at once (no 1 s window): settle() then sees them in the store.
+  const gw = createGateway({ config: () => config, fetch: fleet.fetch, log: silentLogger, clock, aggregatesFlushMs: 0, ...deps })
   const pending: Promise<unknown>[] = []
   const ctx = { waitUntil: (p: Promise<unknown>) => void pending.push(p) }
   const call = (path: string, init?: RequestInit) => gw.fetch(new Request(`http://kortex.test${path}`, init), ctx)

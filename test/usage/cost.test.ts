@@ -168,7 +168,7 @@ spec:
       get: (t, k) => (k === 'addFields' ? (...a: Parameters<MemoryStore['addFields']>) => (writes++, t.addFields(...a)) : typeof (t as any)[k] === 'function' ? (t as any)[k].bind(t) : (t as any)[k]),
     })
     // A window far longer than the test: only the read and flush() write.
-    const gw = await testGateway(yaml, fakeFleet(), clock, { store: counted, spendFlushMs: 60_000 })
+    const gw = await testGateway(yaml, fakeFleet(), clock, { store: counted, aggregatesFlushMs: 60_000 })
     const admin = { headers: { authorization: 'Bearer kx-finance-0001' } }
     for (let i = 0; i < 5; i++) await gw.chat({ authorization: 'Bearer kx-web-app-0001' })
     expect(writes).toBe(0)
