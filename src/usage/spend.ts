@@ -47,49 +47,18 @@ const dayKey = (now: number) => {
   return lastKey
 }
 
-// The measures' field names of a whole record (every dimension): a record's
-// shape, which the buffer below sums under. Found by walking the dimensions'
-// name lists (identity keys: no string built per record).
-interface Template {
-  names: string[]
-  next: Map<string[], Template>
-}
-const TEMPLATES_MAX = 2_000
-const template = (names: string[]): Template => ({ names, next: new Map() })
-let root = template([])
-let templateCount = 0
-
-function child(t: Template, fields: string[]): Template {
-  let c = t.next.get(fields)
-  if (!c) {
-    if (++templateCount > TEMPLATES_MAX) {
-      root = template([])
-      templateCount = 0
-    }
-    t.next.set(fields, (c = template([...t.names, ...fields])))
-  }
-  return c
-}
-
-function templateOf(r: CostRecord, cur: string): Template {
-  let t = root
-  // The record's own backend, model and route win over attribution dimensions of those names.
-  for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') t = child(t, fieldsOf(dim, r.attribution[dim]!, cur))
-  t = child(t, fieldsOf('backend', r.backend, cur))
-  t = child(t, fieldsOf('model', r.model, cur))
-  return child(t, fieldsOf('route', r.route, cur))
-}
-
 /**
- * This instance's spend not yet in the store: five sums per day and record
- * shape, written in one addFields per day at most `flushMs` after the first
- * record of a window, before every read (/v1/spend), and on close. A write
- * per request was ~2.4% of a proxied request's CPU in memory, and a store
- * round trip each on Redis. A crash loses at most the last window's
- * aggregates; the cost records themselves are already in the log.
+ * This instance's spend not yet in the store: per day, five sums for each
+ * (dimension, value, currency), kept under its field-name list from
+ * fieldsOf (an identity key: no string built per record). Written in one
+ * addFields per day at most `flushMs` after the first record of a window,
+ * before every read (/v1/spend), and on close. A write per request was
+ * ~2.4% of a proxied request's CPU in memory, and a store round trip each
+ * on Redis. A crash loses at most the last window's aggregates; the cost
+ * records themselves are already in the log.
  */
 export class SpendBuffer {
-  #days = new Map<string, Map<Template, Float64Array>>()
+  #days = new Map<string, Map<string[], Float64Array>>()
   readonly #window: FlushWindow
 
   constructor(
@@ -101,18 +70,15 @@ export class SpendBuffer {
 
   /** Adds a record. Returns the window's write when this record opened the window (hand it to waitUntil), else undefined. */
   add(r: CostRecord, now: number): Promise<void> | undefined {
-    const t = templateOf(r, r.currency ?? '-')
+    const cur = r.currency ?? '-'
     const day = dayKey(now)
-    let byShape = this.#days.get(day)
-    if (!byShape) this.#days.set(day, (byShape = new Map()))
-    let sums = byShape.get(t)
-    if (!sums) byShape.set(t, (sums = new Float64Array(5)))
-    // MEASURES' order: cost, requests, input_tokens, output_tokens, estimated.
-    sums[0]! += r.costNano
-    sums[1]! += 1
-    sums[2]! += r.inputTokens
-    sums[3]! += r.outputTokens
-    if (r.estimated) sums[4]! += 1
+    let sums = this.#days.get(day)
+    if (!sums) this.#days.set(day, (sums = new Map()))
+    // The record's own backend, model and route win over attribution dimensions of those names.
+    for (const dim in r.attribution) if (dim !== 'backend' && dim !== 'model' && dim !== 'route') addTo(sums, fieldsOf(dim, r.attribution[dim]!, cur), r)
+    addTo(sums, fieldsOf('backend', r.backend, cur), r)
+    addTo(sums, fieldsOf('model', r.model, cur), r)
+    addTo(sums, fieldsOf('route', r.route, cur), r)
     return this.#window.open()
   }
 
@@ -122,20 +88,27 @@ export class SpendBuffer {
     const days = this.#days
     this.#days = new Map()
     const writes: Promise<void>[] = []
-    for (const [day, byShape] of days) {
-      // Shapes share names (the same route under two teams): their sums add up per field.
+    for (const [day, sums] of days) {
+      // fieldsOf may have made a second list for the same names (after its reset): sums add up per name.
       const d: Record<string, number> = {}
-      for (const [t, sums] of byShape) {
-        for (let i = 0; i < t.names.length; i += 5) {
-          for (let m = 0; m < 5; m++) if (sums[m]) d[t.names[i + m]!] = (d[t.names[i + m]!] ?? 0) + sums[m]!
-        }
-      }
+      for (const [names, s] of sums) for (let m = 0; m < 5; m++) if (s[m]) d[names[m]!] = (d[names[m]!] ?? 0) + s[m]!
       writes.push(this.store.addFields(day, d, KEEP_DAYS * 86_400))
     }
     return Promise.all(writes).then(() => {})
   }
 }
 const DONE = Promise.resolve()
+
+/** Adds a record's measures, in MEASURES' order (cost, requests, input_tokens, output_tokens, estimated), to one name list's sums. */
+function addTo(sums: Map<string[], Float64Array>, names: string[], r: CostRecord) {
+  let s = sums.get(names)
+  if (!s) sums.set(names, (s = new Float64Array(5)))
+  s[0]! += r.costNano
+  s[1]! += 1
+  s[2]! += r.inputTokens
+  s[3]! += r.outputTokens
+  if (r.estimated) s[4]! += 1
+}
 
 export interface SpendRow {
   [dimension: string]: string | number | null

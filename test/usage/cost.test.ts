@@ -281,14 +281,14 @@ describe('the HTTP cost sink', () => {
 })
 
 describe('spend aggregates', () => {
-  it('stay exact past the bound on remembered field-name shapes (2,000): 2,100 teams, each its own figures', async () => {
+  it('stay exact for 2,100 teams written over several windows, each its own figures', async () => {
     const { SpendBuffer, readSpend, dayOf } = await import('../../src/usage/spend.ts')
     const store = new MemoryStore()
     const spend = new SpendBuffer(store, 60_000)
     const now = Date.parse('2026-11-30T12:00:00Z')
     const rec = (team: string, i: number): CostRecord =>
       ({ type: 'cost', time: '', requestId: `r${i}`, route: 'r', model: 'm', attribution: { team }, latencyMs: 1, status: 200, attempts: 1, backend: 'b', inputTokens: i, outputTokens: 1, costNano: 1000, cost: '0.000001', currency: 'USD', estimated: false }) as CostRecord
-    // Flushed every 500 records, so shapes made before a bound reset are summed with ones made after it.
+    // Flushed every 500 records: each window's sums add to the last.
     for (let i = 0; i < 2100; i++) {
       spend.add(rec(`team-${i}`, i), now)
       if (i % 500 === 499) await spend.flush()
