@@ -54,14 +54,15 @@ interface BodyControl {
  * straight to it. Past HIGH_WATER unread bytes, or when a stream reader has
  * enough, the source is paused until the reader asks again.
  */
+const ENDED = { ended: true } as const
+
 class BodySource {
   #chunks: Buffer[] = []
   #size = 0
   #reader: Reader | undefined
   #paused = false
-  #ended = false
-  #error: unknown
-  #failed = false
+  /** How the body finished: still coming, ended, or failed with its error. */
+  #done: undefined | { ended: true } | { error: unknown }
 
   readonly #control: BodyControl
 
@@ -81,21 +82,20 @@ class BodySource {
     return false
   }
   end(): void {
-    this.#ended = true
+    this.#done = ENDED
     this.#reader?.end()
   }
   fail(err: unknown): void {
-    if (this.#ended || this.#failed) return
-    this.#failed = true
-    this.#error = err
+    if (this.#done) return
+    this.#done = { error: err }
     this.#reader?.error(err)
   }
 
   // The reader's side.
   /** The whole body, at once when it is already in. */
   whole(): Promise<Buffer> {
-    if (this.#ended) return Promise.resolve(concat(this.#chunks))
-    if (this.#failed) return Promise.reject(this.#error)
+    const done = this.#done
+    if (done) return 'error' in done ? Promise.reject(done.error) : Promise.resolve(concat(this.#chunks))
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = []
       this.read({ data: (c) => (chunks.push(c), true), end: () => resolve(concat(chunks)), error: reject })
@@ -128,8 +128,8 @@ class BodySource {
     this.#chunks = []
     this.#size = 0
     for (const c of held) reader.data(c)
-    if (this.#ended) return reader.end()
-    if (this.#failed) return reader.error(this.#error)
+    const done = this.#done
+    if (done) return 'error' in done ? reader.error(done.error) : reader.end()
     this.#reader = reader
     this.resume()
   }
