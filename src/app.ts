@@ -31,6 +31,7 @@ import { SpendBuffer, dayOf, readSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
 import { recordRequest, telemetryOn } from './telemetry/otel.ts'
 import { isoTime } from './telemetry/iso-time.ts'
+import { Scrubber } from './telemetry/scrub.ts'
 
 export interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void
@@ -51,6 +52,8 @@ export interface GatewayDeps {
   secrets?: (name: string) => string | undefined
   /** Makes each attempt's abort controller; a runtime whose `fetch` takes a cheaper signal can say so (Node). */
   aborter?: () => Aborter
+  /** Secrets the runtime holds beyond the config's (the controller's token): masked wherever the config's are. */
+  secretValues?: () => Iterable<string | undefined>
   /** The longest spend and experiment aggregates wait to be written to the store (default 1000 ms; tests use 0). */
   aggregatesFlushMs?: number
 }
@@ -72,7 +75,17 @@ const schemas: Record<Operation, z.ZodType<Record<string, unknown>>> = { chat: c
 type Env = { Bindings: { ctx?: Partial<ExecutionContext> }; Variables: { requestId: string } }
 
 export function createGateway(deps: GatewayDeps): RunningGateway {
-  const log = deps.log ?? consoleLogger
+  // Every secret the config in force holds, and the runtime's own: masked in every error body,
+  // stream error event and warning (an upstream may quote our key back). Built on first use.
+  const scrubbers = new WeakMap<CompiledConfig, Scrubber>()
+  const runtimeScrubber = new Scrubber(() => deps.secretValues?.() ?? [])
+  const scrubberOf = (config: CompiledConfig | undefined): Scrubber => {
+    if (!config) return runtimeScrubber
+    let s = scrubbers.get(config)
+    if (!s) scrubbers.set(config, (s = new Scrubber(() => secretsOf(config, deps))))
+    return s
+  }
+  const log = scrubbingLogger(deps.log ?? consoleLogger, () => scrubberOf(deps.config()))
   const clock: Clock = { ...systemClock, ...deps.clock }
   const now = clock.now
   const store = deps.store ?? new MemoryStore(now)
@@ -168,6 +181,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers)
     sync(config)
+    const scrub = scrubberOf(config)
     const planned = planRequest(
       route,
       { model, path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
@@ -225,12 +239,13 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         fleet,
         clock,
         startedAt: started,
+        scrub,
       })
     } catch (err) {
       if (err instanceof GatewayError) {
         Object.assign(err.headers, headers)
         const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
-        if (config.gateway.accessLog) accessLog({ status: err.status, error: err.code ?? err.type, attempts })
+        if (config.gateway.accessLog) accessLog({ status: err.status, error: scrub.scrub(err.code ?? err.type), attempts })
         if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType: err.code ?? err.type, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
         const upstreamFault = err.status >= 500 || err.status === 429
         waitUntil(ctx, settle({ ok: false }))
@@ -433,13 +448,13 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const { model } = matchKservePath(req.method, path)
     if (model) checkModelAllowed(principal, model)
     const body = req.method === 'POST' ? await readBodyBytes(req, config.gateway.maxBodyBytes) : null
-    return kservePassthrough({ backend, path, method: req.method, body, contentType: req.headers.get('content-type') ?? undefined, fetch: deps.fetch, signal: req.signal })
+    return kservePassthrough({ backend, path, method: req.method, body, contentType: req.headers.get('content-type') ?? undefined, fetch: deps.fetch, signal: req.signal, scrub: scrubberOf(config) })
   })
 
   app.notFound((c) => errorResponse(new GatewayError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', 'unknown_url'), { 'x-request-id': c.get('requestId') ?? '' }))
 
   const failed = (err: unknown, requestId: string) => {
-    if (err instanceof GatewayError) return errorResponse(err, { 'x-request-id': requestId })
+    if (err instanceof GatewayError) return errorResponse(scrubError(err, scrubberOf(deps.config())), { 'x-request-id': requestId })
     log.error('unhandled error', { requestId, error: err instanceof Error ? err.message : String(err) })
     return errorResponse(new GatewayError(500, 'The gateway hit an internal error; the request id is in x-request-id.', 'api_error', 'internal_error'), { 'x-request-id': requestId })
   }
@@ -497,4 +512,33 @@ function visibleModels(config: CompiledConfig, principal: Principal) {
   return config.models
     .filter((m) => !principal.models?.length || anyGlob(principal.models, m.id))
     .map((m) => ({ id: m.id, object: 'model', created, owned_by: `kortex:${m.route}` }))
+}
+
+/** Every secret a config holds: provider keys, backend header values, the cost sink's token; and the runtime's. */
+function* secretsOf(config: CompiledConfig, deps: GatewayDeps): Iterable<string | undefined> {
+  for (const b of config.backends.values()) {
+    yield b.apiKey
+    yield* Object.values(b.headers)
+  }
+  const env = config.gateway.cost.sink?.tokenEnv
+  if (env) yield deps.secrets?.(env)
+  if (deps.secretValues) yield* deps.secretValues()
+}
+
+/** The error with any secret in its message, code or param masked (a new one only when something was). */
+function scrubError(err: GatewayError, s: Scrubber): GatewayError {
+  const message = s.scrub(err.message)
+  const code = err.code && s.scrub(err.code)
+  const param = err.param && s.scrub(err.param)
+  if (message === err.message && code === err.code && param === err.param) return err
+  return new GatewayError(err.status, message, err.type, code, param, err.headers)
+}
+
+/** Warnings and errors with secrets masked in their fields; records (the access log) are scrubbed where they are built. */
+function scrubbingLogger(log: Logger, scrubber: () => Scrubber): Logger {
+  return {
+    record: (rec) => log.record(rec),
+    warn: (message, fields) => log.warn(scrubber().scrub(message), fields && scrubber().fields(fields)),
+    error: (message, fields) => log.error(scrubber().scrub(message), fields && scrubber().fields(fields)),
+  }
 }

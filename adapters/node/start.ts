@@ -95,7 +95,9 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const store = await stateStore(current(), log, notice)
   // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
   await store?.ready(2000).catch(() => {})
-  const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], aborter })
+  // The controller's tokens unlock /config (every provider key): masked like the config's own secrets.
+  const secretValues = () => [configToken, ...(opts.controller?.tokens ?? [])]
+  const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
   const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1')
   return {
     ...server,

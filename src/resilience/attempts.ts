@@ -12,6 +12,7 @@ import type { FetchLike, Operation, ProviderResult } from '../providers/types.ts
 import { GatewayError } from '../api/errors.ts'
 import { openStream, responseAsStream, type StreamOutcome } from './stream.ts'
 import type { Fleet, Lease } from './fleet.ts'
+import type { Scrubber } from '../telemetry/scrub.ts'
 
 export interface Clock {
   now(): number
@@ -47,6 +48,8 @@ export interface AttemptRequest {
   clock: Clock
   /** When the request arrived (the deadline counts from it). */
   startedAt: number
+  /** Masks the gateway's secrets in what upstreams said (failure messages, stream error events). */
+  scrub?: Scrubber
 }
 
 export interface AttemptFailure {
@@ -101,7 +104,7 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
   // After a context-window failure, only backends with a larger (or unknown) window are worth trying.
   let needWindow = 0
   const fail = (backend: Backend, e: UpstreamError) => {
-    failures.push({ backend: backend.name, cls: e.cls, message: e.message, status: e.upstreamStatus })
+    failures.push({ backend: backend.name, cls: e.cls, message: req.scrub ? req.scrub.scrub(e.message) : e.message, status: e.upstreamStatus })
     last = { err: e, backend }
   }
 
@@ -188,6 +191,7 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
       idleTimeoutMs: timeoutMs,
       abort: (r) => ctl.abort(r),
       signal: ctl.signal,
+      scrub: req.scrub,
     })
     // First content is here: from now on the stream's own idle timeout guards it.
     clearTimeout(timer)

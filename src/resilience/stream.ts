@@ -7,6 +7,7 @@
 import { SseSplitter, parseEventBlock } from '../api/sse.ts'
 import { UpstreamError, fromFetchError } from '../providers/errors.ts'
 import type { Usage } from '../providers/types.ts'
+import { noScrubber, type Scrubber } from '../telemetry/scrub.ts'
 
 export interface StreamOutcome {
   usage?: Usage
@@ -32,6 +33,8 @@ export interface StreamOptions {
   /** Aborts the upstream request (client gone, timeout). */
   abort: (reason: unknown) => void
   signal: AbortSignal
+  /** Masks the gateway's secrets in error events and messages (an upstream may echo our key). */
+  scrub?: Scrubber
 }
 
 const enc = new TextEncoder()
@@ -123,6 +126,7 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
   const events = new EventReader(reader)
   const held: string[] = []
   const outcome: StreamOutcome = { chunks: 0 }
+  const scrub = opts.scrub ?? noScrubber
   let sawDone = false
 
   const read = () => withTimeout(events.next(), opts.idleTimeoutMs, () => opts.abort(new UpstreamError('timeout', 'stalled stream')))
@@ -176,8 +180,8 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
   const done = new Promise<StreamOutcome>((r) => (resolveDone = r))
   const finish = (ctrl: ReadableStreamDefaultController<Uint8Array>, error?: { message: string; code: string }) => {
     if (error) {
-      outcome.error = error.message
-      ctrl.enqueue(streamErrorEvent(error.message, error.code))
+      outcome.error = scrub.scrub(error.message)
+      ctrl.enqueue(streamErrorEvent(outcome.error, error.code))
     }
     ctrl.close()
     resolveDone(outcome)
@@ -203,12 +207,13 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
           let sent = false
           for (const b of ready) {
             if (!inspect(b)) continue
-            ctrl.enqueue(encodeBlock(b))
-            sent = true
             const ev = parseEventBlock(b)
             const err = ev && errorOf(ev.data)
+            // The upstream's error event goes on in its own words, less any secret it quotes.
+            ctrl.enqueue(encodeBlock(err ? scrub.scrub(b) : b))
+            sent = true
             if (err) {
-              outcome.error = err.message
+              outcome.error = scrub.scrub(err.message)
               reader.cancel().catch(() => {})
               ctrl.close()
               return resolveDone(outcome)
