@@ -5,6 +5,32 @@ import { GatewayError, badRequest } from './errors.ts'
 const tooLarge = (max: number) =>
   new GatewayError(413, `Request body is larger than the gateway's limit of ${max} bytes`, 'invalid_request_error', 'request_too_large')
 
+/**
+ * Deeper than any real request (a JSON schema in a tool is a dozen levels), and shallow
+ * enough that nothing walking a body recursively (JSON.stringify, a translator) can run
+ * out of stack: such a body could never be forwarded, and is the client's mistake.
+ */
+export const MAX_JSON_DEPTH = 128
+
+/** True when `v` nests objects and arrays more than `max` levels deep. Visits containers only: long strings cost nothing. */
+export function tooDeep(v: unknown, max = MAX_JSON_DEPTH): boolean {
+  if (typeof v !== 'object' || v === null) return false
+  if (max <= 0) return true
+  if (Array.isArray(v)) {
+    for (const x of v) if (typeof x === 'object' && x !== null && tooDeep(x, max - 1)) return true
+    return false
+  }
+  const o = v as Record<string, unknown>
+  for (const k in o) {
+    const x = o[k]
+    if (typeof x === 'object' && x !== null && tooDeep(x, max - 1)) return true
+  }
+  return false
+}
+
+export const tooDeepError = (what = 'The JSON body') =>
+  badRequest(`${what} is nested more than ${MAX_JSON_DEPTH} levels deep; no model API accepts that.`, null, 'invalid_json')
+
 export async function readJsonBody(req: Request, max: number): Promise<unknown> {
   return (await readJson(req, max)).value
 }
@@ -22,11 +48,14 @@ export async function readJson(req: Request, max: number): Promise<{ text: strin
   }
   // /\S/ rather than trim(): trim copies the whole body when it has nothing to trim.
   if (!/\S/.test(text)) throw badRequest('The request body is empty; send a JSON object.', null, 'invalid_json')
+  let value: unknown
   try {
-    return { text, value: JSON.parse(text) }
+    value = JSON.parse(text)
   } catch {
     throw badRequest('We could not parse the JSON body of your request. Send valid JSON with Content-Type: application/json.', null, 'invalid_json')
   }
+  if (tooDeep(value)) throw tooDeepError()
+  return { text, value }
 }
 
 /** The raw body, within the limit (for pass-through routes). */

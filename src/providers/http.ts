@@ -9,9 +9,16 @@ import type { UpstreamCall } from './types.ts'
  */
 export async function postJson(call: UpstreamCall, url: string, headers: HeadersInit, body: unknown): Promise<Response> {
   if (call.backend.missingSecret) throw new UpstreamError('unavailable', `credentials not configured (set ${call.backend.missingSecret})`)
+  let payload: string
+  try {
+    payload = body === call.body && call.raw !== undefined ? call.raw : JSON.stringify(body)
+  } catch (err) {
+    // Nothing was sent: the request itself cannot be written out, which is no fault of the backend's.
+    throw new UpstreamError('bad_request', `The request cannot be forwarded: ${err instanceof Error ? err.message : String(err)}`)
+  }
   let res: Response
   try {
-    res = await call.fetch(url, { method: 'POST', headers, body: body === call.body && call.raw !== undefined ? call.raw : JSON.stringify(body), signal: call.signal })
+    res = await call.fetch(url, { method: 'POST', headers, body: payload, signal: call.signal })
   } catch (err) {
     throw fromFetchError(err, call.signal)
   }

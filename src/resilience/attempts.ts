@@ -136,8 +136,14 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
       try {
         return await once(backend, lease, Math.min(left, policy.attemptTimeoutMs ?? backend.timeoutMs), req, failures, sent, at)
       } catch (err) {
-        if (err instanceof GatewayError) throw err
-        const e = err instanceof UpstreamError ? err : new UpstreamError('server', err instanceof Error ? err.message : String(err))
+        // Only what an upstream did (its status, its body, a timeout, a connection failure) is an
+        // UpstreamError. Anything else was thrown by our own code around the call: the client's
+        // error or ours, never the backend's, so it counts against no breaker and tries no other.
+        if (!(err instanceof UpstreamError)) {
+          lease.end('cancelled')
+          throw err
+        }
+        const e = err
         lease.end(!req.signal.aborted && BREAKER_CLASSES.has(e.cls) ? 'failure' : 'cancelled')
         fail(backend, e)
         if (req.signal.aborted || !policy.triggers(e)) break backends
@@ -178,12 +184,17 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
   try {
     const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, raw, stream: req.stream, signal: ctl.signal, fetch: req.fetch, requestId: req.requestId })
     if (result.kind === 'json') {
+      let s: ReadableStream<Uint8Array> | undefined
+      try {
+        if (req.stream) s = responseAsStream(result.body, req.clientWantsUsage)
+      } catch {
+        throw new UpstreamError('bad_response', 'a response whose choices cannot be read')
+      }
       cleanup()
       const latencyMs = req.clock.now() - sentAt
       lease.answered(latencyMs)
       lease.end('success')
-      if (!req.stream) return { kind: 'json', backend, attempts, failures, latencyMs, body: result.body, raw: result.raw }
-      const s = responseAsStream(result.body, req.clientWantsUsage)
+      if (!s) return { kind: 'json', backend, attempts, failures, latencyMs, body: result.body, raw: result.raw }
       return { kind: 'stream', backend, attempts, failures, latencyMs, body: s, done: Promise.resolve({ usage: result.body.usage as never, chunks: 0 }) }
     }
     const opened = await openStream(result.body, {

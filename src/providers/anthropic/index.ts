@@ -29,7 +29,11 @@ async function send(call: UpstreamCall): Promise<ProviderResult> {
   const { body: parsed } = await readJsonObject(call, res, (o) => o.type === 'error')
   if (!isAnthropicMessage(parsed)) throw new UpstreamError('bad_response', 'not an Anthropic message object', res.status)
   // Asked for a stream and got a whole message: the core turns it into chunks.
-  return { kind: 'json', body: toOpenAIResponse(parsed, body.model) }
+  try {
+    return { kind: 'json', body: toOpenAIResponse(parsed, body.model) }
+  } catch {
+    throw new UpstreamError('bad_response', 'an Anthropic message that cannot be read', res.status)
+  }
 }
 
 export const anthropic: Provider = {

@@ -3,6 +3,7 @@
 // tool_use / tool_result blocks; consecutive messages of one role are merged,
 // since Anthropic wants user and assistant turns to alternate.
 import { UpstreamError } from '../errors.ts'
+import { MAX_JSON_DEPTH, tooDeep } from '../../api/body.ts'
 
 export const DEFAULT_MAX_TOKENS = 4096
 
@@ -192,6 +193,7 @@ function toolUse(c: unknown, at: string): AnthropicBlock {
     } catch {
       throw invalid(`${at}.function.arguments is not valid JSON`, `${at}.function.arguments`)
     }
+    if (tooDeep(input)) throw invalid(`${at}.function.arguments is nested more than ${MAX_JSON_DEPTH} levels deep`, `${at}.function.arguments`)
   } else if (isObj(args)) input = args
   return { type: 'tool_use', id: c.id, name: c.function.name, input: isObj(input) ? input : {} }
 }
