@@ -9,7 +9,7 @@ import { kservePassthrough, matchKservePath } from './providers/kserve/passthrou
 import { chatRequest, completionRequest, embeddingRequest, feedbackRequest, quickChat, validate } from './api/schemas.ts'
 import type { CompiledConfig, Principal } from './config/compile.ts'
 import { ANONYMOUS, authenticate, checkModelAllowed } from './auth/authenticate.ts'
-import { resolveRoute } from './routing/resolve.ts'
+import { modelRoute, resolveRoute } from './routing/resolve.ts'
 import { planRequest, type Plan } from './routing/plan.ts'
 import { attempt, systemClock, type Aborter, type Answer, type Clock } from './resilience/attempts.ts'
 import { Fleet, backendKey } from './resilience/fleet.ts'
@@ -179,7 +179,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const body = validate(schemas[op], json.value, op === 'chat' ? quickChat : undefined) as Record<string, unknown> & { model: string }
     const model = body.model
     checkModelAllowed(principal, model)
-    const route = resolveRoute(config, model, req.headers)
+    const route = resolveRoute(config, model, req.headers, principal)
     sync(config)
     const scrub = scrubberOf(config)
     const planned = planRequest(
@@ -188,7 +188,9 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       fleet,
     )
     const plan = planned instanceof Promise ? await planned : planned
-    const admission = limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: plan.reserve.length ? [...plan.backends, ...plan.reserve] : plan.backends, now: started })
+    // A route named by X-Route: the model's own route keeps its limits (naming another never escapes them).
+    const home = req.headers.has('x-route') ? modelRoute(config, model) : undefined
+    const admission = limiter.admit({ config, route, modelRoute: home, principal, keyed, headers: req.headers, body, model, candidates: plan.reserve.length ? [...plan.backends, ...plan.reserve] : plan.backends, now: started })
     const admitted = admission === undefined ? undefined : await admission
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined

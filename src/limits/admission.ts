@@ -3,7 +3,9 @@
 // nothing applies), and settled to what it really used afterwards.
 //
 // Scopes: the route (or each of its users, `perUser`), the API key, the
-// key's team, and every user (`limits.perUser`). Token limits reserve the
+// key's team, and every user (`limits.perUser`). A request that names its
+// route (X-Route) also counts against the route its model has without the
+// header, so naming a looser route never buys more than the limits allow. Token limits reserve the
 // prompt's tiktoken count (or its estimate, `limits.promptTokens`) plus
 // max_tokens (or `defaultMaxTokens`); budgets
 // reserve the worst-case cost over the backends the request may reach.
@@ -68,6 +70,8 @@ function rateKey(scope: string, unit: Unit): string {
 export interface AdmissionInput {
   config: CompiledConfig
   route: Route
+  /** The route the model resolves to when X-Route named another: its limits hold too. */
+  modelRoute?: Route
   principal: Principal
   /** True when the caller presented a key (the principal is not the open gateway's anonymous one). */
   keyed: boolean
@@ -119,6 +123,16 @@ function userOf(input: AdmissionInput, header: string): string {
   return v ? `u:${idPart(v)}` : `k:${idPart(input.principal.name)}`
 }
 
+function routeLimits(input: AdmissionInput, route: Route, sets: Array<{ scope: string; label: string; set: LimitSet }>) {
+  const rl = route.spec.rateLimit
+  if (!rl) return
+  const scope = route.limitScope
+  if (rl.perUser) {
+    const user = userOf(input, rl.userHeader.toLowerCase())
+    sets.push({ scope: `${scope}:${user}`, label: `user '${user.slice(2)}' on route '${route.name}'`, set: rl })
+  } else sets.push({ scope, label: `route '${route.name}'`, set: rl })
+}
+
 export class Limiter {
   #down = false
 
@@ -132,14 +146,8 @@ export class Limiter {
     const { config, route, principal } = input
     const settings = config.gateway.limits
     const sets: Array<{ scope: string; label: string; set: LimitSet }> = []
-    const rl = route.spec.rateLimit
-    if (rl) {
-      const scope = route.limitScope
-      if (rl.perUser) {
-        const user = userOf(input, rl.userHeader.toLowerCase())
-        sets.push({ scope: `${scope}:${user}`, label: `user '${user.slice(2)}' on route '${route.name}'`, set: rl })
-      } else sets.push({ scope, label: `route '${route.name}'`, set: rl })
-    }
+    routeLimits(input, route, sets)
+    if (input.modelRoute && input.modelRoute !== route) routeLimits(input, input.modelRoute, sets)
     if (input.keyed && principal.limits) sets.push({ scope: `key:${idPart(principal.name)}`, label: `API key '${principal.name}'`, set: principal.limits })
     const team = principal.team && config.gateway.teams.find((t) => t.name === principal.team)
     if (team && team.limits) sets.push({ scope: `team:${idPart(team.name)}`, label: `team '${team.name}'`, set: team.limits })
