@@ -32,6 +32,7 @@ import { HttpSink } from './usage/sink.ts'
 import { recordRequest, telemetryOn } from './telemetry/otel.ts'
 import { isoTime } from './telemetry/iso-time.ts'
 import { Scrubber } from './telemetry/scrub.ts'
+import { RefusalLog } from './telemetry/refusals.ts'
 
 export interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void
@@ -94,6 +95,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   const flushMs = deps.aggregatesFlushMs ?? 1000
   const recorder = new ExperimentRecorder(store, now, deps.store ? undefined : new AssignmentRing(), flushMs)
   const limiter = new Limiter(store, log)
+  // Refusals before any attempt (a bad key, a limit): in the access log, a flood summarised.
+  const refusals = new RefusalLog(log, now)
+  // Errors from attempts have their access line already.
+  const accessLogged = new WeakSet<GatewayError>()
   const spend = new SpendBuffer(store, flushMs)
   // The cost sink follows the config; a new sink only when its settings change.
   let sinkFor: string | undefined
@@ -247,7 +252,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       if (err instanceof GatewayError) {
         Object.assign(err.headers, headers)
         const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
-        if (config.gateway.accessLog) accessLog({ status: err.status, error: scrub.scrub(err.code ?? err.type), attempts })
+        if (config.gateway.accessLog) {
+          accessLog({ status: err.status, error: scrub.scrub(err.code ?? err.type), attempts })
+          accessLogged.add(err)
+        }
         if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType: err.code ?? err.type, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
         const upstreamFault = err.status >= 500 || err.status === 429
         waitUntil(ctx, settle({ ok: false }))
@@ -453,21 +461,40 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     return kservePassthrough({ backend, path, method: req.method, body, contentType: req.headers.get('content-type') ?? undefined, fetch: deps.fetch, signal: req.signal, scrub: scrubberOf(config) })
   })
 
-  app.notFound((c) => errorResponse(new GatewayError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', 'unknown_url'), { 'x-request-id': c.get('requestId') ?? '' }))
+  app.notFound((c) => failed(new GatewayError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', 'unknown_url'), c.get('requestId') ?? '', c.req.raw))
 
-  const failed = (err: unknown, requestId: string) => {
-    if (err instanceof GatewayError) return errorResponse(scrubError(err, scrubberOf(deps.config())), { 'x-request-id': requestId })
+  /** A refusal before any attempt goes in the access log, with the principal when the key is known. */
+  const refused = (err: GatewayError, requestId: string, req: Request, config: CompiledConfig) => {
+    let principal: string | undefined
+    try {
+      // The key was looked up already when it is known: then this answers at once, from the cache.
+      const p = authenticate(config, req.headers)
+      if (!(p instanceof Promise)) principal = p.name
+      else p.catch(() => {})
+    } catch {
+      /* no key, or a wrong one: no principal */
+    }
+    refusals.note({ requestId, status: err.status, code: err.code ?? err.type, message: err.message, path: pathOf(req.url), principal })
+  }
+
+  const failed = (err: unknown, requestId: string, req: Request) => {
+    if (err instanceof GatewayError) {
+      const config = deps.config()
+      const clean = scrubError(err, scrubberOf(config))
+      if (config?.gateway.accessLog && err.status >= 400 && err.status < 500 && !accessLogged.has(err)) refused(clean, requestId, req, config)
+      return errorResponse(clean, { 'x-request-id': requestId })
+    }
     log.error('unhandled error', { requestId, error: err instanceof Error ? err.message : String(err) })
     return errorResponse(new GatewayError(500, 'The gateway hit an internal error; the request id is in x-request-id.', 'api_error', 'internal_error'), { 'x-request-id': requestId })
   }
-  app.onError((err, c) => failed(err, c.get('requestId') ?? ''))
+  app.onError((err, c) => failed(err, c.get('requestId') ?? '', c.req.raw))
 
   // The inference endpoints skip Hono: its context and middleware chain cost
   // more per request than all the routing they would do here.
   // Neither is an async function: each would add promise hops to every request for nothing.
   const serve = (op: Operation, request: Request, path: string, ctx: Partial<ExecutionContext> | undefined): Promise<Response> => {
     const requestId = requestIdOf(request)
-    return handle(op, request, path, requestId, ctx).catch((err) => failed(err, requestId))
+    return handle(op, request, path, requestId, ctx).catch((err) => failed(err, requestId, request))
   }
 
   return {
@@ -484,7 +511,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       }
     },
     fleet,
-    flush: () => Promise.all([spend.flush(), recorder.flush(), sink?.flush()]).then(() => {}),
+    flush: () => {
+      refusals.flush()
+      return Promise.all([spend.flush(), recorder.flush(), sink?.flush()]).then(() => {})
+    },
   }
 }
 
