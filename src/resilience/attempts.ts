@@ -77,6 +77,8 @@ const BREAKER_CLASSES: ReadonlySet<FailureClass> = new Set(['server', 'timeout',
 /** Failures worth a second try on the same backend. */
 const RETRY_CLASSES: ReadonlySet<FailureClass> = new Set(['server', 'timeout', 'connection', 'bad_response', 'rate_limit'])
 
+const OP_TEXT: Record<Operation, string> = { chat: 'chat completions', completions: 'completions', embeddings: 'embeddings' }
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   random: Math.random,
@@ -163,6 +165,11 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
     }
   }
   if (req.signal.aborted) throw new GatewayError(499, 'Client closed the request', 'invalid_request_error', 'client_closed_request')
+  if (!sent && [...plan, ...reserve].every((b) => !providers[b.provider].supports(req.op))) {
+    // No candidate's protocol carries the operation (embeddings to Anthropic): a 4xx, not a 503 that SDKs retry for nothing.
+    const which = [...plan, ...reserve].map((b) => `'${b.name}' (${b.provider})`).join(', ')
+    throw new GatewayError(400, `This route cannot serve ${OP_TEXT[req.op]}: its backends ${which} do not support it.`, 'invalid_request_error', 'unsupported_operation', 'model', { 'x-kortex-attempts': '0' })
+  }
   const ge = toGatewayError(last!.err, last!.backend.name)
   ge.headers['x-kortex-attempts'] = String(sent)
   ge.headers['x-kortex-backend'] = last!.backend.name
