@@ -252,11 +252,12 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       if (err instanceof GatewayError) {
         Object.assign(err.headers, headers)
         const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
+        const errorType = scrub.scrub(err.code ?? err.type)
         if (config.gateway.accessLog) {
-          accessLog({ status: err.status, error: scrub.scrub(err.code ?? err.type), attempts })
+          accessLog({ status: err.status, error: errorType, attempts })
           accessLogged.add(err)
         }
-        if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType: err.code ?? err.type, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
+        if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
         const upstreamFault = err.status >= 500 || err.status === 429
         waitUntil(ctx, settle({ ok: false }))
         if (plan.experiment && upstreamFault) waitUntil(ctx, recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, { ok: false, latencyMs: now() - started }))
@@ -458,7 +459,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const { model } = matchKservePath(req.method, path)
     if (model) checkModelAllowed(principal, model)
     const body = req.method === 'POST' ? await readBodyBytes(req, config.gateway.maxBodyBytes) : null
-    return kservePassthrough({ backend, path, method: req.method, body, contentType: req.headers.get('content-type') ?? undefined, fetch: deps.fetch, signal: req.signal, scrub: scrubberOf(config) })
+    return kservePassthrough({ backend, path, method: req.method, body, contentType: req.headers.get('content-type') ?? undefined, fetch: deps.fetch, signal: req.signal })
   })
 
   app.notFound((c) => failed(new GatewayError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', 'unknown_url'), c.get('requestId') ?? '', c.req.raw))

@@ -73,7 +73,7 @@ async function gateway(provider: string, upstream: Upstream, deps: Partial<Gatew
   const settle = async () => {
     while (pending.length) await Promise.all(pending.splice(0))
   }
-  return { chat, settle, lines, records }
+  return { chat, settle, lines, records, flush: () => gw.flush() }
 }
 
 const sse = (...events: unknown[]) => new Response(events.map((e) => `data: ${typeof e === 'string' ? e : JSON.stringify(e)}\n\n`).join(''), { headers: { 'content-type': 'text/event-stream' } })
@@ -134,5 +134,19 @@ describe('secrets never reach a client or a log', () => {
     const text = await res.text()
     expect(JSON.parse(text).error.message).toContain('controller ***')
     expect(leaks(text)).toEqual([])
+  })
+
+  it("a warning that quotes one (the cost sink's failure): masked in the log line", async () => {
+    const g = await gateway('openai', (url) => {
+      if (url.startsWith('http://sink.test')) throw new Error(`connect refused for Bearer ${SINK} (controller ${CONTROLLER})`)
+      return Response.json({ id: 'c1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } })
+    })
+    expect((await g.chat(false)).status).toBe(200)
+    await g.settle()
+    await g.flush()
+    const log = g.lines.join('\n')
+    expect(log).toContain('cost sink failed')
+    expect(log).toContain('Bearer ***')
+    expect(leaks(log)).toEqual([])
   })
 })

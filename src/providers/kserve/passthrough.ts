@@ -7,7 +7,6 @@ import { GatewayError, notFound } from '../../api/errors.ts'
 import type { Backend } from '../../config/compile.ts'
 import { fromFetchError, toGatewayError } from '../errors.ts'
 import type { FetchLike } from '../types.ts'
-import type { Scrubber } from '../../telemetry/scrub.ts'
 
 const ROUTES: Array<{ re: RegExp; methods: string[] }> = [
   { re: /^\/v1\/models\/([^/:]+)$/, methods: ['GET'] },
@@ -51,8 +50,6 @@ export interface PassthroughRequest {
   inferenceHeaderContentLength?: string
   fetch: FetchLike
   signal: AbortSignal
-  /** Masks the gateway's secrets in an error body the upstream sends (it may quote our headers). */
-  scrub?: Scrubber
 }
 
 export async function kservePassthrough(req: PassthroughRequest): Promise<Response> {
@@ -92,12 +89,6 @@ export async function kservePassthrough(req: PassthroughRequest): Promise<Respon
     done()
     await res.body?.cancel().catch(() => {})
     return new Response(null, { status: res.status, headers: out })
-  }
-  if (res.status >= 400 && req.scrub) {
-    // Error bodies are small: read whole, so a secret split across chunks is still masked.
-    const text = await res.text().catch(() => '')
-    done()
-    return new Response(req.scrub.scrub(text), { status: res.status, headers: out })
   }
   const reader = res.body.getReader()
   const body = new ReadableStream<Uint8Array>({
