@@ -467,13 +467,16 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   /** A refusal before any attempt goes in the access log, with the principal when the key is known. */
   const refused = (err: GatewayError, requestId: string, req: Request, config: CompiledConfig) => {
     let principal: string | undefined
-    try {
-      // The key was looked up already when it is known: then this answers at once, from the cache.
-      const p = authenticate(config, req.headers)
-      if (!(p instanceof Promise)) principal = p.name
-      else p.catch(() => {})
-    } catch {
-      /* no key, or a wrong one: no principal */
+    // The endpoints look the key up first, so it is in the cache and this answers at once. An unknown
+    // URL never looked: its key is not hashed now either (a scan would pay for hashing).
+    if (err.code !== 'unknown_url') {
+      try {
+        const p = authenticate(config, req.headers)
+        if (!(p instanceof Promise)) principal = p.name
+        else p.catch(() => {})
+      } catch {
+        /* no key, or a wrong one: no principal */
+      }
     }
     refusals.note({ requestId, status: err.status, code: err.code ?? err.type, message: err.message, path: pathOf(req.url), principal })
   }

@@ -28,8 +28,7 @@ export function tooDeep(v: unknown, max = MAX_JSON_DEPTH): boolean {
   return false
 }
 
-export const tooDeepError = (what = 'The JSON body') =>
-  badRequest(`${what} is nested more than ${MAX_JSON_DEPTH} levels deep; no model API accepts that.`, null, 'invalid_json')
+const tooDeepError = () => badRequest(`The JSON body is nested more than ${MAX_JSON_DEPTH} levels deep; no model API accepts that.`, null, 'invalid_json')
 
 export async function readJsonBody(req: Request, max: number): Promise<unknown> {
   return (await readJson(req, max)).value

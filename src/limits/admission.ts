@@ -5,7 +5,7 @@
 // Scopes: the route (or each of its users, `perUser`), the API key, the
 // key's team, and every user (`limits.perUser`). A request that names its
 // route (X-Route) also counts against the route its model has without the
-// header, so naming a looser route never buys more than the limits allow. Token limits reserve the
+// header: naming a looser route never escapes a limit. Token limits reserve the
 // prompt's tiktoken count (or its estimate, `limits.promptTokens`) plus
 // max_tokens (or `defaultMaxTokens`); budgets
 // reserve the worst-case cost over the backends the request may reach.
