@@ -478,7 +478,12 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         /* no key, or a wrong one: no principal */
       }
     }
-    refusals.note({ requestId, status: err.status, code: err.code ?? err.type, message: err.message, path: pathOf(req.url), principal })
+    // A logger that throws must not turn a refusal into a broken response.
+    try {
+      refusals.note({ requestId, status: err.status, code: err.code ?? err.type, message: err.message, path: pathOf(req.url), principal })
+    } catch {
+      /* the log is the runtime's; the answer still goes out */
+    }
   }
 
   const failed = (err: unknown, requestId: string, req: Request) => {
@@ -516,7 +521,11 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     },
     fleet,
     flush: () => {
-      refusals.flush()
+      try {
+        refusals.flush()
+      } catch {
+        /* a logger that throws must not keep spend and cost records from being written */
+      }
       return Promise.all([spend.flush(), recorder.flush(), sink?.flush()]).then(() => {})
     },
   }
