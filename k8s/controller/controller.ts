@@ -176,7 +176,11 @@ export class KortexController {
     try {
       const s = await this.#builder.build({
         resources,
-        secret: (ns, name) => this.#secrets.get(`${ns}/${name}`)?.get(name, ns),
+        secret: (ns, name) => {
+          const inf = this.#secrets.get(`${ns}/${name}`)
+          return inf?.forbidden ? undefined : inf?.get(name, ns)
+        },
+        secretForbidden: (ns, name) => !!this.#secrets.get(`${ns}/${name}`)?.forbidden,
         inferenceService: (ns, name) => this.#isvc?.get(name, ns),
       })
       const changed = s.version !== this.snapshot?.version

@@ -9,7 +9,7 @@
 // an earlier generation of it was accepted, that generation keeps serving —
 // and its conditions say why. The rest of the config keeps working.
 import { createHash } from 'node:crypto'
-import { compileConfig, secretEnvName, type CompiledConfig } from '../../src/config/compile.ts'
+import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/config/compile.ts'
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
 
@@ -28,6 +28,8 @@ export interface ClusterView {
   /** Kortex resources (InferenceBackend, InferenceRoute, InferenceExperiment, GatewayConfig), each with its kind set. */
   resources: KubeObject[]
   secret(namespace: string, name: string): KubeObject | undefined
+  /** The API server refused to let the controller read this Secret (403). */
+  secretForbidden?(namespace: string, name: string): boolean
   inferenceService(namespace: string, name: string): KubeObject | undefined
 }
 
@@ -83,7 +85,7 @@ interface Notes {
   refReason?: string
   servedPrevious?: number
   kserve?: { url?: string; ready: boolean; reason: string; message: string }
-  secretProblem?: { reason: 'SecretNotFound' | 'SecretConflict'; message: string }
+  secretProblem?: { reason: 'SecretNotFound' | 'SecretForbidden'; message: string }
 }
 
 const describe = (p: ConfigProblem) => `${p.path ? `${p.path}: ` : ''}${p.message}`
@@ -127,32 +129,18 @@ export class SnapshotBuilder {
     let secrets: Record<string, string> = {}
     for (let round = 0; round <= resources.length + 1 && !compiled; round++) {
       secrets = {}
-      const owner = new Map<string, string>() // env name -> the Secret it came from
       for (const c of candidates) {
-        if (c.doc.kind !== 'InferenceBackend') continue
-        const ref = c.doc.spec.external?.apiKeySecret
+        const ref = c.doc.kind === 'InferenceBackend' ? c.doc.spec.external?.apiKeySecret : undefined
         if (!ref) continue
         const ns = c.doc.metadata.namespace ?? 'default'
         const value = view.secret(ns, ref.name)?.data?.[ref.key]
-        const n = note(c.key)
-        if (value === undefined) n.secretProblem = { reason: 'SecretNotFound', message: `Secret ${ns}/${ref.name} has no key "${ref.key}" (or does not exist); requests to this backend get 503 until it does` }
-        else {
-          n.secretProblem = undefined
-          const env = secretEnvName(ref)
-          const from = `${ns}/${ref.name}`
-          const decoded = Buffer.from(value, 'base64').toString('utf8')
-          // The variable name has no namespace: two namespaces' Secrets of the same name and key meet here. The first wins.
-          if (owner.has(env) && owner.get(env) !== from && secrets[env] !== decoded) {
-            n.secretProblem = { reason: 'SecretConflict', message: `Secret ${from} key "${ref.key}" and Secret ${owner.get(env)} both map to ${env}; this backend gets the value of ${owner.get(env)}. Rename one of the Secrets` }
-            continue
-          }
-          owner.set(env, from)
-          secrets[env] = decoded
-        }
+        note(c.key).secretProblem = value !== undefined ? undefined : secretProblem(view, ns, ref)
+        // Keyed by namespace: a backend can only ever be handed a Secret of its own namespace.
+        if (value !== undefined) secrets[clusterSecretKey(ns, ref)] = Buffer.from(value, 'base64').toString('utf8')
       }
       try {
         const docs = candidates.map((c, i) => ({ index: i + 1, resource: c.doc }))
-        compiled = await compileConfig(docs, (name) => secrets[name], 'cluster config')
+        compiled = await compileConfig(docs, () => undefined, 'cluster config', (ns, ref) => secrets[clusterSecretKey(ns, ref)])
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
         const hit = new Map<number, ConfigProblem[]>()
@@ -220,6 +208,18 @@ export class SnapshotBuilder {
     seedConditions(resources, statuses, notes)
     return { document, version, compiled, statuses, warnings: compiled.warnings }
   }
+}
+
+function secretProblem(view: ClusterView, ns: string, ref: { name: string; key: string }): NonNullable<Notes['secretProblem']> {
+  if (view.secretForbidden?.(ns, ref.name)) {
+    return {
+      reason: 'SecretForbidden',
+      message:
+        `The controller may not read Secret ${ns}/${ref.name} (403 Forbidden); requests to this backend get 503 until it can. ` +
+        `Add to a Role in namespace ${ns} bound to the controller's ServiceAccount: {apiGroups: [""], resources: [secrets], resourceNames: [${ref.name}], verbs: [get, list, watch]}`,
+    }
+  }
+  return { reason: 'SecretNotFound', message: `Secret ${ns}/${ref.name} has no key "${ref.key}" (or does not exist); requests to this backend get 503 until it does` }
 }
 
 function resolveKServe(view: ClusterView, ks: { serviceName?: unknown; namespace?: unknown; url?: unknown }, ns: string): NonNullable<Notes['kserve']> {

@@ -36,10 +36,10 @@ describe('KortexController against an API server', () => {
     await ctl.start()
     expect(names(ctl)).toEqual(['GatewayConfig/gateway', 'InferenceBackend/gpt'])
     // The first config served already carries the Secret: gateways never see a keyless version.
-    expect(published[0]).toEqual({ OPENAI_API_KEY: 'sk-in-cluster' })
+    expect(published[0]).toEqual({ 'apps/openai/api-key': 'sk-in-cluster' })
     api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'gpt' } }))
     await eventually(() => names(ctl!).includes('InferenceRoute/chat'))
-    await eventually(() => ctl!.snapshot!.document.secrets!.OPENAI_API_KEY === 'sk-in-cluster')
+    await eventually(() => ctl!.snapshot!.document.secrets!['apps/openai/api-key'] === 'sk-in-cluster')
     const ready = await eventually(() => condition(PATHS.routes, 'chat', 'Ready'))
     expect(ready).toMatchObject({ status: 'True', reason: 'Serving', observedGeneration: 1 })
     expect(api.get(PATHS.routes, 'apps', 'chat')!.status.phase).toBe('Active')
@@ -63,7 +63,7 @@ describe('KortexController against an API server', () => {
     // The secret rotates: a new config version carries it.
     const v = ctl.snapshot!.version
     api.apply(secret('openai', { 'api-key': 'sk-rotated' }))
-    await eventually(() => ctl!.snapshot!.version !== v && ctl!.snapshot!.document.secrets!.OPENAI_API_KEY === 'sk-rotated')
+    await eventually(() => ctl!.snapshot!.version !== v && ctl!.snapshot!.document.secrets!['apps/openai/api-key'] === 'sk-rotated')
   })
 
   it('a dropped watch resumes from its resourceVersion without losing an event; a compacted one re-lists (410 Gone)', async () => {

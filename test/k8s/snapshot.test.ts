@@ -28,7 +28,7 @@ describe('SnapshotBuilder', () => {
   it('compiles resources into one versioned document with the referenced secrets, and marks them Ready', async () => {
     const b = new SnapshotBuilder()
     const s = await b.build(cluster([gpt, claude, route], [secret]))
-    expect(s.document).toMatchObject({ kind: 'KortexConfig', version: s.version, secrets: { OPENAI_API_KEY: 'sk-cluster' } })
+    expect(s.document).toMatchObject({ kind: 'KortexConfig', version: s.version, secrets: { 'team-a/openai/api-key': 'sk-cluster' } })
     expect(s.document.resources).toHaveLength(3)
     expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
     expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'Ready')).toMatchObject({ status: 'True', observedGeneration: route.metadata.generation })
@@ -108,19 +108,28 @@ describe('SnapshotBuilder', () => {
     const s = await new SnapshotBuilder().build(cluster([gpt, claude, route]))
     expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretNotFound' })
     expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs').message).toContain('Secret team-a/openai')
-    expect(s.compiled.backends.get('team-a/gpt')!.missingSecret).toBe('OPENAI_API_KEY')
+    expect(s.compiled.backends.get('team-a/gpt')!.missingSecret).toBe('Secret team-a/openai key "api-key"')
   })
 })
 
 describe('SnapshotBuilder: secrets across namespaces', () => {
-  it('two namespaces whose Secrets map to the same variable: the first wins, the other backend says so', async () => {
+  it('two namespaces with a Secret of the same name and key: each backend gets its own namespace\'s value', async () => {
     const other = res('InferenceBackend', 'gpt', { type: 'external', external: { url: 'https://api.openai.com/v1', apiKeySecret: { name: 'openai', key: 'api-key' } } }, 'team-b')
     const otherSecret: KubeObject = { kind: 'Secret', metadata: { name: 'openai', namespace: 'team-b' }, data: { 'api-key': b64('sk-team-b') } }
     const s = await new SnapshotBuilder().build(cluster([gpt, other], [secret, otherSecret]))
-    expect(s.document.secrets).toEqual({ OPENAI_API_KEY: 'sk-cluster' })
-    expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretConflict' })
-    expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs').message).toContain('Secret team-b/openai key "api-key" and Secret team-a/openai both map to OPENAI_API_KEY')
-    expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs').status).toBe('True')
+    expect(s.document.secrets).toEqual({ 'team-a/openai/api-key': 'sk-cluster', 'team-b/openai/api-key': 'sk-team-b' })
+    expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
+    expect(s.compiled.backends.get('team-b/gpt')!.apiKey).toBe('sk-team-b')
+    expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs').status).toBe('True')
+  })
+
+  it('a backend naming a Secret that only another namespace holds gets nothing: SecretNotFound, and 503', async () => {
+    const grab = res('InferenceBackend', 'grab', { type: 'external', external: { url: 'https://evil.example.com/v1', apiKeySecret: { name: 'openai', key: 'api-key' } } }, 'z-tenant')
+    const s = await new SnapshotBuilder().build(cluster([gpt, grab], [secret]))
+    expect(s.document.secrets).toEqual({ 'team-a/openai/api-key': 'sk-cluster' })
+    expect(s.compiled.backends.get('z-tenant/grab')!.apiKey).toBeUndefined()
+    expect(cond(s.statuses.get('InferenceBackend/z-tenant/grab'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretNotFound' })
+    expect(cond(s.statuses.get('InferenceBackend/z-tenant/grab'), 'Ready').message).toContain('requests to this backend get 503')
   })
 })
 
