@@ -23,6 +23,11 @@ export interface ControllerOptions {
   kc: KubeConfig
   /** Watch one namespace only (a namespaced install); all namespaces when absent. */
   namespace?: string
+  /**
+   * Namespaces whose GatewayConfig is accepted; one elsewhere gets Accepted=False (NamespaceNotAllowed).
+   * Default: the controller's own namespace (the Lease's, else the kubeconfig context's, else "default").
+   */
+  gatewayConfigNamespaces?: string[]
   /** Bearer tokens gateways present at GET /config. */
   tokens: string[]
   port?: number
@@ -42,7 +47,7 @@ export interface ControllerOptions {
 export class KortexController {
   readonly metrics = new Metrics()
   readonly server: ConfigServer
-  #builder = new SnapshotBuilder()
+  #builder: SnapshotBuilder
   #custom: CustomObjectsApi
   #core: CoreV1Api
   #informers = new Map<string, Informer<KubeObject & { kind?: string }>>()
@@ -60,6 +65,8 @@ export class KortexController {
   constructor(private readonly o: ControllerOptions) {
     this.#custom = o.kc.makeApiClient(CustomObjectsApi)
     this.#core = o.kc.makeApiClient(CoreV1Api)
+    const own = o.leaderElection?.namespace ?? o.kc.getContextObject(o.kc.getCurrentContext())?.namespace ?? 'default'
+    this.#builder = new SnapshotBuilder({ gatewayConfigNamespaces: o.gatewayConfigNamespaces?.length ? o.gatewayConfigNamespaces : [own] })
     this.server = new ConfigServer({ tokens: o.tokens, metrics: this.metrics, ready: () => this.synced })
   }
 

@@ -80,6 +80,8 @@ interface Candidate {
 }
 
 interface Notes {
+  /** Left out by policy, not for what it says (a GatewayConfig outside the allowed namespaces). */
+  refused?: { reason: string; message: string }
   invalid: ConfigProblem[]
   refs: ConfigProblem[]
   refReason?: string
@@ -90,9 +92,22 @@ interface Notes {
 
 const describe = (p: ConfigProblem) => `${p.path ? `${p.path}: ` : ''}${p.message}`
 
+export interface SnapshotOptions {
+  /**
+   * Namespaces whose GatewayConfig is accepted. It holds gateway-wide settings (API keys, open auth),
+   * so a tenant who can write resources in its own namespace must not be able to replace it.
+   */
+  gatewayConfigNamespaces?: readonly string[]
+}
+
 /** Compiles cluster state into snapshots; remembers each resource's last accepted generation. */
 export class SnapshotBuilder {
   #lastGood = new Map<string, { exported: Record<string, unknown>; generation?: number; doc: LoadedDocument['resource'] }>()
+  #gatewayConfigNamespaces: ReadonlySet<string>
+
+  constructor(o: SnapshotOptions = {}) {
+    this.#gatewayConfigNamespaces = new Set(o.gatewayConfigNamespaces ?? ['default'])
+  }
 
   async build(view: ClusterView): Promise<Snapshot> {
     const notes = new Map<string, Notes>()
@@ -104,6 +119,11 @@ export class SnapshotBuilder {
       const key = keyOf(obj)
       const n = note(key)
       const ns = obj.metadata.namespace ?? 'default'
+      if (obj.kind === 'GatewayConfig' && !this.#gatewayConfigNamespaces.has(ns)) {
+        const allowed = [...this.#gatewayConfigNamespaces].join(', ')
+        n.refused = { reason: 'NamespaceNotAllowed', message: `A GatewayConfig is accepted only in namespace ${allowed} (the controller's settings say which); this one is ignored` }
+        continue
+      }
       const spec = structuredClone(obj.spec ?? {})
       if (obj.kind === 'InferenceBackend' && typeof spec.type === 'string' && spec.type.toLowerCase() === 'kserve' && spec.kserve && typeof spec.kserve === 'object') {
         n.kserve = resolveKServe(view, spec.kserve, ns)
@@ -245,9 +265,11 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   const conditions: Condition[] = []
   const fields: Record<string, unknown> = {}
   const keeps = n.servedPrevious !== undefined ? ` The config keeps serving generation ${n.servedPrevious ?? 'the previous one'}.` : served ? '' : ' It is not in the served config.'
-  if (n.invalid.length) conditions.push(cond('Accepted', false, 'Invalid', n.invalid.map(describe).join('; ') + keeps))
+  if (n.refused) conditions.push(cond('Accepted', false, n.refused.reason, n.refused.message))
+  else if (n.invalid.length) conditions.push(cond('Accepted', false, 'Invalid', n.invalid.map(describe).join('; ') + keeps))
   else conditions.push(cond('Accepted', true, 'Accepted', 'The resource is valid'))
-  if (n.invalid.length) conditions.push(cond('ResolvedRefs', 'Unknown', 'Invalid', 'The resource is invalid'))
+  if (n.refused) conditions.push(cond('ResolvedRefs', 'Unknown', n.refused.reason, 'The resource is not accepted'))
+  else if (n.invalid.length) conditions.push(cond('ResolvedRefs', 'Unknown', 'Invalid', 'The resource is invalid'))
   else if (n.refs.length) conditions.push(cond('ResolvedRefs', false, n.refReason ?? 'RefNotResolved', n.refs.map(describe).join('; ') + keeps))
   else if (n.secretProblem) conditions.push(cond('ResolvedRefs', false, n.secretProblem.reason, n.secretProblem.message))
   else if (n.kserve && !n.kserve.url && n.kserve.reason === 'InferenceServiceNotFound') conditions.push(cond('ResolvedRefs', false, n.kserve.reason, n.kserve.message))

@@ -133,6 +133,20 @@ describe('SnapshotBuilder: secrets across namespaces', () => {
   })
 })
 
+describe('SnapshotBuilder: GatewayConfig namespaces', () => {
+  const gc = (namespace: string, spec: unknown) => res('GatewayConfig', 'gateway', spec, namespace)
+
+  it('only the allowed namespaces\' GatewayConfig is served; another says NamespaceNotAllowed', async () => {
+    const b = new SnapshotBuilder({ gatewayConfigNamespaces: ['platform', 'kortex'] })
+    const s = await b.build(cluster([gc('a-tenant', { auth: { open: true } }), gc('platform', { auth: { open: false } }), claude]))
+    expect(s.compiled.gateway.auth.open).toBe(false)
+    expect(s.document.resources.filter((r: any) => r.kind === 'GatewayConfig').map((r: any) => r.metadata.namespace)).toEqual(['platform'])
+    expect(cond(s.statuses.get('GatewayConfig/a-tenant/gateway'), 'Accepted')).toMatchObject({ status: 'False', reason: 'NamespaceNotAllowed' })
+    expect(cond(s.statuses.get('GatewayConfig/a-tenant/gateway'), 'Accepted').message).toContain('platform, kortex')
+    expect(cond(s.statuses.get('GatewayConfig/platform/gateway'), 'Ready').status).toBe('True')
+  })
+})
+
 describe('ConfigServer', () => {
   let server: ConfigServer | undefined
   afterEach(async () => server?.close())

@@ -15,8 +15,9 @@ let gw: Kortex
 let up: TestServer
 const seen: Array<{ path: string; auth?: string }> = []
 
-async function ask(model: string): Promise<{ status: number; body: any }> {
-  const r = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) })
+async function ask(model: string, key: string | null = 'kx-platform'): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }
+  const r = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) })
   return { status: r.status, body: await r.json() }
 }
 
@@ -31,8 +32,8 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ id: 'x', object: 'chat.completion', created: 1, model: body.model, choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }))
   })
-  // The platform: its GatewayConfig, its provider key and a backend using it.
-  api.apply(gatewayConfig('kortex'))
+  // The platform, in the controller's namespace: its GatewayConfig (one API key), its provider key and a backend using it.
+  api.apply({ ...gatewayConfig('kortex'), spec: { auth: { keys: [{ name: 'platform', key: 'kx-platform' }] }, accessLog: false } })
   api.apply(secret('openai-credentials', { 'api-key': 'sk-platform' }, 'kortex'))
   api.apply(backend('gpt', `${up.url}/v1`, { apiKeySecret: { name: 'openai-credentials', key: 'api-key' } }, 'kortex'))
   api.apply(route('chat', { models: ['gpt-4o'], defaultBackend: { name: 'gpt' } }, 'kortex'))
@@ -99,5 +100,19 @@ describe('a backend only ever receives its own Secret', () => {
     expect(refs.message).toContain('Role in namespace locked')
     expect(refs.message).toContain('{apiGroups: [""], resources: [secrets], resourceNames: [provider], verbs: [get, list, watch]}')
     expect(refs.message).not.toContain('not exist')
+  })
+})
+
+describe('one tenant cannot take over another', () => {
+  it('a GatewayConfig outside the controller\'s namespace is not accepted, says why, and does not open auth', async () => {
+    expect((await ask('gpt-4o', null)).status).toBe(401)
+    api.apply({ ...gatewayConfig('a-tenant'), metadata: { name: 'takeover', namespace: 'a-tenant' }, spec: { auth: { open: true } } })
+    const accepted = await eventually(() => condition(PATHS.gatewayconfigs, 'a-tenant', 'takeover', 'Accepted'))
+    expect(accepted).toMatchObject({ status: 'False', reason: 'NamespaceNotAllowed' })
+    expect(accepted.message).toContain('accepted only in namespace kortex')
+    expect(condition(PATHS.gatewayconfigs, 'a-tenant', 'takeover', 'Ready')!.status).toBe('False')
+    expect((await ask('gpt-4o', null)).status).toBe(401)
+    expect((await ask('gpt-4o')).status).toBe(200)
+    expect(ctl.snapshot!.document.resources.filter((r: any) => r.kind === 'GatewayConfig').map((r: any) => r.metadata.namespace)).toEqual(['kortex'])
   })
 })
