@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto'
 import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/config/compile.ts'
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
+import { settleModelClaims, type ClaimOutcome } from './model-claims.ts'
 
 export const KORTEX_API_VERSION = 'gateway.kortex.io/v1alpha1'
 
@@ -88,6 +89,9 @@ interface Notes {
   servedPrevious?: number
   kserve?: { url?: string; ready: boolean; reason: string; message: string }
   secretProblem?: { reason: 'SecretNotFound' | 'SecretForbidden'; message: string }
+  /** A route's models that an older route keeps (model -> that route), and the ones it keeps from others. */
+  lostModels?: Map<string, string>
+  keptModels?: Map<string, string[]>
 }
 
 const describe = (p: ConfigProblem) => `${p.path ? `${p.path}: ` : ''}${p.message}`
@@ -147,9 +151,13 @@ export class SnapshotBuilder {
     // Compile; whatever a problem is attributed to falls back to its last good generation, or out.
     let compiled: CompiledConfig | undefined
     let secrets: Record<string, string> = {}
+    let live = candidates // what goes into the document: candidates less the model names older routes keep
+    let claims: ClaimOutcome | undefined
     for (let round = 0; round <= resources.length + 1 && !compiled; round++) {
+      claims = settleModelClaims(candidates.filter((c) => c.doc.kind === 'InferenceRoute').map((c) => ({ key: c.key, name: `${c.doc.metadata.namespace ?? 'default'}/${c.doc.metadata.name}`, created: c.obj.metadata.creationTimestamp as string | undefined, models: (c.doc.spec as { models?: string[] }).models ?? [] })))
+      live = withoutLostModels(candidates, claims)
       secrets = {}
-      for (const c of candidates) {
+      for (const c of live) {
         const ref = c.doc.kind === 'InferenceBackend' ? c.doc.spec.external?.apiKeySecret : undefined
         if (!ref) continue
         const ns = c.doc.metadata.namespace ?? 'default'
@@ -159,23 +167,22 @@ export class SnapshotBuilder {
         if (value !== undefined) secrets[clusterSecretKey(ns, ref)] = Buffer.from(value, 'base64').toString('utf8')
       }
       try {
-        const docs = candidates.map((c, i) => ({ index: i + 1, resource: c.doc }))
+        const docs = live.map((c, i) => ({ index: i + 1, resource: c.doc }))
         compiled = await compileConfig(docs, () => undefined, 'cluster config', (ns, ref) => secrets[clusterSecretKey(ns, ref)])
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
-        const hit = new Map<number, ConfigProblem[]>()
+        const hit = new Map<Candidate, ConfigProblem[]>()
         for (const p of err.problems) {
-          let i = p.doc - 1
+          let c = live[p.doc - 1]
           if (p.doc === 0) {
             // "experiment "ns/name" is defined N times": the InferenceExperiment resource gives way.
             const m = /experiment "([^/"]+)\/([^"]+)"/.exec(p.message)
-            i = m ? candidates.findIndex((c) => c.key === `InferenceExperiment/${m[1]}/${m[2]}`) : -1
+            c = m ? live.find((x) => x.key === `InferenceExperiment/${m[1]}/${m[2]}`) : undefined
           }
-          if (i < 0) throw err
-          hit.set(i, [...(hit.get(i) ?? []), p])
+          if (!c) throw err
+          hit.set(c, [...(hit.get(c) ?? []), p])
         }
-        for (const [i, ps] of hit) {
-          const c = candidates[i]!
+        for (const [c, ps] of hit) {
           for (const p of ps) {
             if (p.message === 'defined twice' && groupOf(c.obj) === LEGACY_GROUP) {
               p.message = `${c.obj.kind} ${c.doc.metadata.namespace ?? 'default'}/${c.obj.metadata.name} is defined twice: also in gateway.kortex.io, which wins; delete this one from ${LEGACY_GROUP}`
@@ -192,8 +199,9 @@ export class SnapshotBuilder {
           }
         }
         const next: Candidate[] = []
-        candidates.forEach((c, i) => {
-          const problems = hit.get(i)
+        const byKey = new Map([...hit].map(([c, ps]) => [c.key, ps]))
+        candidates.forEach((c) => {
+          const problems = byKey.get(c.key)
           if (!problems) return void next.push(c)
           const n = note(c.key)
           for (const p of problems) if (!n.refs.some((q) => describe(q) === describe(p))) n.refs.push(p)
@@ -209,12 +217,14 @@ export class SnapshotBuilder {
     }
     if (!compiled) throw new Error('the cluster config did not compile')
 
-    const served = new Set(candidates.map((c) => c.key))
+    const served = new Set(live.map((c) => c.key))
+    for (const [key, lost] of claims?.lost ?? []) note(key).lostModels = lost
+    for (const [key, kept] of claims?.kept ?? []) note(key).keptModels = kept
     const present = new Set(resources.map(keyOf))
     for (const c of candidates) if (!c.previous) this.#lastGood.set(c.key, { exported: c.exported, generation: c.obj.metadata.generation, doc: c.doc })
     for (const k of this.#lastGood.keys()) if (!present.has(k)) this.#lastGood.delete(k) // deleted resources leave the config for good
 
-    const docResources = candidates.map((c) => c.exported)
+    const docResources = live.map((c) => c.exported)
     const sortedSecrets = Object.fromEntries(Object.entries(secrets).sort(([a], [b]) => (a < b ? -1 : 1)))
     const version = createHash('sha256').update(JSON.stringify({ r: docResources, s: sortedSecrets })).digest('hex').slice(0, 16)
     const document: ConfigDocument = { kind: 'KortexConfig', version, resources: docResources, secrets: sortedSecrets }
@@ -228,6 +238,17 @@ export class SnapshotBuilder {
     seedConditions(resources, statuses, notes)
     return { document, version, compiled, statuses, warnings: compiled.warnings }
   }
+}
+
+/** Each route without the model names an older route keeps; a route left with none is out (with no models it would serve every model). */
+function withoutLostModels(candidates: Candidate[], claims: ClaimOutcome): Candidate[] {
+  return candidates.flatMap((c) => {
+    const lost = claims.lost.get(c.key)
+    if (!lost) return [c]
+    const models = ((c.doc.spec as { models?: string[] }).models ?? []).filter((m) => !lost.has(m))
+    if (!models.length) return []
+    return [{ ...c, doc: { ...c.doc, spec: { ...c.doc.spec, models } } as Candidate['doc'], exported: { ...c.exported, spec: { ...(c.exported.spec as object), models } } }]
+  })
 }
 
 function secretProblem(view: ClusterView, ns: string, ref: { name: string; key: string }): NonNullable<Notes['secretProblem']> {
@@ -275,11 +296,19 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   else if (n.kserve && !n.kserve.url && n.kserve.reason === 'InferenceServiceNotFound') conditions.push(cond('ResolvedRefs', false, n.kserve.reason, n.kserve.message))
   else conditions.push(cond('ResolvedRefs', true, 'ResolvedRefs', 'Every reference resolves'))
   const current = served && n.servedPrevious === undefined && !n.invalid.length && !n.refs.length
-  if (!served) conditions.push(cond('Ready', false, 'NotServed', 'Not in the served config: see Accepted and ResolvedRefs'))
+  const lost = n.lostModels && [...n.lostModels].map(([m, by]) => `model "${m}" is also listed by InferenceRoute ${by}, which is older and keeps it`).join('; ')
+  if (!served && lost && !n.invalid.length && !n.refs.length) conditions.push(cond('Ready', false, 'ModelConflict', `${lost}; this route serves none of its models`))
+  else if (!served) conditions.push(cond('Ready', false, 'NotServed', 'Not in the served config: see Accepted and ResolvedRefs'))
   else if (!current) conditions.push(cond('Ready', false, 'ServingPreviousGeneration', `The served config holds generation ${n.servedPrevious ?? '?'} of this resource, not the current one`))
   else if (n.kserve && !n.kserve.ready) conditions.push(cond('Ready', false, n.kserve.reason, n.kserve.message))
   else if (n.secretProblem) conditions.push(cond('Ready', false, n.secretProblem.reason, n.secretProblem.message))
+  else if (lost) conditions.push(cond('Ready', false, 'ModelConflict', `${lost}; this route does not serve it`))
   else conditions.push(cond('Ready', true, 'Serving', 'Served in the compiled config'))
+  if (obj.kind === 'InferenceRoute') {
+    const kept = n.keptModels && [...n.keptModels].map(([m, by]) => `model "${m}" is also listed by InferenceRoute ${by.join(', ')}; this route is older and keeps it`).join('; ')
+    if (lost || kept) conditions.push(cond('ModelConflict', true, lost ? 'ModelTaken' : 'ModelKept', [lost, kept].filter(Boolean).join('; ')))
+    else conditions.push(cond('ModelConflict', false, 'NoConflict', 'No other route lists its models'))
+  }
 
   if (obj.kind === 'InferenceBackend') {
     const b = compiled.backends.get(`${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`)

@@ -147,6 +147,31 @@ describe('SnapshotBuilder: GatewayConfig namespaces', () => {
   })
 })
 
+describe('SnapshotBuilder: two routes listing one model', () => {
+  const at = (o: KubeObject, created: string): KubeObject => ({ ...o, metadata: { ...o.metadata, creationTimestamp: created } })
+  const mine = at(res('InferenceRoute', 'mine', { models: ['gpt-4o'], defaultBackend: { name: 'claude' } }, 'z-team'), '2026-01-01T00:00:00Z')
+  const zclaude = res('InferenceBackend', 'claude', { type: 'external', external: { url: 'https://api.anthropic.com', provider: 'anthropic' } }, 'z-team')
+  const attacker = res('InferenceBackend', 'evil', { type: 'external', external: { url: 'https://evil.example.com/v1' } }, 'a-team')
+
+  it('the older route keeps it, whatever its namespace is called; one left with no model is not served', async () => {
+    const grab = at(res('InferenceRoute', 'grab', { models: ['gpt-4o'], defaultBackend: { name: 'evil' } }, 'a-team'), '2026-02-01T00:00:00Z')
+    const s = await new SnapshotBuilder().build(cluster([mine, zclaude, grab, attacker]))
+    expect(s.compiled.routes.map((r) => `${r.namespace}/${r.name}`)).toEqual(['z-team/mine'])
+    expect(cond(s.statuses.get('InferenceRoute/a-team/grab'), 'Ready')).toMatchObject({ status: 'False', reason: 'ModelConflict' })
+    expect(cond(s.statuses.get('InferenceRoute/a-team/grab'), 'Ready').message).toContain('serves none of its models')
+    expect(cond(s.statuses.get('InferenceRoute/z-team/mine'), 'ModelConflict').message).toContain('InferenceRoute a-team/grab')
+  })
+
+  it('created in the same second: namespace/name decides, the same on every build', async () => {
+    const twin = at(res('InferenceRoute', 'twin', { models: ['gpt-4o', 'other'], defaultBackend: { name: 'evil' } }, 'a-team'), '2026-01-01T00:00:00Z')
+    for (const order of [[mine, zclaude, twin, attacker], [twin, attacker, zclaude, mine]]) {
+      const s = await new SnapshotBuilder().build(cluster(order))
+      expect(s.compiled.routes.find((r) => r.namespace === 'a-team')!.models).toEqual(['gpt-4o', 'other'])
+      expect(s.compiled.routes.find((r) => r.namespace === 'z-team')).toBeUndefined()
+    }
+  })
+})
+
 describe('ConfigServer', () => {
   let server: ConfigServer | undefined
   afterEach(async () => server?.close())

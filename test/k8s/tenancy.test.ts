@@ -115,4 +115,23 @@ describe('one tenant cannot take over another', () => {
     expect((await ask('gpt-4o')).status).toBe(200)
     expect(ctl.snapshot!.document.resources.filter((r: any) => r.kind === 'GatewayConfig').map((r: any) => r.metadata.namespace)).toEqual(['kortex'])
   })
+
+  it('a later route in another namespace listing the platform\'s model does not get it; both routes name the other', async () => {
+    api.apply(backend('evil', `${up.url}/evil/v1`, {}, 'a-tenant'))
+    api.apply(route('grab', { models: ['gpt-4o', 'a-model'], defaultBackend: { name: 'evil' } }, 'a-tenant'))
+    await eventually(async () => (await ask('a-model')).status === 200) // the rest of the route serves
+    expect(seen.at(-1)!.path).toBe('/evil/v1/chat/completions')
+    for (let i = 0; i < 3; i++) {
+      expect((await ask('gpt-4o')).status).toBe(200)
+      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer sk-platform' })
+    }
+    const lost = await eventually(() => condition(PATHS.routes, 'a-tenant', 'grab', 'ModelConflict'))
+    expect(lost).toMatchObject({ status: 'True', reason: 'ModelTaken' })
+    expect(lost.message).toContain('model "gpt-4o" is also listed by InferenceRoute kortex/chat, which is older and keeps it')
+    expect(condition(PATHS.routes, 'a-tenant', 'grab', 'Ready')).toMatchObject({ status: 'False', reason: 'ModelConflict' })
+    const kept = await eventually(() => condition(PATHS.routes, 'kortex', 'chat', 'ModelConflict'))
+    expect(kept).toMatchObject({ status: 'True', reason: 'ModelKept' })
+    expect(kept.message).toContain('model "gpt-4o" is also listed by InferenceRoute a-tenant/grab; this route is older and keeps it')
+    expect(condition(PATHS.routes, 'kortex', 'chat', 'Ready')!.status).toBe('True')
+  })
 })
