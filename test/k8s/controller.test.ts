@@ -2,7 +2,7 @@
 // resume a dropped watch from its resourceVersion without losing an event,
 // re-list on 410 Gone, restart after other errors; status is written with
 // merge-patch; leader election with a Lease.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { KortexController } from '../../k8s/controller/controller.ts'
 import { LeaderElector } from '../../k8s/controller/leader.ts'
 import { FakeApiServer, PATHS } from './fake-apiserver.ts'
@@ -183,5 +183,40 @@ describe('KortexController against an API server', () => {
     expect(api.get(PATHS.leases, 'kortex', 'kortex-controller')!.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 })
     await b.stop()
     expect(seen).toEqual(['a:true', 'a:false', 'b:true', 'b:false'])
+  })
+
+  it('leader election with clocks an hour apart: the Lease changes hands only after it goes unrenewed for a lease duration on the taker\'s own clock', async () => {
+    const kc = kubeConfigFor(api.url)
+    // Three replicas on one machine: each one's calls run with the system clock set to its own.
+    const t = Date.now()
+    const clock = { a: t, ahead: t + 3_600_000, behind: t - 3_600_000 }
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      const electors = Object.fromEntries(Object.keys(clock).map((identity) => [identity, new LeaderElector({ kc, namespace: 'kortex', name: 'skew', identity, leaseSeconds: 15, onChange: () => {} })]))
+      const round = (identity: keyof typeof clock) => (vi.setSystemTime(clock[identity]), electors[identity]!.tryAcquireOrRenew())
+      const pass = (ms: number) => Object.keys(clock).forEach((k) => (clock[k as keyof typeof clock] += ms))
+      const holder = () => api.get(PATHS.leases, 'kortex', 'skew')!.spec.holderIdentity
+      expect(await round('a')).toBe(true)
+      // The replica an hour ahead sees a renewTime an hour old: it must not take the Lease a keeps renewing.
+      for (let i = 0; i < 3; i++) {
+        expect(await round('ahead')).toBe(false)
+        expect(await round('behind')).toBe(false)
+        pass(10_000)
+        expect(await round('a')).toBe(true)
+        expect(holder()).toBe('a')
+      }
+      // a dies without releasing. The replica an hour behind sees a renewTime an hour in its future, yet takes over
+      // once 15 s pass on its own clock with no renewal; the other, having seen that, keeps out.
+      expect(await round('behind')).toBe(false)
+      expect(await round('ahead')).toBe(false)
+      pass(15_000)
+      expect(await round('behind')).toBe(true)
+      expect(holder()).toBe('behind')
+      pass(1_000)
+      expect(await round('ahead')).toBe(false)
+      expect(holder()).toBe('behind')
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
