@@ -7,7 +7,10 @@
 // An invalid resource never reaches the edges: a resource that fails
 // validation, or names something that does not exist, is left out — or, when
 // an earlier generation of it was accepted, that generation keeps serving —
-// and its conditions say why. The rest of the config keeps working.
+// and its conditions say why. The rest of the config keeps working. The
+// accepted generation is kept in the resource's own status (lastAccepted,
+// written by the leader), so a restarted controller and every replica serve
+// the same one.
 import { createHash } from 'node:crypto'
 import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/config/compile.ts'
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
@@ -104,9 +107,16 @@ export interface SnapshotOptions {
   gatewayConfigNamespaces?: readonly string[]
 }
 
+interface Accepted {
+  exported: Record<string, unknown>
+  generation?: number
+  doc: LoadedDocument['resource']
+}
+
 /** Compiles cluster state into snapshots; remembers each resource's last accepted generation. */
 export class SnapshotBuilder {
-  #lastGood = new Map<string, { exported: Record<string, unknown>; generation?: number; doc: LoadedDocument['resource'] }>()
+  /** What this process accepted; status.lastAccepted (the API server's copy) wins when it is as new. */
+  #lastGood = new Map<string, Accepted>()
   #gatewayConfigNamespaces: ReadonlySet<string>
 
   constructor(o: SnapshotOptions = {}) {
@@ -128,19 +138,12 @@ export class SnapshotBuilder {
         n.refused = { reason: 'NamespaceNotAllowed', message: `A GatewayConfig is accepted only in namespace ${allowed} (the controller's settings say which); this one is ignored` }
         continue
       }
-      const spec = structuredClone(obj.spec ?? {})
-      if (obj.kind === 'InferenceBackend' && typeof spec.type === 'string' && spec.type.toLowerCase() === 'kserve' && spec.kserve && typeof spec.kserve === 'object') {
-        n.kserve = resolveKServe(view, spec.kserve, ns)
-        if (n.kserve.url && !spec.kserve.url) spec.kserve.url = n.kserve.url
-      }
-      const exported = { apiVersion: KORTEX_API_VERSION, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: ns }, spec }
       try {
-        const [loaded] = parseConfigText(JSON.stringify(exported), key)
-        candidates.push({ key, obj, exported, doc: loaded!.resource, previous: false })
+        candidates.push({ key, obj, ...exportOf(view, obj, obj.spec, n), previous: false })
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
         n.invalid.push(...err.problems)
-        const last = this.#lastGood.get(key)
+        const last = this.#previousOf(view, obj)
         if (last) {
           candidates.push({ key, obj, exported: last.exported, doc: last.doc, previous: true })
           n.servedPrevious = last.generation
@@ -206,7 +209,7 @@ export class SnapshotBuilder {
           const n = note(c.key)
           for (const p of problems) if (!n.refs.some((q) => describe(q) === describe(p))) n.refs.push(p)
           n.refReason = problems.some((p) => /^backend "/.test(p.message)) ? 'BackendNotFound' : problems.some((p) => /route .* is not defined/.test(p.message)) ? 'RouteNotFound' : 'Conflict'
-          const last = this.#lastGood.get(c.key)
+          const last = this.#previousOf(view, c.obj)
           if (!c.previous && last) {
             next.push({ ...c, exported: last.exported, doc: last.doc, previous: true })
             n.servedPrevious = last.generation
@@ -221,6 +224,7 @@ export class SnapshotBuilder {
     for (const [key, lost] of claims?.lost ?? []) note(key).lostModels = lost
     for (const [key, kept] of claims?.kept ?? []) note(key).keptModels = kept
     const present = new Set(resources.map(keyOf))
+    const acceptedNow = new Set(candidates.filter((c) => !c.previous).map((c) => c.key))
     for (const c of candidates) if (!c.previous) this.#lastGood.set(c.key, { exported: c.exported, generation: c.obj.metadata.generation, doc: c.doc })
     for (const k of this.#lastGood.keys()) if (!present.has(k)) this.#lastGood.delete(k) // deleted resources leave the config for good
 
@@ -234,10 +238,41 @@ export class SnapshotBuilder {
       const key = keyOf(obj)
       const n = note(key)
       statuses.set(key, statusOf(obj, n, served.has(key), compiled))
+      // The API server keeps what was accepted: after a restart, and on every replica, it is what serves while a newer generation is invalid.
+      if (acceptedNow.has(key) && obj.metadata.generation !== undefined) statuses.get(key)!.fields.lastAccepted = { generation: obj.metadata.generation, spec: obj.spec ?? {} }
     }
     seedConditions(resources, statuses, notes)
     return { document, version, compiled, statuses, warnings: compiled.warnings }
   }
+
+  /** The newest accepted generation before this one: the resource's status.lastAccepted, else this process's memory. */
+  #previousOf(view: ClusterView, obj: KubeObject): Accepted | undefined {
+    const mem = this.#lastGood.get(keyOf(obj))
+    const st = obj.status?.lastAccepted as { generation?: unknown; spec?: unknown } | undefined
+    const g = st?.generation
+    if (typeof g !== 'number' || !Number.isInteger(g) || !st!.spec || typeof st!.spec !== 'object') return mem
+    if (g > (obj.metadata.generation ?? Infinity) || (mem?.generation ?? -1) > g) return mem
+    try {
+      return { ...exportOf(view, obj, st!.spec), generation: g }
+    } catch (err) {
+      if (err instanceof ConfigError) return mem // it was valid when it was written; a stricter gateway may refuse it now
+      throw err
+    }
+  }
+}
+
+/** The resource as the gateway reads it (a kserve backend with its InferenceService's address), validated; throws ConfigError. */
+function exportOf(view: ClusterView, obj: KubeObject, rawSpec: unknown, n?: Notes): Pick<Candidate, 'exported' | 'doc'> {
+  const ns = obj.metadata.namespace ?? 'default'
+  const spec = structuredClone(rawSpec ?? {}) as any
+  if (obj.kind === 'InferenceBackend' && typeof spec.type === 'string' && spec.type.toLowerCase() === 'kserve' && spec.kserve && typeof spec.kserve === 'object') {
+    const ks = resolveKServe(view, spec.kserve, ns)
+    if (n) n.kserve = ks
+    if (ks.url && !spec.kserve.url) spec.kserve.url = ks.url
+  }
+  const exported = { apiVersion: KORTEX_API_VERSION, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: ns }, spec }
+  const [loaded] = parseConfigText(JSON.stringify(exported), keyOf(obj))
+  return { exported, doc: loaded!.resource }
 }
 
 /** Each route without the model names an older route keeps; a route left with none is out (with no models it would serve every model). */

@@ -149,6 +149,38 @@ describe('KortexController against an API server', () => {
     }
   })
 
+  it('the last accepted generation survives a restart and is the same on every replica: it lives in the resource\'s status', async () => {
+    api.apply(gatewayConfig())
+    api.apply(backend('a', 'https://a.example.com/v1'))
+    api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'a' } }))
+    const make = () => new KortexController({ kc: kubeConfigFor(api.url), tokens: [], debounceMs: 10, log: () => {}, kserve: false })
+    const first = make()
+    ctl = first
+    await first.start()
+    await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.status === 'True') // written with the accepted generation
+    // Generation 2 passes the CRD schema but not the gateway: an invalid regular expression.
+    api.apply(route('chat', { models: ['chat'], rules: [{ match: { headers: { 'x-tier': { regex: '([a-z' } } }, backends: [{ name: 'a' }] }] }))
+    await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.reason === 'ServingPreviousGeneration')
+    const served = first.snapshot!.version
+    await first.stop()
+    // A new controller process, and a second replica beside it: both serve generation 1, and say so.
+    const [restarted, replica] = [make(), make()]
+    ctl = restarted
+    await restarted.start()
+    await replica.start()
+    try {
+      expect(names(restarted)).toContain('InferenceRoute/chat')
+      expect(restarted.snapshot!.version).toBe(served)
+      expect(replica.snapshot!.version).toBe(served)
+      expect(restarted.snapshot!.compiled.routes.find((r) => r.name === 'chat')!.defaultBackend?.name).toBe('a')
+      const ready = restarted.snapshot!.statuses.get('InferenceRoute/apps/chat')!.conditions.find((c) => c.type === 'Ready')!
+      expect(ready).toMatchObject({ status: 'False', reason: 'ServingPreviousGeneration', observedGeneration: 2 })
+      expect(ready.message).toContain('generation 1')
+    } finally {
+      await replica.stop()
+    }
+  })
+
   it('the old operator\'s group (opt-in): its resources serve as written, its status is written there, and a name in both groups goes to gateway.kortex.io', async () => {
     const OLD = 'gateway.inference-gateway.io/v1alpha1'
     const OLD_ROUTES = '/apis/gateway.inference-gateway.io/v1alpha1/inferenceroutes'
