@@ -9,7 +9,8 @@ export interface ModelClaim {
   key: string
   /** `namespace/name`, as conditions name it. */
   name: string
-  created?: string
+  /** metadata.creationTimestamp (a string from a watch, a Date from some list calls). */
+  created?: string | Date
   models: readonly string[]
 }
 
@@ -21,7 +22,7 @@ export interface ClaimOutcome {
 }
 
 const time = (c: ModelClaim) => {
-  const t = c.created ? Date.parse(c.created) : NaN
+  const t = c.created ? new Date(c.created).getTime() : NaN
   return Number.isNaN(t) ? Infinity : t
 }
 

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto'
 import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/config/compile.ts'
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
-import { settleModelClaims, type ClaimOutcome } from './model-claims.ts'
+import { settleModelClaims, type ClaimOutcome, type ModelClaim } from './model-claims.ts'
 
 export const KORTEX_API_VERSION = 'gateway.kortex.io/v1alpha1'
 
@@ -157,7 +157,7 @@ export class SnapshotBuilder {
     let live = candidates // what goes into the document: candidates less the model names older routes keep
     let claims: ClaimOutcome | undefined
     for (let round = 0; round <= resources.length + 1 && !compiled; round++) {
-      claims = settleModelClaims(candidates.filter((c) => c.doc.kind === 'InferenceRoute').map((c) => ({ key: c.key, name: `${c.doc.metadata.namespace ?? 'default'}/${c.doc.metadata.name}`, created: c.obj.metadata.creationTimestamp as string | undefined, models: (c.doc.spec as { models?: string[] }).models ?? [] })))
+      claims = settleModelClaims(candidates.filter((c) => c.doc.kind === 'InferenceRoute').map(claimOf))
       live = withoutLostModels(candidates, claims)
       secrets = {}
       for (const c of live) {
@@ -275,12 +275,16 @@ function exportOf(view: ClusterView, obj: KubeObject, rawSpec: unknown, n?: Note
   return { exported, doc: loaded!.resource }
 }
 
+const modelsOf = (c: Candidate) => (c.doc.spec as { models?: string[] }).models ?? []
+
+const claimOf = (c: Candidate): ModelClaim => ({ key: c.key, name: `${c.doc.metadata.namespace ?? 'default'}/${c.doc.metadata.name}`, created: c.obj.metadata.creationTimestamp as string | Date | undefined, models: modelsOf(c) })
+
 /** Each route without the model names an older route keeps; a route left with none is out (with no models it would serve every model). */
 function withoutLostModels(candidates: Candidate[], claims: ClaimOutcome): Candidate[] {
   return candidates.flatMap((c) => {
     const lost = claims.lost.get(c.key)
     if (!lost) return [c]
-    const models = ((c.doc.spec as { models?: string[] }).models ?? []).filter((m) => !lost.has(m))
+    const models = modelsOf(c).filter((m) => !lost.has(m))
     if (!models.length) return []
     return [{ ...c, doc: { ...c.doc, spec: { ...c.doc.spec, models } } as Candidate['doc'], exported: { ...c.exported, spec: { ...(c.exported.spec as object), models } } }]
   })
