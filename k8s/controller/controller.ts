@@ -289,5 +289,17 @@ export function desiredStatus(live: KubeObject, st: ResourceStatus): Record<stri
   const removed = ['url', 'phase', 'activeBackends', 'health'].filter((k) => k in old && !(k in st.fields))
   if (same && !removed.length) return undefined
   for (const k of removed) next[k] = null
+  // A merge patch merges objects: keys the new spec no longer has must be sent as null, or the old ones stay.
+  if ('lastAccepted' in st.fields) next.lastAccepted = replacing(old.lastAccepted, st.fields.lastAccepted)
   return next
+}
+
+/** The merge patch that turns `old` into exactly `value` (RFC 7386: null deletes a key, arrays replace). */
+function replacing(old: unknown, value: unknown): unknown {
+  const plain = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v)
+  if (!plain(old) || !plain(value)) return value
+  const patch: Record<string, unknown> = {}
+  for (const k of Object.keys(old)) if (!(k in value)) patch[k] = null
+  for (const [k, v] of Object.entries(value)) patch[k] = replacing(old[k], v)
+  return patch
 }

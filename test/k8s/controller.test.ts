@@ -149,7 +149,7 @@ describe('KortexController against an API server', () => {
     }
   })
 
-  it('the last accepted generation survives a restart and is the same on every replica: it lives in the resource\'s status', async () => {
+  it('the last accepted generation survives a restart and is the same on every replica: it lives in the resource\'s status, exactly as accepted', async () => {
     api.apply(gatewayConfig())
     api.apply(backend('a', 'https://a.example.com/v1'))
     api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'a' } }))
@@ -158,7 +158,10 @@ describe('KortexController against an API server', () => {
     ctl = first
     await first.start()
     await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.status === 'True') // written with the accepted generation
-    // Generation 2 passes the CRD schema but not the gateway: an invalid regular expression.
+    // Generation 2 is valid and shaped differently (no defaultBackend): what is kept is it exactly, not a mix of 1 and 2.
+    api.apply(route('chat', { models: ['chat'], rules: [{ backends: [{ name: 'a', weight: 100 }] }] }))
+    await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.observedGeneration === 2 && condition(PATHS.routes, 'chat', 'Ready')?.status === 'True')
+    // Generation 3 passes the CRD schema but not the gateway: an invalid regular expression.
     api.apply(route('chat', { models: ['chat'], rules: [{ match: { headers: { 'x-tier': { regex: '([a-z' } } }, backends: [{ name: 'a' }] }] }))
     await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.reason === 'ServingPreviousGeneration')
     const served = first.snapshot!.version
@@ -172,10 +175,11 @@ describe('KortexController against an API server', () => {
       expect(names(restarted)).toContain('InferenceRoute/chat')
       expect(restarted.snapshot!.version).toBe(served)
       expect(replica.snapshot!.version).toBe(served)
-      expect(restarted.snapshot!.compiled.routes.find((r) => r.name === 'chat')!.defaultBackend?.name).toBe('a')
+      const chat = restarted.snapshot!.document.resources.find((r: any) => r.kind === 'InferenceRoute' && r.metadata.name === 'chat') as any
+      expect(chat.spec).toEqual({ models: ['chat'], rules: [{ backends: [{ name: 'a', weight: 100 }] }] })
       const ready = restarted.snapshot!.statuses.get('InferenceRoute/apps/chat')!.conditions.find((c) => c.type === 'Ready')!
-      expect(ready).toMatchObject({ status: 'False', reason: 'ServingPreviousGeneration', observedGeneration: 2 })
-      expect(ready.message).toContain('generation 1')
+      expect(ready).toMatchObject({ status: 'False', reason: 'ServingPreviousGeneration', observedGeneration: 3 })
+      expect(ready.message).toContain('generation 2')
     } finally {
       await replica.stop()
     }
