@@ -23,6 +23,11 @@ export interface ControllerOptions {
   kc: KubeConfig
   /** Watch one namespace only (a namespaced install); all namespaces when absent. */
   namespace?: string
+  /**
+   * Namespaces whose GatewayConfig is accepted; one elsewhere gets Accepted=False (NamespaceNotAllowed).
+   * Default: the controller's own namespace (the Lease's, else the kubeconfig context's, else "default").
+   */
+  gatewayConfigNamespaces?: string[]
   /** Bearer tokens gateways present at GET /config. */
   tokens: string[]
   port?: number
@@ -42,7 +47,7 @@ export interface ControllerOptions {
 export class KortexController {
   readonly metrics = new Metrics()
   readonly server: ConfigServer
-  #builder = new SnapshotBuilder()
+  #builder: SnapshotBuilder
   #custom: CustomObjectsApi
   #core: CoreV1Api
   #informers = new Map<string, Informer<KubeObject & { kind?: string }>>()
@@ -60,6 +65,8 @@ export class KortexController {
   constructor(private readonly o: ControllerOptions) {
     this.#custom = o.kc.makeApiClient(CustomObjectsApi)
     this.#core = o.kc.makeApiClient(CoreV1Api)
+    const own = o.leaderElection?.namespace ?? o.kc.getContextObject(o.kc.getCurrentContext())?.namespace ?? 'default'
+    this.#builder = new SnapshotBuilder({ gatewayConfigNamespaces: o.gatewayConfigNamespaces?.length ? o.gatewayConfigNamespaces : [own] })
     this.server = new ConfigServer({ tokens: o.tokens, metrics: this.metrics, ready: () => this.synced })
   }
 
@@ -176,7 +183,11 @@ export class KortexController {
     try {
       const s = await this.#builder.build({
         resources,
-        secret: (ns, name) => this.#secrets.get(`${ns}/${name}`)?.get(name, ns),
+        secret: (ns, name) => {
+          const inf = this.#secrets.get(`${ns}/${name}`)
+          return inf?.forbidden ? undefined : inf?.get(name, ns)
+        },
+        secretForbidden: (ns, name) => !!this.#secrets.get(`${ns}/${name}`)?.forbidden,
         inferenceService: (ns, name) => this.#isvc?.get(name, ns),
       })
       const changed = s.version !== this.snapshot?.version
@@ -278,5 +289,17 @@ export function desiredStatus(live: KubeObject, st: ResourceStatus): Record<stri
   const removed = ['url', 'phase', 'activeBackends', 'health'].filter((k) => k in old && !(k in st.fields))
   if (same && !removed.length) return undefined
   for (const k of removed) next[k] = null
+  // A merge patch merges objects: keys the new spec no longer has must be sent as null, or the old ones stay.
+  if ('lastAccepted' in st.fields) next.lastAccepted = replacing(old.lastAccepted, st.fields.lastAccepted)
   return next
+}
+
+/** The merge patch that turns `old` into exactly `value` (RFC 7386: null deletes a key, arrays replace). */
+function replacing(old: unknown, value: unknown): unknown {
+  const plain = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v)
+  if (!plain(old) || !plain(value)) return value
+  const patch: Record<string, unknown> = {}
+  for (const k of Object.keys(old)) if (!(k in value)) patch[k] = null
+  for (const [k, v] of Object.entries(value)) patch[k] = replacing(old[k], v)
+  return patch
 }

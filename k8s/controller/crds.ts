@@ -55,6 +55,14 @@ const conditions: Json = {
 const commonStatus = {
   observedGeneration: { type: 'integer', format: 'int64', description: 'The generation the controller last processed.' },
   conditions,
+  lastAccepted: {
+    type: 'object',
+    description: 'The last generation the controller accepted, and its spec: what every controller replica serves, also after a restart, while a newer generation is invalid.',
+    properties: {
+      generation: { type: 'integer', format: 'int64' },
+      spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
+    },
+  },
 }
 
 const ready = { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' }

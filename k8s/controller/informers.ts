@@ -17,6 +17,8 @@ export interface InformerOptions {
   restartMs?: number
 }
 
+const codeOf = (err: unknown) => (err as { code?: number } | undefined)?.code ?? (err as { statusCode?: number } | undefined)?.statusCode
+
 export class Informer<T extends KubernetesObject = KubernetesObject> {
   #lw: ListWatch<T>
   #stopped = false
@@ -25,14 +27,19 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   #timer: ReturnType<typeof setTimeout> | undefined
   #listed = false
   #settled = false
+  #forbidden = false
 
   constructor(private readonly o: InformerOptions) {
     const list = async (): Promise<KubernetesListObject<T>> => {
       try {
         const body = await o.list()
         this.#listed = true
+        this.#forbidden = false
         this.#failures = 0
         return body
+      } catch (err) {
+        this.#forbidden = codeOf(err) === 403
+        throw err
       } finally {
         this.#settled = true
         // An empty list fires no event; whoever waits on this informer still wants to know it answered.
@@ -58,9 +65,13 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     if (Date.now() - this.#lastError > 10_000) this.#failures = 0
     this.#lastError = Date.now()
     this.#failures++
+    if (codeOf(err) === 403 && !this.#forbidden) {
+      this.#forbidden = true // a watch refused after RBAC changed: the cache may still hold the object, but it is no longer ours to read
+      this.o.changed()
+    }
     this.o.onRestart?.(err)
     // 404: the resource type is not installed (e.g. no KServe in this cluster): look again now and then.
-    const missing = (err as { code?: number; statusCode?: number })?.code === 404 || (err as { statusCode?: number })?.statusCode === 404
+    const missing = codeOf(err) === 404
     const delay = missing ? 30_000 : Math.min(30_000, (this.o.restartMs ?? 200) * 2 ** Math.min(this.#failures - 1, 8))
     clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
@@ -70,6 +81,11 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
 
   get synced(): boolean {
     return this.#listed
+  }
+
+  /** The API server answered 403 the last time: RBAC does not let us read this. */
+  get forbidden(): boolean {
+    return this.#forbidden
   }
 
   /** The first list has answered, successfully or not. */

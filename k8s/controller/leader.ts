@@ -1,6 +1,11 @@
 // Leader election with a coordination.k8s.io/v1 Lease, so two or more
 // controller replicas can run: every replica watches and serves GET /config
 // (they compute the same document), only the leader writes status.
+//
+// Another replica's renewTime is never compared with our clock (clocks
+// differ): like client-go, we remember the record we last saw and when, by
+// our own clock, and take the Lease only once that record has not changed for
+// a whole lease duration.
 import { CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node'
 
 export interface LeaderOptions {
@@ -15,6 +20,9 @@ export interface LeaderOptions {
   onError?: (err: unknown) => void
 }
 
+/** What changes whenever the holder renews or another takes over. */
+const recordOf = (l: V1Lease) => JSON.stringify([l.spec?.holderIdentity, l.spec?.renewTime, l.metadata?.resourceVersion])
+
 const codeOf = (err: unknown) => (err as { code?: number }).code ?? (err as { statusCode?: number }).statusCode
 
 export class LeaderElector {
@@ -23,6 +31,8 @@ export class LeaderElector {
   #timer: ReturnType<typeof setTimeout> | undefined
   #stopped = false
   #inflight: Promise<void> | undefined
+  /** The Lease record as we last saw it, and when (our clock). */
+  #observed: { record: string; at: number } | undefined
 
   constructor(private readonly o: LeaderOptions) {
     this.#api = o.kc.makeApiClient(CoordinationV1Api)
@@ -61,14 +71,15 @@ export class LeaderElector {
   async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.o
     const leaseDurationSeconds = this.o.leaseSeconds ?? 15
-    const now = new V1MicroTime()
+    const local = Date.now() // only ever compared with our own earlier readings
+    const now = new V1MicroTime(local)
     let lease: V1Lease
     try {
       lease = await this.#api.readNamespacedLease({ name, namespace })
     } catch (err) {
       if (codeOf(err) !== 404) throw err
       try {
-        await this.#api.createNamespacedLease({ namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } } })
+        this.#saw(await this.#api.createNamespacedLease({ namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } } }), local)
         return true
       } catch (e) {
         if (codeOf(e) === 409) return false // another replica created it first
@@ -76,8 +87,8 @@ export class LeaderElector {
       }
     }
     const spec = lease.spec ?? {}
-    const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0
-    const expired = renewed + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 < Date.now()
+    if (this.#observed?.record !== recordOf(lease)) this.#saw(lease, local)
+    const expired = this.#observed!.at + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 <= local
     const ours = spec.holderIdentity === identity
     if (!ours && !expired && spec.holderIdentity) return false
     const body: V1Lease = {
@@ -91,12 +102,16 @@ export class LeaderElector {
       },
     }
     try {
-      await this.#api.replaceNamespacedLease({ name, namespace, body }) // carries resourceVersion: a race loses with 409
+      this.#saw(await this.#api.replaceNamespacedLease({ name, namespace, body }), local) // carries resourceVersion: a race loses with 409
       return true
     } catch (err) {
       if (codeOf(err) === 409) return false
       throw err
     }
+  }
+
+  #saw(lease: V1Lease, at: number): void {
+    this.#observed = { record: recordOf(lease), at }
   }
 
   /** Stops renewing; a leader gives the Lease up so another replica takes over at once. */

@@ -5,6 +5,8 @@
 //   PORT (8081), HOST (0.0.0.0)
 //   WATCH_NAMESPACE           watch one namespace (default: all)
 //   POD_NAMESPACE, POD_NAME   the Lease for leader election lives in POD_NAMESPACE
+//   KORTEX_GATEWAYCONFIG_NAMESPACES  comma-separated namespaces whose GatewayConfig is accepted
+//                             (default: the controller's own, POD_NAMESPACE)
 //   KORTEX_KSERVE=0           do not watch InferenceServices
 //   KORTEX_LEGACY_GROUP=1     also watch the old operator's group gateway.inference-gateway.io
 import { KubeConfig } from '@kubernetes/client-node'
@@ -25,6 +27,7 @@ const controller = new KortexController({
   namespace: process.env.WATCH_NAMESPACE || undefined,
   port: Number(process.env.PORT ?? 8081),
   host: process.env.HOST ?? '0.0.0.0',
+  gatewayConfigNamespaces: (process.env.KORTEX_GATEWAYCONFIG_NAMESPACES ?? '').split(',').map((n) => n.trim()).filter(Boolean),
   kserve: process.env.KORTEX_KSERVE !== '0',
   legacyGroup: process.env.KORTEX_LEGACY_GROUP === '1',
   leaderElection: podNs ? { namespace: podNs, identity: process.env.POD_NAME ?? hostname() } : undefined,

@@ -7,11 +7,15 @@
 // An invalid resource never reaches the edges: a resource that fails
 // validation, or names something that does not exist, is left out — or, when
 // an earlier generation of it was accepted, that generation keeps serving —
-// and its conditions say why. The rest of the config keeps working.
+// and its conditions say why. The rest of the config keeps working. The
+// accepted generation is kept in the resource's own status (lastAccepted,
+// written by the leader), so a restarted controller and every replica serve
+// the same one.
 import { createHash } from 'node:crypto'
-import { compileConfig, secretEnvName, type CompiledConfig } from '../../src/config/compile.ts'
+import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/config/compile.ts'
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
+import { settleModelClaims, type ClaimOutcome, type ModelClaim } from './model-claims.ts'
 
 export const KORTEX_API_VERSION = 'gateway.kortex.io/v1alpha1'
 
@@ -28,6 +32,8 @@ export interface ClusterView {
   /** Kortex resources (InferenceBackend, InferenceRoute, InferenceExperiment, GatewayConfig), each with its kind set. */
   resources: KubeObject[]
   secret(namespace: string, name: string): KubeObject | undefined
+  /** The API server refused to let the controller read this Secret (403). */
+  secretForbidden?(namespace: string, name: string): boolean
   inferenceService(namespace: string, name: string): KubeObject | undefined
 }
 
@@ -78,19 +84,44 @@ interface Candidate {
 }
 
 interface Notes {
+  /** Left out by policy, not for what it says (a GatewayConfig outside the allowed namespaces). */
+  refused?: { reason: string; message: string }
   invalid: ConfigProblem[]
   refs: ConfigProblem[]
   refReason?: string
   servedPrevious?: number
   kserve?: { url?: string; ready: boolean; reason: string; message: string }
-  secretProblem?: { reason: 'SecretNotFound' | 'SecretConflict'; message: string }
+  secretProblem?: { reason: 'SecretNotFound' | 'SecretForbidden'; message: string }
+  /** A route's models that an older route keeps (model -> that route), and the ones it keeps from others. */
+  lostModels?: Map<string, string>
+  keptModels?: Map<string, string[]>
 }
 
 const describe = (p: ConfigProblem) => `${p.path ? `${p.path}: ` : ''}${p.message}`
 
+export interface SnapshotOptions {
+  /**
+   * Namespaces whose GatewayConfig is accepted. It holds gateway-wide settings (API keys, open auth),
+   * so a tenant who can write resources in its own namespace must not be able to replace it.
+   */
+  gatewayConfigNamespaces?: readonly string[]
+}
+
+interface Accepted {
+  exported: Record<string, unknown>
+  generation?: number
+  doc: LoadedDocument['resource']
+}
+
 /** Compiles cluster state into snapshots; remembers each resource's last accepted generation. */
 export class SnapshotBuilder {
-  #lastGood = new Map<string, { exported: Record<string, unknown>; generation?: number; doc: LoadedDocument['resource'] }>()
+  /** What this process accepted; status.lastAccepted (the API server's copy) wins when it is as new. */
+  #lastGood = new Map<string, Accepted>()
+  #gatewayConfigNamespaces: ReadonlySet<string>
+
+  constructor(o: SnapshotOptions = {}) {
+    this.#gatewayConfigNamespaces = new Set(o.gatewayConfigNamespaces ?? ['default'])
+  }
 
   async build(view: ClusterView): Promise<Snapshot> {
     const notes = new Map<string, Notes>()
@@ -102,19 +133,17 @@ export class SnapshotBuilder {
       const key = keyOf(obj)
       const n = note(key)
       const ns = obj.metadata.namespace ?? 'default'
-      const spec = structuredClone(obj.spec ?? {})
-      if (obj.kind === 'InferenceBackend' && typeof spec.type === 'string' && spec.type.toLowerCase() === 'kserve' && spec.kserve && typeof spec.kserve === 'object') {
-        n.kserve = resolveKServe(view, spec.kserve, ns)
-        if (n.kserve.url && !spec.kserve.url) spec.kserve.url = n.kserve.url
+      if (obj.kind === 'GatewayConfig' && !this.#gatewayConfigNamespaces.has(ns)) {
+        const allowed = [...this.#gatewayConfigNamespaces].join(', ')
+        n.refused = { reason: 'NamespaceNotAllowed', message: `A GatewayConfig is accepted only in namespace ${allowed} (the controller's settings say which); this one is ignored` }
+        continue
       }
-      const exported = { apiVersion: KORTEX_API_VERSION, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: ns }, spec }
       try {
-        const [loaded] = parseConfigText(JSON.stringify(exported), key)
-        candidates.push({ key, obj, exported, doc: loaded!.resource, previous: false })
+        candidates.push({ key, obj, ...exportOf(view, obj, obj.spec, n), previous: false })
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
         n.invalid.push(...err.problems)
-        const last = this.#lastGood.get(key)
+        const last = this.#previousOf(view, obj)
         if (last) {
           candidates.push({ key, obj, exported: last.exported, doc: last.doc, previous: true })
           n.servedPrevious = last.generation
@@ -125,49 +154,38 @@ export class SnapshotBuilder {
     // Compile; whatever a problem is attributed to falls back to its last good generation, or out.
     let compiled: CompiledConfig | undefined
     let secrets: Record<string, string> = {}
+    let live = candidates // what goes into the document: candidates less the model names older routes keep
+    let claims: ClaimOutcome | undefined
     for (let round = 0; round <= resources.length + 1 && !compiled; round++) {
+      claims = settleModelClaims(candidates.filter((c) => c.doc.kind === 'InferenceRoute').map(claimOf))
+      live = withoutLostModels(candidates, claims)
       secrets = {}
-      const owner = new Map<string, string>() // env name -> the Secret it came from
-      for (const c of candidates) {
-        if (c.doc.kind !== 'InferenceBackend') continue
-        const ref = c.doc.spec.external?.apiKeySecret
+      for (const c of live) {
+        const ref = c.doc.kind === 'InferenceBackend' ? c.doc.spec.external?.apiKeySecret : undefined
         if (!ref) continue
         const ns = c.doc.metadata.namespace ?? 'default'
         const value = view.secret(ns, ref.name)?.data?.[ref.key]
-        const n = note(c.key)
-        if (value === undefined) n.secretProblem = { reason: 'SecretNotFound', message: `Secret ${ns}/${ref.name} has no key "${ref.key}" (or does not exist); requests to this backend get 503 until it does` }
-        else {
-          n.secretProblem = undefined
-          const env = secretEnvName(ref)
-          const from = `${ns}/${ref.name}`
-          const decoded = Buffer.from(value, 'base64').toString('utf8')
-          // The variable name has no namespace: two namespaces' Secrets of the same name and key meet here. The first wins.
-          if (owner.has(env) && owner.get(env) !== from && secrets[env] !== decoded) {
-            n.secretProblem = { reason: 'SecretConflict', message: `Secret ${from} key "${ref.key}" and Secret ${owner.get(env)} both map to ${env}; this backend gets the value of ${owner.get(env)}. Rename one of the Secrets` }
-            continue
-          }
-          owner.set(env, from)
-          secrets[env] = decoded
-        }
+        note(c.key).secretProblem = value !== undefined ? undefined : secretProblem(view, ns, ref)
+        // Keyed by namespace: a backend can only ever be handed a Secret of its own namespace.
+        if (value !== undefined) secrets[clusterSecretKey(ns, ref)] = Buffer.from(value, 'base64').toString('utf8')
       }
       try {
-        const docs = candidates.map((c, i) => ({ index: i + 1, resource: c.doc }))
-        compiled = await compileConfig(docs, (name) => secrets[name], 'cluster config')
+        const docs = live.map((c, i) => ({ index: i + 1, resource: c.doc }))
+        compiled = await compileConfig(docs, () => undefined, 'cluster config', (ns, ref) => secrets[clusterSecretKey(ns, ref)])
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
-        const hit = new Map<number, ConfigProblem[]>()
+        const hit = new Map<Candidate, ConfigProblem[]>()
         for (const p of err.problems) {
-          let i = p.doc - 1
+          let c = live[p.doc - 1]
           if (p.doc === 0) {
             // "experiment "ns/name" is defined N times": the InferenceExperiment resource gives way.
             const m = /experiment "([^/"]+)\/([^"]+)"/.exec(p.message)
-            i = m ? candidates.findIndex((c) => c.key === `InferenceExperiment/${m[1]}/${m[2]}`) : -1
+            c = m ? live.find((x) => x.key === `InferenceExperiment/${m[1]}/${m[2]}`) : undefined
           }
-          if (i < 0) throw err
-          hit.set(i, [...(hit.get(i) ?? []), p])
+          if (!c) throw err
+          hit.set(c, [...(hit.get(c) ?? []), p])
         }
-        for (const [i, ps] of hit) {
-          const c = candidates[i]!
+        for (const [c, ps] of hit) {
           for (const p of ps) {
             if (p.message === 'defined twice' && groupOf(c.obj) === LEGACY_GROUP) {
               p.message = `${c.obj.kind} ${c.doc.metadata.namespace ?? 'default'}/${c.obj.metadata.name} is defined twice: also in gateway.kortex.io, which wins; delete this one from ${LEGACY_GROUP}`
@@ -184,13 +202,14 @@ export class SnapshotBuilder {
           }
         }
         const next: Candidate[] = []
-        candidates.forEach((c, i) => {
-          const problems = hit.get(i)
+        const byKey = new Map([...hit].map(([c, ps]) => [c.key, ps]))
+        candidates.forEach((c) => {
+          const problems = byKey.get(c.key)
           if (!problems) return void next.push(c)
           const n = note(c.key)
           for (const p of problems) if (!n.refs.some((q) => describe(q) === describe(p))) n.refs.push(p)
           n.refReason = problems.some((p) => /^backend "/.test(p.message)) ? 'BackendNotFound' : problems.some((p) => /route .* is not defined/.test(p.message)) ? 'RouteNotFound' : 'Conflict'
-          const last = this.#lastGood.get(c.key)
+          const last = this.#previousOf(view, c.obj)
           if (!c.previous && last) {
             next.push({ ...c, exported: last.exported, doc: last.doc, previous: true })
             n.servedPrevious = last.generation
@@ -201,12 +220,15 @@ export class SnapshotBuilder {
     }
     if (!compiled) throw new Error('the cluster config did not compile')
 
-    const served = new Set(candidates.map((c) => c.key))
+    const served = new Set(live.map((c) => c.key))
+    for (const [key, lost] of claims?.lost ?? []) note(key).lostModels = lost
+    for (const [key, kept] of claims?.kept ?? []) note(key).keptModels = kept
     const present = new Set(resources.map(keyOf))
+    const acceptedNow = new Set(candidates.filter((c) => !c.previous).map((c) => c.key))
     for (const c of candidates) if (!c.previous) this.#lastGood.set(c.key, { exported: c.exported, generation: c.obj.metadata.generation, doc: c.doc })
     for (const k of this.#lastGood.keys()) if (!present.has(k)) this.#lastGood.delete(k) // deleted resources leave the config for good
 
-    const docResources = candidates.map((c) => c.exported)
+    const docResources = live.map((c) => c.exported)
     const sortedSecrets = Object.fromEntries(Object.entries(secrets).sort(([a], [b]) => (a < b ? -1 : 1)))
     const version = createHash('sha256').update(JSON.stringify({ r: docResources, s: sortedSecrets })).digest('hex').slice(0, 16)
     const document: ConfigDocument = { kind: 'KortexConfig', version, resources: docResources, secrets: sortedSecrets }
@@ -216,10 +238,68 @@ export class SnapshotBuilder {
       const key = keyOf(obj)
       const n = note(key)
       statuses.set(key, statusOf(obj, n, served.has(key), compiled))
+      // The API server keeps what was accepted: after a restart, and on every replica, it is what serves while a newer generation is invalid.
+      if (acceptedNow.has(key) && obj.metadata.generation !== undefined) statuses.get(key)!.fields.lastAccepted = { generation: obj.metadata.generation, spec: obj.spec ?? {} }
     }
     seedConditions(resources, statuses, notes)
     return { document, version, compiled, statuses, warnings: compiled.warnings }
   }
+
+  /** The newest accepted generation before this one: the resource's status.lastAccepted, else this process's memory. */
+  #previousOf(view: ClusterView, obj: KubeObject): Accepted | undefined {
+    const mem = this.#lastGood.get(keyOf(obj))
+    const st = obj.status?.lastAccepted as { generation?: unknown; spec?: unknown } | undefined
+    const g = st?.generation
+    if (typeof g !== 'number' || !Number.isInteger(g) || !st!.spec || typeof st!.spec !== 'object') return mem
+    if (g > (obj.metadata.generation ?? Infinity) || (mem?.generation ?? -1) > g) return mem
+    try {
+      return { ...exportOf(view, obj, st!.spec), generation: g }
+    } catch (err) {
+      if (err instanceof ConfigError) return mem // it was valid when it was written; a stricter gateway may refuse it now
+      throw err
+    }
+  }
+}
+
+/** The resource as the gateway reads it (a kserve backend with its InferenceService's address), validated; throws ConfigError. */
+function exportOf(view: ClusterView, obj: KubeObject, rawSpec: unknown, n?: Notes): Pick<Candidate, 'exported' | 'doc'> {
+  const ns = obj.metadata.namespace ?? 'default'
+  const spec = structuredClone(rawSpec ?? {}) as any
+  if (obj.kind === 'InferenceBackend' && typeof spec.type === 'string' && spec.type.toLowerCase() === 'kserve' && spec.kserve && typeof spec.kserve === 'object') {
+    const ks = resolveKServe(view, spec.kserve, ns)
+    if (n) n.kserve = ks
+    if (ks.url && !spec.kserve.url) spec.kserve.url = ks.url
+  }
+  const exported = { apiVersion: KORTEX_API_VERSION, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: ns }, spec }
+  const [loaded] = parseConfigText(JSON.stringify(exported), keyOf(obj))
+  return { exported, doc: loaded!.resource }
+}
+
+const modelsOf = (c: Candidate) => (c.doc.spec as { models?: string[] }).models ?? []
+
+const claimOf = (c: Candidate): ModelClaim => ({ key: c.key, name: `${c.doc.metadata.namespace ?? 'default'}/${c.doc.metadata.name}`, created: c.obj.metadata.creationTimestamp as string | Date | undefined, models: modelsOf(c) })
+
+/** Each route without the model names an older route keeps; a route left with none is out (with no models it would serve every model). */
+function withoutLostModels(candidates: Candidate[], claims: ClaimOutcome): Candidate[] {
+  return candidates.flatMap((c) => {
+    const lost = claims.lost.get(c.key)
+    if (!lost) return [c]
+    const models = modelsOf(c).filter((m) => !lost.has(m))
+    if (!models.length) return []
+    return [{ ...c, doc: { ...c.doc, spec: { ...c.doc.spec, models } } as Candidate['doc'], exported: { ...c.exported, spec: { ...(c.exported.spec as object), models } } }]
+  })
+}
+
+function secretProblem(view: ClusterView, ns: string, ref: { name: string; key: string }): NonNullable<Notes['secretProblem']> {
+  if (view.secretForbidden?.(ns, ref.name)) {
+    return {
+      reason: 'SecretForbidden',
+      message:
+        `The controller may not read Secret ${ns}/${ref.name} (403 Forbidden); requests to this backend get 503 until it can. ` +
+        `Add to a Role in namespace ${ns} bound to the controller's ServiceAccount: {apiGroups: [""], resources: [secrets], resourceNames: [${ref.name}], verbs: [get, list, watch]}`,
+    }
+  }
+  return { reason: 'SecretNotFound', message: `Secret ${ns}/${ref.name} has no key "${ref.key}" (or does not exist); requests to this backend get 503 until it does` }
 }
 
 function resolveKServe(view: ClusterView, ks: { serviceName?: unknown; namespace?: unknown; url?: unknown }, ns: string): NonNullable<Notes['kserve']> {
@@ -245,19 +325,29 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   const conditions: Condition[] = []
   const fields: Record<string, unknown> = {}
   const keeps = n.servedPrevious !== undefined ? ` The config keeps serving generation ${n.servedPrevious ?? 'the previous one'}.` : served ? '' : ' It is not in the served config.'
-  if (n.invalid.length) conditions.push(cond('Accepted', false, 'Invalid', n.invalid.map(describe).join('; ') + keeps))
+  if (n.refused) conditions.push(cond('Accepted', false, n.refused.reason, n.refused.message))
+  else if (n.invalid.length) conditions.push(cond('Accepted', false, 'Invalid', n.invalid.map(describe).join('; ') + keeps))
   else conditions.push(cond('Accepted', true, 'Accepted', 'The resource is valid'))
-  if (n.invalid.length) conditions.push(cond('ResolvedRefs', 'Unknown', 'Invalid', 'The resource is invalid'))
+  if (n.refused) conditions.push(cond('ResolvedRefs', 'Unknown', n.refused.reason, 'The resource is not accepted'))
+  else if (n.invalid.length) conditions.push(cond('ResolvedRefs', 'Unknown', 'Invalid', 'The resource is invalid'))
   else if (n.refs.length) conditions.push(cond('ResolvedRefs', false, n.refReason ?? 'RefNotResolved', n.refs.map(describe).join('; ') + keeps))
   else if (n.secretProblem) conditions.push(cond('ResolvedRefs', false, n.secretProblem.reason, n.secretProblem.message))
   else if (n.kserve && !n.kserve.url && n.kserve.reason === 'InferenceServiceNotFound') conditions.push(cond('ResolvedRefs', false, n.kserve.reason, n.kserve.message))
   else conditions.push(cond('ResolvedRefs', true, 'ResolvedRefs', 'Every reference resolves'))
   const current = served && n.servedPrevious === undefined && !n.invalid.length && !n.refs.length
-  if (!served) conditions.push(cond('Ready', false, 'NotServed', 'Not in the served config: see Accepted and ResolvedRefs'))
+  const lost = n.lostModels && [...n.lostModels].map(([m, by]) => `model "${m}" is also listed by InferenceRoute ${by}, which is older and keeps it`).join('; ')
+  if (!served && lost && !n.invalid.length && !n.refs.length) conditions.push(cond('Ready', false, 'ModelConflict', `${lost}; this route serves none of its models`))
+  else if (!served) conditions.push(cond('Ready', false, 'NotServed', 'Not in the served config: see Accepted and ResolvedRefs'))
   else if (!current) conditions.push(cond('Ready', false, 'ServingPreviousGeneration', `The served config holds generation ${n.servedPrevious ?? '?'} of this resource, not the current one`))
   else if (n.kserve && !n.kserve.ready) conditions.push(cond('Ready', false, n.kserve.reason, n.kserve.message))
   else if (n.secretProblem) conditions.push(cond('Ready', false, n.secretProblem.reason, n.secretProblem.message))
+  else if (lost) conditions.push(cond('Ready', false, 'ModelConflict', `${lost}; this route does not serve it`))
   else conditions.push(cond('Ready', true, 'Serving', 'Served in the compiled config'))
+  if (obj.kind === 'InferenceRoute') {
+    const kept = n.keptModels && [...n.keptModels].map(([m, by]) => `model "${m}" is also listed by InferenceRoute ${by.join(', ')}; this route is older and keeps it`).join('; ')
+    if (lost || kept) conditions.push(cond('ModelConflict', true, lost ? 'ModelTaken' : 'ModelKept', [lost, kept].filter(Boolean).join('; ')))
+    else conditions.push(cond('ModelConflict', false, 'NoConflict', 'No other route lists its models'))
+  }
 
   if (obj.kind === 'InferenceBackend') {
     const b = compiled.backends.get(`${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`)

@@ -85,12 +85,23 @@ export interface CompiledConfig {
 /** Looks up a secret outside the cluster: environment variables or Worker bindings. */
 export type SecretLookup = (envName: string) => string | undefined
 
+/**
+ * A backend's `apiKeySecret` in a config pulled from the controller: the
+ * Secret of that name in the backend's own namespace, and nothing else (never
+ * the runtime's environment).
+ */
+export type ClusterSecretLookup = (namespace: string, ref: { name: string; key: string }) => string | undefined
+
+/** How the controller's document keys a Secret's value: `namespace/name/key` (none of the three can hold a slash). */
+export const clusterSecretKey = (namespace: string, ref: { name: string; key: string }) => `${namespace}/${ref.name}/${ref.key}`
+
 /** The naming rule: apiKeySecret {name: openai-credentials, key: api-key} -> OPENAI_CREDENTIALS_API_KEY. */
 export function secretEnvName(ref: { name: string; key: string }): string {
   return `${ref.name}_${ref.key}`.toUpperCase().replace(/[^A-Z0-9]/g, '_')
 }
 
-export async function compileConfig(docs: LoadedDocument[], secrets: SecretLookup, source = 'config'): Promise<CompiledConfig> {
+/** `clusterSecrets`, when given, is where every backend's apiKeySecret comes from; `secrets` then serves only the gateway's own settings (keyEnv). */
+export async function compileConfig(docs: LoadedDocument[], secrets: SecretLookup, source = 'config', clusterSecrets?: ClusterSecretLookup): Promise<CompiledConfig> {
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
   const backends = new Map<string, Backend>()
@@ -104,7 +115,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
     const id = `${r.kind} ${ns}/${r.metadata.name}`
     if (seen.has(id)) problems.push({ doc: index, resource: `${r.kind} ${r.metadata.name}`, path: 'metadata.name', message: 'defined twice' })
     seen.add(id)
-    if (r.kind === 'InferenceBackend') backends.set(`${ns}/${r.metadata.name}`, compileBackend(r.metadata.name, ns, r.spec, secrets, warnings))
+    if (r.kind === 'InferenceBackend') backends.set(`${ns}/${r.metadata.name}`, compileBackend(r.metadata.name, ns, r.spec, secrets, warnings, clusterSecrets))
     else if (r.kind === 'InferenceRoute') routes.push(compileRoute(r.metadata.name, ns, r.spec))
     else if (r.kind === 'InferenceExperiment') resources.push({ name: r.metadata.name, namespace: ns, spec: r.spec })
     else if (gateway) problems.push({ doc: index, resource: `GatewayConfig ${r.metadata.name}`, path: '', message: 'only one GatewayConfig is allowed' })
@@ -174,7 +185,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
   return { backends, routes, experiments, gateway: settings, keys, models: listModels(routes, backends), warnings }
 }
 
-function compileBackend(name: string, namespace: string, spec: BackendSpec, secrets: SecretLookup, warnings: string[]): Backend {
+function compileBackend(name: string, namespace: string, spec: BackendSpec, secrets: SecretLookup, warnings: string[], clusterSecrets?: ClusterSecretLookup): Backend {
   const common = {
     name,
     namespace,
@@ -192,12 +203,19 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
       const root = trimSlash(ext.url)
       let apiKey: string | undefined
       let missingSecret: string | undefined
-      if (ext.apiKeySecret) {
-        const env = secretEnvName(ext.apiKeySecret)
+      const ref = ext.apiKeySecret
+      if (ref && clusterSecrets) {
+        apiKey = clusterSecrets(namespace, ref)
+        if (!apiKey) {
+          missingSecret = `Secret ${namespace}/${ref.name} key "${ref.key}"`
+          warnings.push(`backend "${namespace}/${name}": Secret ${namespace}/${ref.name} has no key "${ref.key}" (or does not exist); requests to it will fail with 503`)
+        }
+      } else if (ref) {
+        const env = secretEnvName(ref)
         apiKey = secrets(env)
         if (!apiKey) {
           missingSecret = env
-          warnings.push(`backend "${name}": secret ${ext.apiKeySecret.name}/${ext.apiKeySecret.key} not found (set ${env}); requests to it will fail with 503`)
+          warnings.push(`backend "${name}": secret ${ref.name}/${ref.key} not found (set ${env}); requests to it will fail with 503`)
         }
       }
       return { ...common, provider, baseUrl: openAIBase(root, provider), rootUrl: root, model: ext.model, apiKey, missingSecret, headers: { ...ext.headers } }

@@ -7,10 +7,12 @@
 // edges learn of changes within seconds.
 //
 // The document: {"kind":"KortexConfig","version":"<hash>","resources":[...],
-// "secrets":{"OPENAI_CREDENTIALS_API_KEY":"..."}} — resources are the same
-// objects a config file holds; secrets are what the controller resolved from
-// Kubernetes Secrets, named by the usual rule, and win over the local ones.
-import { compileConfig, type CompiledConfig, type SecretLookup } from './compile.ts'
+// "secrets":{"team-a/openai-credentials/api-key":"..."}} — resources are the
+// same objects a config file holds; secrets are what the controller resolved
+// from Kubernetes Secrets, keyed namespace/name/key. A backend gets only its
+// own namespace's Secret: never another namespace's, never this runtime's
+// environment (which holds the controller token).
+import { clusterSecretKey, compileConfig, type CompiledConfig, type SecretLookup } from './compile.ts'
 import { parseConfigText } from './load.ts'
 import type { FetchLike } from '../providers/types.ts'
 
@@ -26,7 +28,7 @@ export interface PullOptions {
   /** Bearer token for the controller. */
   token?: string
   fetch: FetchLike
-  /** Secrets the document does not carry (environment, Worker bindings). */
+  /** The gateway's own settings the GatewayConfig names (keyEnv), from the environment or Worker bindings; never a backend's key. */
   secrets: SecretLookup
   /** Between pulls when not long-polling, and the base of the backoff. */
   intervalMs?: number
@@ -76,9 +78,9 @@ export class ConfigPuller {
       const doc = (await res.json()) as ConfigDocument
       if (!doc || doc.kind !== 'KortexConfig' || !Array.isArray(doc.resources)) throw new Error('the controller sent something that is not a KortexConfig document')
       const version = doc.version ?? res.headers.get('etag') ?? ''
-      const secrets = doc.secrets ?? {}
+      const secrets: Record<string, string> = Object.assign(Object.create(null), doc.secrets)
       const text = doc.resources.map((r) => JSON.stringify(r)).join('\n---\n')
-      const config = await compileConfig(parseConfigText(text, `controller config ${version}`), (n) => secrets[n] ?? this.o.secrets(n), `controller config ${version}`)
+      const config = await compileConfig(parseConfigText(text, `controller config ${version}`), this.o.secrets, `controller config ${version}`, (ns, ref) => secrets[clusterSecretKey(ns, ref)])
       this.#config = config
       this.#etag = res.headers.get('etag') ?? undefined
       this.version = version

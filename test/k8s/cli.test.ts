@@ -65,7 +65,7 @@ it('kortex --config-url with KORTEX_CONFIG_TOKEN serves the controller\'s config
 it('kortex --controller runs the controller in the same process from the kubeconfig', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kortex-cli-kube-'))
   const file = join(dir, 'config')
-  writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: u}}]\ncurrent-context: f\n`)
+  writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: u, namespace: apps}}]\ncurrent-context: f\n`)
   const { url, output } = await run(['--controller'], { KUBECONFIG: file, KORTEX_KSERVE: '0' })
   expect(output()).toContain('Config: pulled from the embedded controller')
   expect((await chat(url)).status).toBe(200)

@@ -2,7 +2,7 @@
 // resume a dropped watch from its resourceVersion without losing an event,
 // re-list on 410 Gone, restart after other errors; status is written with
 // merge-patch; leader election with a Lease.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { KortexController } from '../../k8s/controller/controller.ts'
 import { LeaderElector } from '../../k8s/controller/leader.ts'
 import { FakeApiServer, PATHS } from './fake-apiserver.ts'
@@ -36,10 +36,10 @@ describe('KortexController against an API server', () => {
     await ctl.start()
     expect(names(ctl)).toEqual(['GatewayConfig/gateway', 'InferenceBackend/gpt'])
     // The first config served already carries the Secret: gateways never see a keyless version.
-    expect(published[0]).toEqual({ OPENAI_API_KEY: 'sk-in-cluster' })
+    expect(published[0]).toEqual({ 'apps/openai/api-key': 'sk-in-cluster' })
     api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'gpt' } }))
     await eventually(() => names(ctl!).includes('InferenceRoute/chat'))
-    await eventually(() => ctl!.snapshot!.document.secrets!.OPENAI_API_KEY === 'sk-in-cluster')
+    await eventually(() => ctl!.snapshot!.document.secrets!['apps/openai/api-key'] === 'sk-in-cluster')
     const ready = await eventually(() => condition(PATHS.routes, 'chat', 'Ready'))
     expect(ready).toMatchObject({ status: 'True', reason: 'Serving', observedGeneration: 1 })
     expect(api.get(PATHS.routes, 'apps', 'chat')!.status.phase).toBe('Active')
@@ -63,7 +63,7 @@ describe('KortexController against an API server', () => {
     // The secret rotates: a new config version carries it.
     const v = ctl.snapshot!.version
     api.apply(secret('openai', { 'api-key': 'sk-rotated' }))
-    await eventually(() => ctl!.snapshot!.version !== v && ctl!.snapshot!.document.secrets!.OPENAI_API_KEY === 'sk-rotated')
+    await eventually(() => ctl!.snapshot!.version !== v && ctl!.snapshot!.document.secrets!['apps/openai/api-key'] === 'sk-rotated')
   })
 
   it('a dropped watch resumes from its resourceVersion without losing an event; a compacted one re-lists (410 Gone)', async () => {
@@ -149,6 +149,42 @@ describe('KortexController against an API server', () => {
     }
   })
 
+  it('the last accepted generation survives a restart and is the same on every replica: it lives in the resource\'s status, exactly as accepted', async () => {
+    api.apply(gatewayConfig())
+    api.apply(backend('a', 'https://a.example.com/v1'))
+    api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'a' } }))
+    const make = () => new KortexController({ kc: kubeConfigFor(api.url), tokens: [], debounceMs: 10, log: () => {}, kserve: false })
+    const first = make()
+    ctl = first
+    await first.start()
+    await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.status === 'True') // written with the accepted generation
+    // Generation 2 is valid and shaped differently (no defaultBackend): what is kept is it exactly, not a mix of 1 and 2.
+    api.apply(route('chat', { models: ['chat'], rules: [{ backends: [{ name: 'a', weight: 100 }] }] }))
+    await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.observedGeneration === 2 && condition(PATHS.routes, 'chat', 'Ready')?.status === 'True')
+    // Generation 3 passes the CRD schema but not the gateway: an invalid regular expression.
+    api.apply(route('chat', { models: ['chat'], rules: [{ match: { headers: { 'x-tier': { regex: '([a-z' } } }, backends: [{ name: 'a' }] }] }))
+    await eventually(() => condition(PATHS.routes, 'chat', 'Ready')?.reason === 'ServingPreviousGeneration')
+    const served = first.snapshot!.version
+    await first.stop()
+    // A new controller process, and a second replica beside it: both serve generation 1, and say so.
+    const [restarted, replica] = [make(), make()]
+    ctl = restarted
+    await restarted.start()
+    await replica.start()
+    try {
+      expect(names(restarted)).toContain('InferenceRoute/chat')
+      expect(restarted.snapshot!.version).toBe(served)
+      expect(replica.snapshot!.version).toBe(served)
+      const chat = restarted.snapshot!.document.resources.find((r: any) => r.kind === 'InferenceRoute' && r.metadata.name === 'chat') as any
+      expect(chat.spec).toEqual({ models: ['chat'], rules: [{ backends: [{ name: 'a', weight: 100 }] }] })
+      const ready = restarted.snapshot!.statuses.get('InferenceRoute/apps/chat')!.conditions.find((c) => c.type === 'Ready')!
+      expect(ready).toMatchObject({ status: 'False', reason: 'ServingPreviousGeneration', observedGeneration: 3 })
+      expect(ready.message).toContain('generation 2')
+    } finally {
+      await replica.stop()
+    }
+  })
+
   it('the old operator\'s group (opt-in): its resources serve as written, its status is written there, and a name in both groups goes to gateway.kortex.io', async () => {
     const OLD = 'gateway.inference-gateway.io/v1alpha1'
     const OLD_ROUTES = '/apis/gateway.inference-gateway.io/v1alpha1/inferenceroutes'
@@ -183,5 +219,40 @@ describe('KortexController against an API server', () => {
     expect(api.get(PATHS.leases, 'kortex', 'kortex-controller')!.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 })
     await b.stop()
     expect(seen).toEqual(['a:true', 'a:false', 'b:true', 'b:false'])
+  })
+
+  it('leader election with clocks an hour apart: the Lease changes hands only after it goes unrenewed for a lease duration on the taker\'s own clock', async () => {
+    const kc = kubeConfigFor(api.url)
+    // Three replicas on one machine: each one's calls run with the system clock set to its own.
+    const t = Date.now()
+    const clock = { a: t, ahead: t + 3_600_000, behind: t - 3_600_000 }
+    vi.useFakeTimers({ toFake: ['Date'] })
+    try {
+      const electors = Object.fromEntries(Object.keys(clock).map((identity) => [identity, new LeaderElector({ kc, namespace: 'kortex', name: 'skew', identity, leaseSeconds: 15, onChange: () => {} })]))
+      const round = (identity: keyof typeof clock) => (vi.setSystemTime(clock[identity]), electors[identity]!.tryAcquireOrRenew())
+      const pass = (ms: number) => Object.keys(clock).forEach((k) => (clock[k as keyof typeof clock] += ms))
+      const holder = () => api.get(PATHS.leases, 'kortex', 'skew')!.spec.holderIdentity
+      expect(await round('a')).toBe(true)
+      // The replica an hour ahead sees a renewTime an hour old: it must not take the Lease a keeps renewing.
+      for (let i = 0; i < 3; i++) {
+        expect(await round('ahead')).toBe(false)
+        expect(await round('behind')).toBe(false)
+        pass(10_000)
+        expect(await round('a')).toBe(true)
+        expect(holder()).toBe('a')
+      }
+      // a dies without releasing. The replica an hour behind sees a renewTime an hour in its future, yet takes over
+      // once 15 s pass on its own clock with no renewal; the other, having seen that, keeps out.
+      expect(await round('behind')).toBe(false)
+      expect(await round('ahead')).toBe(false)
+      pass(15_000)
+      expect(await round('behind')).toBe(true)
+      expect(holder()).toBe('behind')
+      pass(1_000)
+      expect(await round('ahead')).toBe(false)
+      expect(holder()).toBe('behind')
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

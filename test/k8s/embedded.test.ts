@@ -17,7 +17,7 @@ beforeAll(async () => {
   await api.start()
   const dir = mkdtempSync(join(tmpdir(), 'kortex-kubeconfig-'))
   const file = join(dir, 'config')
-  writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: u}}]\ncurrent-context: f\n`)
+  writeFileSync(file, `apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: u, namespace: apps}}]\ncurrent-context: f\n`)
   process.env.KUBECONFIG = file
   api.apply({ apiVersion: G, kind: 'GatewayConfig', metadata: { name: 'g', namespace: 'apps' }, spec: { auth: { open: true }, accessLog: false } })
   api.apply({ apiVersion: G, kind: 'InferenceBackend', metadata: { name: 'echo', namespace: 'apps' }, spec: { type: 'demo' } })

@@ -6,8 +6,9 @@
 // counter growing on every change, metadata.generation bumped on spec changes
 // only, create/get/replace with optimistic concurrency (409), delete, and
 // PATCH on /status with merge-patch only (JSON Patch is refused with 415, as a
-// CRD status endpoint refuses strategic merge). Tests drive it directly
-// (apply, remove, dropWatches, compact) and count requests.
+// CRD status endpoint refuses strategic merge), 403 where RBAC is made to
+// refuse. Tests drive it directly (apply, remove, dropWatches, compact,
+// forbidden) and count requests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { randomUUID } from 'node:crypto'
@@ -70,6 +71,8 @@ export class FakeApiServer {
   requests: Array<{ method: string; path: string; contentType?: string }> = []
   /** Answer the next N watch requests with HTTP 500 (an informer error other than 410). */
   failWatches = 0
+  /** `plural/namespace` pairs RBAC does not let the client read: every request there gets 403. */
+  forbidden = new Set<string>()
 
   get resourceVersion(): number {
     return this.#rv
@@ -179,6 +182,9 @@ export class FakeApiServer {
     if (!m || !KINDS[m[3]!]) return this.#status(res, 404, `the server could not find the requested resource ${url.pathname}`, 'NotFound')
     const [, prefix, namespace, plural, name, status] = m
     const col = `${prefix}/${plural}`
+    if (this.forbidden.has(`${plural}/${namespace}`)) {
+      return this.#status(res, 403, `${plural} is forbidden: User "system:serviceaccount:kortex:kortex-controller" cannot ${req.method === 'GET' ? 'list' : 'update'} resource "${plural}" in API group "" in the namespace "${namespace}"`, 'Forbidden')
+    }
     const body = req.method === 'GET' || req.method === 'DELETE' ? undefined : await readBody(req)
 
     if (!name) {

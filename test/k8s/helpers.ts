@@ -2,12 +2,13 @@
 // builders, and polling without fixed sleeps.
 import { KubeConfig } from '@kubernetes/client-node'
 
-export function kubeConfigFor(server: string): KubeConfig {
+/** `namespace`: the context's namespace, which out of a cluster is the controller's own. */
+export function kubeConfigFor(server: string, namespace = 'apps'): KubeConfig {
   const kc = new KubeConfig()
   kc.loadFromOptions({
     clusters: [{ name: 'fake', server, skipTLSVerify: true }],
     users: [{ name: 'test', token: 'test-token' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'test' }],
+    contexts: [{ name: 'fake', cluster: 'fake', user: 'test', namespace }],
     currentContext: 'fake',
   })
   return kc

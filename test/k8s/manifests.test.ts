@@ -53,6 +53,34 @@ describe('k8s/deploy', () => {
     expect(rbac.find((d) => d.kind === 'RoleBinding' && d.roleRef.name === 'kortex-controller-secrets').subjects).toEqual([{ kind: 'ServiceAccount', name: 'kortex-controller', namespace: 'kortex' }])
   })
 
+  it('NetworkPolicy: of all pods, only the gateway\'s in the controller\'s namespace reach GET /config (it carries every key)', () => {
+    expect(parseAllDocuments(readFileSync(join(root, 'k8s/deploy/kustomization.yaml'), 'utf8'))[0]!.toJS().resources).toContain('networkpolicy.yaml')
+    const policies = docs('networkpolicy.yaml').filter((d) => d.kind === 'NetworkPolicy')
+    const controller = docs('controller.yaml').find((d) => d.kind === 'Deployment')
+    const gateway = docs('gateway.yaml').find((d) => d.kind === 'Deployment')
+    const configPort = controller.spec.template.spec.containers[0].ports[0].containerPort
+    const ns = controller.metadata.namespace
+    const pod = (namespace: string, labels: Record<string, string>) => ({ namespace, labels })
+    // NetworkPolicy semantics for ingress to the controller's pods: isolated once a policy selects them; then only what some rule allows.
+    const matches = (sel: any, labels: Record<string, string>) => Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => labels[k] === v)
+    const reaches = (from: { namespace: string; labels: Record<string, string> }, port: number) => {
+      const selecting = policies.filter((p) => p.metadata.namespace === ns && matches(p.spec.podSelector, controller.spec.template.metadata.labels) && p.spec.policyTypes.includes('Ingress'))
+      if (!selecting.length) return true
+      return selecting.some((p) =>
+        (p.spec.ingress ?? []).some(
+          (rule: any) =>
+            (!rule.ports || rule.ports.some((x: any) => x.port === port)) &&
+            (!rule.from || rule.from.some((peer: any) => (peer.namespaceSelector ? matches(peer.namespaceSelector, { 'kubernetes.io/metadata.name': from.namespace }) : from.namespace === ns) && (!peer.podSelector || matches(peer.podSelector, from.labels)))),
+        ),
+      )
+    }
+    expect(reaches(pod(ns, gateway.spec.template.metadata.labels), configPort)).toBe(true)
+    // A tenant's pod, even one labelled like the gateway, and any other pod beside the controller: refused.
+    expect(reaches(pod('a-tenant', gateway.spec.template.metadata.labels), configPort)).toBe(false)
+    expect(reaches(pod('a-tenant', {}), configPort)).toBe(false)
+    expect(reaches(pod(ns, { app: 'debug' }), configPort)).toBe(false)
+  })
+
   it('k8s:validate reports a manifest on the old API group, a bad enum, and a route naming a missing backend', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kortex-validate-'))
     cpSync(join(root, 'k8s/crds'), join(dir, 'k8s/crds'), { recursive: true })

@@ -28,7 +28,7 @@ describe('SnapshotBuilder', () => {
   it('compiles resources into one versioned document with the referenced secrets, and marks them Ready', async () => {
     const b = new SnapshotBuilder()
     const s = await b.build(cluster([gpt, claude, route], [secret]))
-    expect(s.document).toMatchObject({ kind: 'KortexConfig', version: s.version, secrets: { OPENAI_API_KEY: 'sk-cluster' } })
+    expect(s.document).toMatchObject({ kind: 'KortexConfig', version: s.version, secrets: { 'team-a/openai/api-key': 'sk-cluster' } })
     expect(s.document.resources).toHaveLength(3)
     expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
     expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'Ready')).toMatchObject({ status: 'True', observedGeneration: route.metadata.generation })
@@ -108,19 +108,67 @@ describe('SnapshotBuilder', () => {
     const s = await new SnapshotBuilder().build(cluster([gpt, claude, route]))
     expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretNotFound' })
     expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs').message).toContain('Secret team-a/openai')
-    expect(s.compiled.backends.get('team-a/gpt')!.missingSecret).toBe('OPENAI_API_KEY')
+    expect(s.compiled.backends.get('team-a/gpt')!.missingSecret).toBe('Secret team-a/openai key "api-key"')
   })
 })
 
 describe('SnapshotBuilder: secrets across namespaces', () => {
-  it('two namespaces whose Secrets map to the same variable: the first wins, the other backend says so', async () => {
+  it('two namespaces with a Secret of the same name and key: each backend gets its own namespace\'s value', async () => {
     const other = res('InferenceBackend', 'gpt', { type: 'external', external: { url: 'https://api.openai.com/v1', apiKeySecret: { name: 'openai', key: 'api-key' } } }, 'team-b')
     const otherSecret: KubeObject = { kind: 'Secret', metadata: { name: 'openai', namespace: 'team-b' }, data: { 'api-key': b64('sk-team-b') } }
     const s = await new SnapshotBuilder().build(cluster([gpt, other], [secret, otherSecret]))
-    expect(s.document.secrets).toEqual({ OPENAI_API_KEY: 'sk-cluster' })
-    expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretConflict' })
-    expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs').message).toContain('Secret team-b/openai key "api-key" and Secret team-a/openai both map to OPENAI_API_KEY')
-    expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'ResolvedRefs').status).toBe('True')
+    expect(s.document.secrets).toEqual({ 'team-a/openai/api-key': 'sk-cluster', 'team-b/openai/api-key': 'sk-team-b' })
+    expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
+    expect(s.compiled.backends.get('team-b/gpt')!.apiKey).toBe('sk-team-b')
+    expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs').status).toBe('True')
+  })
+
+  it('a backend naming a Secret that only another namespace holds gets nothing: SecretNotFound, and 503', async () => {
+    const grab = res('InferenceBackend', 'grab', { type: 'external', external: { url: 'https://evil.example.com/v1', apiKeySecret: { name: 'openai', key: 'api-key' } } }, 'z-tenant')
+    const s = await new SnapshotBuilder().build(cluster([gpt, grab], [secret]))
+    expect(s.document.secrets).toEqual({ 'team-a/openai/api-key': 'sk-cluster' })
+    expect(s.compiled.backends.get('z-tenant/grab')!.apiKey).toBeUndefined()
+    expect(cond(s.statuses.get('InferenceBackend/z-tenant/grab'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretNotFound' })
+    expect(cond(s.statuses.get('InferenceBackend/z-tenant/grab'), 'Ready').message).toContain('requests to this backend get 503')
+  })
+})
+
+describe('SnapshotBuilder: GatewayConfig namespaces', () => {
+  const gc = (namespace: string, spec: unknown) => res('GatewayConfig', 'gateway', spec, namespace)
+
+  it('only the allowed namespaces\' GatewayConfig is served; another says NamespaceNotAllowed', async () => {
+    const b = new SnapshotBuilder({ gatewayConfigNamespaces: ['platform', 'kortex'] })
+    const s = await b.build(cluster([gc('a-tenant', { auth: { open: true } }), gc('platform', { auth: { open: false } }), claude]))
+    expect(s.compiled.gateway.auth.open).toBe(false)
+    expect(s.document.resources.filter((r: any) => r.kind === 'GatewayConfig').map((r: any) => r.metadata.namespace)).toEqual(['platform'])
+    expect(cond(s.statuses.get('GatewayConfig/a-tenant/gateway'), 'Accepted')).toMatchObject({ status: 'False', reason: 'NamespaceNotAllowed' })
+    expect(cond(s.statuses.get('GatewayConfig/a-tenant/gateway'), 'Accepted').message).toContain('platform, kortex')
+    expect(cond(s.statuses.get('GatewayConfig/platform/gateway'), 'Ready').status).toBe('True')
+  })
+})
+
+describe('SnapshotBuilder: two routes listing one model', () => {
+  const at = (o: KubeObject, created: string): KubeObject => ({ ...o, metadata: { ...o.metadata, creationTimestamp: created } })
+  const mine = at(res('InferenceRoute', 'mine', { models: ['gpt-4o'], defaultBackend: { name: 'claude' } }, 'z-team'), '2026-01-01T00:00:00Z')
+  const zclaude = res('InferenceBackend', 'claude', { type: 'external', external: { url: 'https://api.anthropic.com', provider: 'anthropic' } }, 'z-team')
+  const attacker = res('InferenceBackend', 'evil', { type: 'external', external: { url: 'https://evil.example.com/v1' } }, 'a-team')
+
+  it('the older route keeps it, whatever its namespace is called; one left with no model is not served', async () => {
+    const grab = at(res('InferenceRoute', 'grab', { models: ['gpt-4o'], defaultBackend: { name: 'evil' } }, 'a-team'), '2026-02-01T00:00:00Z')
+    const s = await new SnapshotBuilder().build(cluster([mine, zclaude, grab, attacker]))
+    expect(s.compiled.routes.map((r) => `${r.namespace}/${r.name}`)).toEqual(['z-team/mine'])
+    expect(cond(s.statuses.get('InferenceRoute/a-team/grab'), 'Ready')).toMatchObject({ status: 'False', reason: 'ModelConflict' })
+    expect(cond(s.statuses.get('InferenceRoute/a-team/grab'), 'Ready').message).toContain('serves none of its models')
+    expect(cond(s.statuses.get('InferenceRoute/z-team/mine'), 'ModelConflict').message).toContain('InferenceRoute a-team/grab')
+  })
+
+  it('created in the same second: namespace/name decides, the same on every build', async () => {
+    const twin = at(res('InferenceRoute', 'twin', { models: ['gpt-4o', 'other'], defaultBackend: { name: 'evil' } }, 'a-team'), '2026-01-01T00:00:00Z')
+    for (const order of [[mine, zclaude, twin, attacker], [twin, attacker, zclaude, mine]]) {
+      const s = await new SnapshotBuilder().build(cluster(order))
+      expect(s.compiled.routes.find((r) => r.namespace === 'a-team')!.models).toEqual(['gpt-4o', 'other'])
+      expect(s.compiled.routes.find((r) => r.namespace === 'z-team')).toBeUndefined()
+    }
   })
 })
 
