@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto'
 import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/config/compile.ts'
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
-import { settleModelClaims, type ClaimOutcome, type ModelClaim } from './model-claims.ts'
+import { olderFirst, settleModelClaims, type ClaimOutcome, type ModelClaim } from './model-claims.ts'
 
 export const KORTEX_API_VERSION = 'gateway.kortex.io/v1alpha1'
 
@@ -138,16 +138,22 @@ export class SnapshotBuilder {
         n.refused = { reason: 'NamespaceNotAllowed', message: `A GatewayConfig is accepted only in namespace ${allowed} (the controller's settings say which); this one is ignored` }
         continue
       }
+      let c: Candidate | undefined
       try {
-        candidates.push({ key, obj, ...exportOf(view, obj, obj.spec, n), previous: false })
+        c = { key, obj, ...exportOf(view, obj, obj.spec, n), previous: false }
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
         n.invalid.push(...err.problems)
-        const last = this.#previousOf(view, obj)
-        if (last) {
-          candidates.push({ key, obj, exported: last.exported, doc: last.doc, previous: true })
-          n.servedPrevious = last.generation
-        }
+      }
+      if (c && !(n.refused = this.#refusal(c))) {
+        candidates.push(c)
+        continue
+      }
+      // Invalid, or refused by policy: the last accepted generation keeps serving, if there is one the policy allows.
+      const last = this.#previousOf(view, obj)
+      if (last && !this.#refusal({ key, obj, ...last, previous: true })) {
+        candidates.push({ key, obj, exported: last.exported, doc: last.doc, previous: true })
+        n.servedPrevious = last.generation
       }
     }
 
@@ -158,7 +164,7 @@ export class SnapshotBuilder {
     let claims: ClaimOutcome | undefined
     for (let round = 0; round <= resources.length + 1 && !compiled; round++) {
       claims = settleModelClaims(candidates.filter((c) => c.doc.kind === 'InferenceRoute').map(claimOf))
-      live = withoutLostModels(candidates, claims)
+      live = routesByAge(withoutLostModels(candidates, claims))
       secrets = {}
       for (const c of live) {
         const ref = c.doc.kind === 'InferenceBackend' ? c.doc.spec.external?.apiKeySecret : undefined
@@ -210,7 +216,7 @@ export class SnapshotBuilder {
           for (const p of problems) if (!n.refs.some((q) => describe(q) === describe(p))) n.refs.push(p)
           n.refReason = problems.some((p) => /^backend "/.test(p.message)) ? 'BackendNotFound' : problems.some((p) => /route .* is not defined/.test(p.message)) ? 'RouteNotFound' : 'Conflict'
           const last = this.#previousOf(view, c.obj)
-          if (!c.previous && last) {
+          if (!c.previous && last && !this.#refusal({ ...c, ...last })) {
             next.push({ ...c, exported: last.exported, doc: last.doc, previous: true })
             n.servedPrevious = last.generation
           } else n.servedPrevious = undefined
@@ -243,6 +249,23 @@ export class SnapshotBuilder {
     }
     seedConditions(resources, statuses, notes)
     return { document, version, compiled, statuses, warnings: compiled.warnings }
+  }
+
+  /**
+   * A route that takes any model (none listed, no rule's model condition, or one that matches every
+   * name) serves whatever no other route does: outside the platform's namespaces it would take every
+   * other team's unknown or mistyped models, prompts included, to its own backends.
+   */
+  #refusal(c: Candidate): Notes['refused'] {
+    const ns = c.doc.metadata.namespace ?? 'default'
+    if (c.doc.kind !== 'InferenceRoute' || this.#gatewayConfigNamespaces.has(ns) || !takesAnyModel(c.doc.spec)) return undefined
+    const allowed = [...this.#gatewayConfigNamespaces].join(', ')
+    return {
+      reason: 'CatchAllNotAllowed',
+      message:
+        `A route that serves any model (no spec.models, and no rule whose model condition leaves some names out) is accepted only in namespace ${allowed} ` +
+        `(the controller's settings say which): here it would take every model no other route serves, other teams' included. List the models it serves in spec.models`,
+    }
   }
 
   /** The newest accepted generation before this one: the resource's status.lastAccepted, else this process's memory. */
@@ -290,6 +313,34 @@ function withoutLostModels(candidates: Candidate[], claims: ClaimOutcome): Candi
   })
 }
 
+type RouteSpec = Extract<Candidate['doc'], { kind: 'InferenceRoute' }>['spec']
+
+/** Whether a route serves every model name: it lists none and has no model condition, or a rule's model condition matches any name. */
+function takesAnyModel(spec: RouteSpec): boolean {
+  const conditions = (spec.rules ?? []).map((r) => r.match).filter((m) => m && (m.model !== undefined || m.modelPrefix !== undefined || m.modelPattern !== undefined))
+  const any = (m: (typeof conditions)[number]) => m!.model === undefined && !m!.modelPrefix && (m!.modelPattern === undefined || /^\**$/.test(m!.modelPattern))
+  return (!spec.models?.length && !conditions.length) || conditions.some(any)
+}
+
+/**
+ * Routes in the order they were created, older first (creationTimestamp, then namespace/name): the
+ * gateway tries model patterns and catch-alls in document order, so an older route's keep the models
+ * they serve, whatever the namespaces are called. A route of the old operator's group that has a
+ * gateway.kortex.io twin sits right after it (the twin wins, "defined twice"). Other kinds keep their place.
+ */
+function routesByAge(cs: Candidate[]): Candidate[] {
+  const isRoute = (c: Candidate) => c.doc.kind === 'InferenceRoute'
+  const routes = cs.filter(isRoute)
+  const current = new Map(routes.filter((c) => groupOf(c.obj) !== LEGACY_GROUP).map((c) => [claimOf(c).name, c]))
+  const sortKey = (c: Candidate): ModelClaim => {
+    const twin = groupOf(c.obj) === LEGACY_GROUP ? current.get(claimOf(c).name) : undefined
+    return { ...claimOf(twin ?? c), key: c.key }
+  }
+  const sorted = routes.map((c) => ({ c, k: sortKey(c) })).sort((a, b) => olderFirst(a.k, b.k)).map((x) => x.c)
+  let i = 0
+  return cs.map((c) => (isRoute(c) ? sorted[i++]! : c))
+}
+
 function secretProblem(view: ClusterView, ns: string, ref: { name: string; key: string }): NonNullable<Notes['secretProblem']> {
   if (view.secretForbidden?.(ns, ref.name)) {
     return {
@@ -325,7 +376,7 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   const conditions: Condition[] = []
   const fields: Record<string, unknown> = {}
   const keeps = n.servedPrevious !== undefined ? ` The config keeps serving generation ${n.servedPrevious ?? 'the previous one'}.` : served ? '' : ' It is not in the served config.'
-  if (n.refused) conditions.push(cond('Accepted', false, n.refused.reason, n.refused.message))
+  if (n.refused) conditions.push(cond('Accepted', false, n.refused.reason, n.refused.message + (n.servedPrevious !== undefined ? `.${keeps}` : '')))
   else if (n.invalid.length) conditions.push(cond('Accepted', false, 'Invalid', n.invalid.map(describe).join('; ') + keeps))
   else conditions.push(cond('Accepted', true, 'Accepted', 'The resource is valid'))
   if (n.refused) conditions.push(cond('ResolvedRefs', 'Unknown', n.refused.reason, 'The resource is not accepted'))

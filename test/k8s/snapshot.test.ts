@@ -172,6 +172,35 @@ describe('SnapshotBuilder: two routes listing one model', () => {
   })
 })
 
+describe('SnapshotBuilder: model patterns and catch-alls across namespaces', () => {
+  const at = (o: KubeObject, created: string): KubeObject => ({ ...o, metadata: { ...o.metadata, creationTimestamp: created } })
+  const pattern = (name: string, ns: string, match: Record<string, string>) => res('InferenceRoute', name, { rules: [{ match, backends: [{ name: 'claude', weight: 100 }] }] }, ns)
+  const claudeIn = (ns: string) => res('InferenceBackend', 'claude', { type: 'external', external: { url: 'https://api.anthropic.com', provider: 'anthropic' } }, ns)
+
+  it('the served document tries routes oldest first, whatever their namespaces are called', async () => {
+    const platform = at(pattern('family', 'z-platform', { modelPattern: 'gpt-4-*' }), '2026-01-01T00:00:00Z')
+    const tenant = at(pattern('prefix', 'a-team', { modelPrefix: 'gpt-4' }), '2026-02-01T00:00:00Z')
+    const s = await new SnapshotBuilder({ gatewayConfigNamespaces: ['z-platform'] }).build(cluster([tenant, claudeIn('a-team'), platform, claudeIn('z-platform')]))
+    const routes = s.document.resources.filter((r: any) => r.kind === 'InferenceRoute').map((r: any) => `${r.metadata.namespace}/${r.metadata.name}`)
+    expect(routes).toEqual(['z-platform/family', 'a-team/prefix'])
+    expect(s.compiled.routes.map((r) => r.namespace)).toEqual(['z-platform', 'a-team'])
+  })
+
+  it('an edit that makes a tenant\'s route take any model is refused; the accepted generation keeps serving', async () => {
+    const b = new SnapshotBuilder({ gatewayConfigNamespaces: ['platform'] })
+    const first = res('InferenceRoute', 'mine', { models: ['mine'], defaultBackend: { name: 'claude' } }, 'a-team')
+    await b.build(cluster([first, claudeIn('a-team')]))
+    const edited = { ...first, metadata: { ...first.metadata, generation: first.metadata.generation! + 1 }, spec: { rules: [{ match: { modelPrefix: '' }, backends: [{ name: 'claude', weight: 100 }] }] } }
+    const s = await b.build(cluster([edited, claudeIn('a-team')]))
+    expect(s.compiled.routes.map((r) => r.models)).toEqual([['mine']])
+    const st = s.statuses.get('InferenceRoute/a-team/mine')!
+    expect(cond(st, 'Accepted')).toMatchObject({ status: 'False', reason: 'CatchAllNotAllowed' })
+    expect(cond(st, 'Accepted').message).toContain(`keeps serving generation ${first.metadata.generation}`)
+    expect(cond(st, 'Ready')).toMatchObject({ status: 'False', reason: 'ServingPreviousGeneration' })
+    expect(st.fields.lastAccepted).toBeUndefined()
+  })
+})
+
 describe('ConfigServer', () => {
   let server: ConfigServer | undefined
   afterEach(async () => server?.close())

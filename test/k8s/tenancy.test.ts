@@ -134,4 +134,39 @@ describe('one tenant cannot take over another', () => {
     expect(kept.message).toContain('model "gpt-4o" is also listed by InferenceRoute a-tenant/grab; this route is older and keeps it')
     expect(condition(PATHS.routes, 'kortex', 'chat', 'Ready')!.status).toBe('True')
   })
+
+  it('a newer route in another namespace whose model pattern overlaps the platform\'s older pattern route does not take its models', async () => {
+    api.apply(route('gpt4-family', { rules: [{ match: { modelPattern: 'gpt-4-*' }, backends: [{ name: 'gpt', weight: 100 }] }] }, 'kortex'))
+    await eventually(async () => (await ask('gpt-4-turbo')).status === 200)
+    api.apply(backend('prefix', `${up.url}/prefix/v1`, {}, 'a-tenant'))
+    api.apply(route('prefix', { rules: [{ match: { modelPrefix: 'gpt-4' }, backends: [{ name: 'prefix', weight: 100 }] }] }, 'a-tenant'))
+    // The tenant's route serves what nobody older serves by pattern...
+    await eventually(async () => (await ask('gpt-4.1')).status === 200 && seen.at(-1)!.path.startsWith('/prefix/'))
+    // ...and never the platform's gpt-4-turbo, though a-tenant sorts before kortex.
+    for (let i = 0; i < 3; i++) {
+      expect((await ask('gpt-4-turbo')).status).toBe(200)
+      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer sk-platform' })
+    }
+  })
+
+  it('a route that serves any model is not accepted in a tenant namespace: it would take everyone\'s unknown models', async () => {
+    expect((await ask('typo-model')).body.error.code).toBe('model_not_found')
+    api.apply(route('swallow', { defaultBackend: { name: 'prefix' } }, 'a-tenant'))
+    api.apply(route('star', { models: ['a-star'], rules: [{ match: { modelPattern: '*' }, backends: [{ name: 'prefix', weight: 100 }] }] }, 'a-tenant'))
+    for (const name of ['swallow', 'star']) {
+      const accepted = await eventually(() => condition(PATHS.routes, 'a-tenant', name, 'Accepted'))
+      expect(accepted).toMatchObject({ status: 'False', reason: 'CatchAllNotAllowed' })
+      expect(accepted.message).toContain('accepted only in namespace kortex')
+      expect(condition(PATHS.routes, 'a-tenant', name, 'Ready')).toMatchObject({ status: 'False', reason: 'NotServed' })
+    }
+    const before = seen.length
+    const r = await ask('typo-model')
+    expect(r.status).toBe(404)
+    expect(r.body.error.code).toBe('model_not_found')
+    expect(seen.length).toBe(before) // no upstream saw the prompt
+    // The platform's own catch-all is accepted.
+    api.apply(route('default', { defaultBackend: { name: 'gpt' } }, 'kortex'))
+    await eventually(async () => (await ask('typo-model')).status === 200)
+    expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer sk-platform' })
+  })
 })
