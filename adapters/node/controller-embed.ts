@@ -2,7 +2,8 @@
 // process, for small clusters (one Deployment). It serves GET /config on
 // loopback (or on the given port, so edge gateways can pull from it too)
 // and the gateway follows it like any other; with POD_NAMESPACE set, the
-// replicas elect a leader with a Lease so one of them writes status.
+// replicas elect a leader with a Lease so one of them writes status. It reads
+// the standalone controller's settings (KORTEX_GATEWAYCONFIG_NAMESPACES...).
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 
@@ -11,6 +12,8 @@ export interface EmbedOptions {
   host?: string
   tokens?: string[]
   namespace?: string
+  /** Namespaces whose GatewayConfig (and catch-all routes) are accepted; default KORTEX_GATEWAYCONFIG_NAMESPACES, else the controller's own. */
+  gatewayConfigNamespaces?: string[]
 }
 
 export async function embedController(o: EmbedOptions, notice: (line: string) => void): Promise<{ url: string; token: string; stop: () => Promise<void> }> {
@@ -30,6 +33,7 @@ export async function embedController(o: EmbedOptions, notice: (line: string) =>
     tokens: [token, ...(tokens?.slice(1) ?? [])],
     port: port ?? 0,
     host: o.host ?? (port === undefined ? '127.0.0.1' : '0.0.0.0'),
+    gatewayConfigNamespaces: o.gatewayConfigNamespaces ?? (process.env.KORTEX_GATEWAYCONFIG_NAMESPACES ?? '').split(',').map((n) => n.trim()).filter(Boolean),
     kserve: process.env.KORTEX_KSERVE !== '0',
     legacyGroup: process.env.KORTEX_LEGACY_GROUP === '1',
     leaderElection: podNs ? { namespace: podNs, identity: process.env.POD_NAME ?? hostname() } : undefined,

@@ -30,8 +30,9 @@ afterAll(async () => {
   delete process.env.KUBECONFIG
 })
 
-const ask = async (model: string) => {
-  const r = await fetch(`${gw!.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'ping' }] }) })
+const ask = async (model: string, key?: string) => {
+  const headers = { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }
+  const r = await fetch(`${gw!.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'ping' }] }) })
   return { status: r.status, body: (await r.json()) as any }
 }
 
@@ -48,4 +49,20 @@ it('serves the cluster config from a controller in its own process, follows chan
   await gw.close()
   gw = undefined
   await eventually(() => api.openWatches === 0, 3000, "watches closed") // the controller stopped with the gateway
+})
+
+it('KORTEX_GATEWAYCONFIG_NAMESPACES names the namespaces whose GatewayConfig it accepts, as for the standalone controller', async () => {
+  api.apply({ apiVersion: G, kind: 'GatewayConfig', metadata: { name: 'g', namespace: 'platform' }, spec: { auth: { keys: [{ name: 'p', key: 'kx-platform' }] }, accessLog: false } })
+  process.env.KORTEX_GATEWAYCONFIG_NAMESPACES = 'platform'
+  try {
+    gw = await startKortex({ controller: {}, port: 0, log: { info() {}, warn() {}, error() {} } as never, notice: () => {} })
+  } finally {
+    delete process.env.KORTEX_GATEWAYCONFIG_NAMESPACES
+  }
+  // The platform's GatewayConfig (a key) is the one in force, not the context namespace's open one.
+  expect((await ask('echo')).status).toBe(401)
+  expect((await ask('echo', 'kx-platform')).status).toBe(200)
+  const accepted = (ns: string) => api.get(PATHS.gatewayconfigs, ns, 'g')?.status?.conditions?.find((c: any) => c.type === 'Accepted')
+  await eventually(() => accepted('apps')?.reason === 'NamespaceNotAllowed')
+  expect(accepted('platform')?.status).toBe('True')
 })
