@@ -181,7 +181,8 @@ export class HealthMonitor {
       const e: Entry = { key, signature, probe, ...settings, secrets, health: 'unknown', failures: 0, successes: 0, retired: false }
       this.entries.set(key, e)
       if (b.missingSecret) {
-        e.lastError = `secret ${b.missingSecret} is not set`
+        // The words a request to it gets (the variable to set, or the cluster's Secret and key).
+        e.lastError = `credentials not configured (set ${b.missingSecret})`
         this.set(e, 'unhealthy')
       } else if (!probe) e.health = 'healthy'
       else if (this.opts.periodic !== false) this.arm(e, 0)

@@ -286,9 +286,17 @@ describe('HealthMonitor', () => {
     await monitor.checkAll()
     expect(monitor.health('default/plain')).toBe('unknown')
     expect(monitor.health('default/echo')).toBe('healthy')
-    expect(monitor.snapshot('default/nokey')).toMatchObject({ health: 'unhealthy', lastError: 'secret ABSENT_K is not set' })
+    expect(monitor.snapshot('default/nokey')).toMatchObject({ health: 'unhealthy', lastError: 'credentials not configured (set ABSENT_K)' })
     expect(f.calls).toEqual([])
     expect(timers.live()).toEqual([])
+  })
+
+  it('a missing Secret in a config from the cluster is named as the cluster names it', async () => {
+    const text = `apiVersion: gateway.kortex.io/v1alpha1\nkind: InferenceBackend\nmetadata: { name: nokey, namespace: z-tenant }\nspec: { type: external, external: { url: "https://b.example/v1", apiKeySecret: { name: x, key: token } }, healthCheck: {} }\n`
+    const bs = (await compileConfig(parseConfigText(text), () => undefined, 'cluster config', () => undefined)).backends
+    const monitor = new HealthMonitor({ fetch: fakeFetch(ok).fetch, schedule: fakeTimers().schedule })
+    monitor.update(bs.values())
+    expect(monitor.snapshot('z-tenant/nokey')).toMatchObject({ health: 'unhealthy', lastError: 'credentials not configured (set Secret z-tenant/x key "token")' })
   })
 
   it('periodic: false probes only on checkAll() (a Cron Trigger)', async () => {
