@@ -263,7 +263,7 @@ export class SnapshotBuilder {
     return {
       reason: 'CatchAllNotAllowed',
       message:
-        `A route that serves any model (no spec.models, and no rule whose model condition leaves some names out) is accepted only in namespace ${allowed} ` +
+        `A route that serves any model (no spec.models and no rule with a model condition, or a rule whose model condition every name matches) is accepted only in namespace ${allowed} ` +
         `(the controller's settings say which): here it would take every model no other route serves, other teams' included. List the models it serves in spec.models`,
     }
   }
@@ -324,8 +324,8 @@ function takesAnyModel(spec: RouteSpec): boolean {
 
 /**
  * Routes in the order they were created, older first (creationTimestamp, then namespace/name): the
- * gateway tries model patterns and catch-alls in document order, so an older route's keep the models
- * they serve, whatever the namespaces are called. A route of the old operator's group that has a
+ * gateway tries model patterns and catch-alls in document order, so an older route keeps the models
+ * it serves by pattern, whatever the namespaces are called. A route of the old operator's group that has a
  * gateway.kortex.io twin sits right after it (the twin wins, "defined twice"). Other kinds keep their place.
  */
 function routesByAge(cs: Candidate[]): Candidate[] {
