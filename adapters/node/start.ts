@@ -82,7 +82,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
         for (const w of c.warnings) notice(`kortex: warning: ${w}`)
       },
       refused: (err) =>
-        notice(`kortex: refused the new ${opts.configPath}; the running config stays.\n${err instanceof ConfigError ? err.message : String(err)}`),
+        notice(`kortex: refused the new ${opts.configPath}; the running config stays.\n${err instanceof Error ? err.message : String(err)}`),
     })
     current = watched.current
     stopWatching = watched.close

@@ -12,6 +12,7 @@
 // Kubernetes Secrets, named by the usual rule, and win over the local ones.
 import { compileConfig, type CompiledConfig, type SecretLookup } from './compile.ts'
 import { parseConfigText } from './load.ts'
+import { guardConfig, shapeOf, type ConfigShape } from './guard.ts'
 import type { FetchLike } from '../providers/types.ts'
 
 export interface ConfigDocument {
@@ -42,6 +43,7 @@ export type PullResult = 'updated' | 'unchanged' | 'failed'
 
 export class ConfigPuller {
   #config: CompiledConfig | undefined
+  #shape: ConfigShape | undefined
   #etag: string | undefined
   #failures = 0
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -79,7 +81,10 @@ export class ConfigPuller {
       const secrets = doc.secrets ?? {}
       const text = doc.resources.map((r) => JSON.stringify(r)).join('\n---\n')
       const config = await compileConfig(parseConfigText(text, `controller config ${version}`), (n) => secrets[n] ?? this.o.secrets(n), `controller config ${version}`)
+      // Once a config runs, one that drops every route, backend or the GatewayConfig is refused (guard.ts).
+      const shape = this.#config ? guardConfig(this.#shape, doc.resources, `controller config ${version}`) : shapeOf(doc.resources)
       this.#config = config
+      this.#shape = shape
       this.#etag = res.headers.get('etag') ?? undefined
       this.version = version
       this.#failures = 0
