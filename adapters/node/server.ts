@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import type { ExecutionContext, Gateway } from '../../src/app.ts'
 import { BadRequestLine, IncomingRequest } from './request.ts'
 import { installLiteResponse, writeResponse } from './response.ts'
+import { onClientError, refuse } from './refusal.ts'
 
 export interface RunningServer {
   url: string
@@ -36,8 +37,8 @@ function onFinish(this: Out) {
 }
 function failed(out: ServerResponse, err: unknown) {
   console.error('kortex: the gateway failed to answer:', err)
-  if (!out.headersSent) out.writeHead(500, { 'content-type': 'text/plain' })
-  out.end('Internal Server Error')
+  if (out.headersSent) out.destroy() // a response under way cannot become an error any more: cut it
+  else refuse(out, 500, 'The gateway failed to answer; see its log.', 'internal_error', 'api_error')
 }
 
 export function requestListener(gateway: Pick<Gateway, 'fetch'>): (incoming: IncomingMessage, out: ServerResponse) => void {
@@ -47,7 +48,7 @@ export function requestListener(gateway: Pick<Gateway, 'fetch'>): (incoming: Inc
     try {
       req = new IncomingRequest(incoming)
     } catch (err) {
-      out.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end(err instanceof BadRequestLine ? err.message : 'Bad request')
+      refuse(out, 400, err instanceof BadRequestLine ? err.message : 'Bad request', 'malformed_request')
       return
     }
     out[kRequest] = req
@@ -88,6 +89,7 @@ export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: 
   return new Promise((resolve, reject) => {
     // joinDuplicateHeaders: repeated fields read as Headers.get reads them ("a, b").
     const server = createServer({ joinDuplicateHeaders: true }, requestListener(gateway))
+    server.on('clientError', onClientError)
     server.once('error', reject)
     server.listen(port, hostname, () => {
       server.off('error', reject)
