@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http'
 import { LiteAbortSignal } from './abort.ts'
 import { headerName } from './header-name.ts'
+import { GatewayError } from '../../src/api/errors.ts'
 
 const GlobalRequest = globalThis.Request
 const GlobalHeaders = globalThis.Headers
@@ -87,6 +88,14 @@ Object.setPrototypeOf(IncomingHeaders.prototype, GlobalHeaders.prototype)
 
 const ABORTED = 'Client connection prematurely closed.'
 
+/**
+ * A body read that failed because the client went away (or its connection
+ * broke): a GatewayError, so the gateway answers it like any refusal (to
+ * nobody) instead of logging an internal error. 499 as nginx names it.
+ */
+export const clientGone = (cause?: unknown) =>
+  Object.assign(new GatewayError(499, 'The client closed the connection before its request arrived whole.', 'invalid_request_error', 'client_closed_request'), { cause })
+
 // A body being read: shared listeners find it on the message (`this`), so a
 // read makes no closures, and it settles once, so nothing is removed after:
 // the message is done with when its body is.
@@ -105,7 +114,7 @@ function onBodyError(this: Reading, err: Error) {
   const r = this[kReading]
   if (!r) return
   this[kReading] = undefined
-  r.reject(err)
+  r.reject(clientGone(err))
 }
 function onBodyClose(this: Reading) {
   if (!this.readableEnded) onBodyError.call(this, this.errored ?? new Error(ABORTED))
@@ -260,7 +269,7 @@ function nodeToWeb(m: IncomingMessage): ReadableStream<Uint8Array> {
       }
       const onError = (e: Error) => {
         stop()
-        ctrl.error(e)
+        ctrl.error(clientGone(e))
       }
       const onClose = () => {
         if (!m.readableEnded) onError(m.errored ?? new Error(ABORTED))
