@@ -8,6 +8,7 @@ import type { ExecutionContext, Gateway } from '../../src/app.ts'
 import { BadRequestLine, IncomingRequest } from './request.ts'
 import { installLiteResponse, writeResponse } from './response.ts'
 import { onClientError, refuse } from './refusal.ts'
+import { DEFAULT_LIMITS, type ServerLimits } from './server-limits.ts'
 
 export interface RunningServer {
   url: string
@@ -41,12 +42,12 @@ function failed(out: ServerResponse, err: unknown) {
   else refuse(out, 500, 'The gateway failed to answer; see its log.', 'internal_error', 'api_error')
 }
 
-export function requestListener(gateway: Pick<Gateway, 'fetch'>): (incoming: IncomingMessage, out: ServerResponse) => void {
+export function requestListener(gateway: Pick<Gateway, 'fetch'>, bodyIdleMs = 0): (incoming: IncomingMessage, out: ServerResponse) => void {
   installLiteResponse()
   return (incoming, out: Out) => {
     let req: IncomingRequest
     try {
-      req = new IncomingRequest(incoming)
+      req = new IncomingRequest(incoming, bodyIdleMs)
     } catch (err) {
       refuse(out, 400, err instanceof BadRequestLine ? err.message : 'Bad request', 'malformed_request')
       return
@@ -85,10 +86,21 @@ function drain(incoming: IncomingMessage) {
   incoming.resume()
 }
 
-export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: string): Promise<RunningServer> {
+export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: string, limits: ServerLimits = DEFAULT_LIMITS): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    // joinDuplicateHeaders: repeated fields read as Headers.get reads them ("a, b").
-    const server = createServer({ joinDuplicateHeaders: true }, requestListener(gateway))
+    const requestTimeout = limits.requestTimeoutMs
+    const headersTimeout = Math.min(limits.headersTimeoutMs, requestTimeout) // Node refuses a longer one
+    const options = {
+      // Repeated fields read as Headers.get reads them ("a, b").
+      joinDuplicateHeaders: true,
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks both deadlines on this interval (30 s by default): often enough that they hold.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    }
+    const server = createServer(options, requestListener(gateway, limits.bodyIdleTimeoutMs))
+    server.maxConnections = limits.maxConnections
     server.on('clientError', onClientError)
     server.once('error', reject)
     server.listen(port, hostname, () => {
