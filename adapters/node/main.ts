@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util'
 import { startKortex } from './start.ts'
 import { ConfigError } from '../../src/config/load.ts'
+import { ConfigRefused } from '../../src/config/guard.ts'
 
 const usage = `Usage: kortex [--config FILE | --config-url URL] [--controller] [--port N] [--host ADDR]
 
@@ -50,7 +51,7 @@ async function main() {
   try {
     k = await startKortex({ configPath, port, host, configUrl, configToken: process.env.KORTEX_CONFIG_TOKEN, configWaitSeconds: Number(process.env.KORTEX_CONFIG_WAIT_SECONDS) || undefined, controller: embed ? {} : undefined })
   } catch (err) {
-    if (err instanceof ConfigError) console.error(`kortex: the config was refused.\n${err.message}`)
+    if (err instanceof ConfigError || err instanceof ConfigRefused) console.error(`kortex: the config was refused.\n${err.message}`)
     else if ((err as NodeJS.ErrnoException).code === 'ENOENT') console.error(`kortex: config file not found: ${configPath}`)
     else if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') console.error(`kortex: port ${port} is already in use (set PORT or --port)`)
     else console.error(`kortex: failed to start: ${(err as Error).message}`)

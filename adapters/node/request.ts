@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http'
 import { LiteAbortSignal } from './abort.ts'
 import { headerName } from './header-name.ts'
+import { GatewayError } from '../../src/api/errors.ts'
 
 const GlobalRequest = globalThis.Request
 const GlobalHeaders = globalThis.Headers
@@ -87,28 +88,50 @@ Object.setPrototypeOf(IncomingHeaders.prototype, GlobalHeaders.prototype)
 
 const ABORTED = 'Client connection prematurely closed.'
 
+/**
+ * A body read that failed because the client went away (or its connection
+ * broke): a GatewayError, so the gateway answers it like any refusal (to
+ * nobody) instead of logging an internal error. 499 as nginx names it.
+ */
+export const clientGone = (cause?: unknown) =>
+  Object.assign(new GatewayError(499, 'The client closed the connection before its request arrived whole.', 'invalid_request_error', 'client_closed_request'), { cause })
+
+/** A body that stopped arriving: the client is answered 408 and the connection closed. */
+const bodyStalled = (ms: number) =>
+  new GatewayError(408, `The request body stopped arriving: nothing came for ${ms} ms.`, 'invalid_request_error', 'request_timeout')
+
 // A body being read: shared listeners find it on the message (`this`), so a
 // read makes no closures, and it settles once, so nothing is removed after:
 // the message is done with when its body is.
 const kReading = Symbol('kortex.reading')
-type Reading = IncomingMessage & { [kReading]?: { chunks: Buffer[]; resolve: (b: Buffer) => void; reject: (e: Error) => void } }
+type Reading = IncomingMessage & {
+  [kReading]?: { chunks: Buffer[]; resolve: (b: Buffer) => void; reject: (e: Error) => void; idle: NodeJS.Timeout | undefined; idleMs: number }
+}
+function settle(m: Reading, err?: Error) {
+  const r = m[kReading]
+  if (!r) return
+  m[kReading] = undefined
+  clearTimeout(r.idle)
+  if (err) r.reject(err)
+  else r.resolve(r.chunks.length === 1 ? r.chunks[0]! : Buffer.concat(r.chunks))
+}
 function onBodyData(this: Reading, c: Buffer) {
-  this[kReading]?.chunks.push(c)
+  const r = this[kReading]
+  if (!r) return
+  r.chunks.push(c)
+  r.idle?.refresh()
 }
 function onBodyEnd(this: Reading) {
-  const r = this[kReading]
-  if (!r) return
-  this[kReading] = undefined
-  r.resolve(r.chunks.length === 1 ? r.chunks[0]! : Buffer.concat(r.chunks))
+  settle(this)
 }
 function onBodyError(this: Reading, err: Error) {
-  const r = this[kReading]
-  if (!r) return
-  this[kReading] = undefined
-  r.reject(err)
+  settle(this, clientGone(err))
 }
 function onBodyClose(this: Reading) {
   if (!this.readableEnded) onBodyError.call(this, this.errored ?? new Error(ABORTED))
+}
+function onBodyIdle(m: Reading) {
+  settle(m, bodyStalled(m[kReading]?.idleMs ?? 0))
 }
 let specOf: (r: IncomingRequest) => Request
 
@@ -126,9 +149,13 @@ export class IncomingRequest {
   #used = false
   #spec: Request | undefined
 
-  constructor(incoming: IncomingMessage) {
+  readonly #bodyIdleMs: number
+
+  /** `bodyIdleMs`: the longest pause between two pieces of the body (0: none). */
+  constructor(incoming: IncomingMessage, bodyIdleMs = 0) {
     this.#incoming = incoming
     this.#url = requestUrl(incoming)
+    this.#bodyIdleMs = bodyIdleMs
   }
 
   get method(): string {
@@ -211,7 +238,9 @@ export class IncomingRequest {
       return Promise.resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks))
     }
     return new Promise((resolve, reject) => {
-      ;(m as Reading)[kReading] = { chunks: [], resolve, reject }
+      const idleMs = this.#bodyIdleMs
+      const idle = idleMs ? setTimeout(() => onBodyIdle(m), idleMs) : undefined
+      ;(m as Reading)[kReading] = { chunks: [], resolve, reject, idle, idleMs }
       m.on('data', onBodyData)
       m.on('end', onBodyEnd)
       m.on('error', onBodyError)
@@ -226,7 +255,7 @@ export class IncomingRequest {
     const init: RequestInit & { duplex?: 'half' } = { method: m.method, headers: this.headers, signal: (this.signal as unknown as LiteAbortSignal).real() }
     if (m.method !== 'GET' && m.method !== 'HEAD') {
       init.duplex = 'half'
-      init.body = this.#used ? new ReadableStream({ start: (c) => c.close() }) : nodeToWeb(m)
+      init.body = this.#used ? new ReadableStream({ start: (c) => c.close() }) : nodeToWeb(m, this.#bodyIdleMs)
     }
     const spec = new GlobalRequest(this.#url, init)
     if (this.#used) spec.body?.getReader() // already read: the copy's body is spent too
@@ -246,12 +275,14 @@ for (const k of ['cache', 'credentials', 'destination', 'duplex', 'integrity', '
 }
 Object.setPrototypeOf(IncomingRequest.prototype, GlobalRequest.prototype)
 
-function nodeToWeb(m: IncomingMessage): ReadableStream<Uint8Array> {
+function nodeToWeb(m: IncomingMessage, idleMs = 0): ReadableStream<Uint8Array> {
   let stop = () => {}
+  let idle: NodeJS.Timeout | undefined
   return new ReadableStream<Uint8Array>({
     start(ctrl) {
       const onData = (c: Buffer) => {
         ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))
+        idle?.refresh()
         if ((ctrl.desiredSize ?? 1) <= 0) m.pause()
       }
       const onEnd = () => {
@@ -260,12 +291,20 @@ function nodeToWeb(m: IncomingMessage): ReadableStream<Uint8Array> {
       }
       const onError = (e: Error) => {
         stop()
-        ctrl.error(e)
+        ctrl.error(clientGone(e))
       }
       const onClose = () => {
         if (!m.readableEnded) onError(m.errored ?? new Error(ABORTED))
       }
+      const onIdle = () => {
+        // Paused, we wait on our reader, not on the client.
+        if (m.isPaused()) return void idle?.refresh()
+        stop()
+        ctrl.error(bodyStalled(idleMs))
+      }
       stop = () => {
+        clearTimeout(idle)
+        idle = undefined
         m.off('data', onData)
         m.off('end', onEnd)
         m.off('error', onError)
@@ -275,9 +314,11 @@ function nodeToWeb(m: IncomingMessage): ReadableStream<Uint8Array> {
       m.on('end', onEnd)
       m.on('error', onError)
       m.on('close', onClose)
+      if (idleMs) idle = setTimeout(onIdle, idleMs)
     },
     pull() {
       m.resume()
+      idle?.refresh()
     },
     cancel() {
       // The rest is dropped; the server drains it or closes the connection.

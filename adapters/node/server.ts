@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net'
 import type { ExecutionContext, Gateway } from '../../src/app.ts'
 import { BadRequestLine, IncomingRequest } from './request.ts'
 import { installLiteResponse, writeResponse } from './response.ts'
+import { onClientError, refuse } from './refusal.ts'
+import { DEFAULT_LIMITS, type ServerLimits } from './server-limits.ts'
 
 export interface RunningServer {
   url: string
@@ -36,18 +38,18 @@ function onFinish(this: Out) {
 }
 function failed(out: ServerResponse, err: unknown) {
   console.error('kortex: the gateway failed to answer:', err)
-  if (!out.headersSent) out.writeHead(500, { 'content-type': 'text/plain' })
-  out.end('Internal Server Error')
+  if (out.headersSent) out.destroy() // a response under way cannot become an error any more: cut it
+  else refuse(out, 500, 'The gateway failed to answer; see its log.', 'internal_error', 'api_error')
 }
 
-export function requestListener(gateway: Pick<Gateway, 'fetch'>): (incoming: IncomingMessage, out: ServerResponse) => void {
+export function requestListener(gateway: Pick<Gateway, 'fetch'>, bodyIdleMs = 0): (incoming: IncomingMessage, out: ServerResponse) => void {
   installLiteResponse()
   return (incoming, out: Out) => {
     let req: IncomingRequest
     try {
-      req = new IncomingRequest(incoming)
+      req = new IncomingRequest(incoming, bodyIdleMs)
     } catch (err) {
-      out.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end(err instanceof BadRequestLine ? err.message : 'Bad request')
+      refuse(out, 400, err instanceof BadRequestLine ? err.message : 'Bad request', 'malformed_request')
       return
     }
     out[kRequest] = req
@@ -84,10 +86,22 @@ function drain(incoming: IncomingMessage) {
   incoming.resume()
 }
 
-export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: string): Promise<RunningServer> {
+export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: string, limits: ServerLimits = DEFAULT_LIMITS): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    // joinDuplicateHeaders: repeated fields read as Headers.get reads them ("a, b").
-    const server = createServer({ joinDuplicateHeaders: true }, requestListener(gateway))
+    const requestTimeout = limits.requestTimeoutMs
+    const headersTimeout = Math.min(limits.headersTimeoutMs, requestTimeout) // Node refuses a longer one
+    const options = {
+      // Repeated fields read as Headers.get reads them ("a, b").
+      joinDuplicateHeaders: true,
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node checks both deadlines on this interval (30 s by default): often enough that they hold.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    }
+    const server = createServer(options, requestListener(gateway, limits.bodyIdleTimeoutMs))
+    server.maxConnections = limits.maxConnections
+    server.on('clientError', onClientError)
     server.once('error', reject)
     server.listen(port, hostname, () => {
       server.off('error', reject)

@@ -12,6 +12,7 @@ import type { RedisStore } from '../redis/store.ts'
 import { watchConfigFile } from './config-file.ts'
 import { stdoutLogger } from './log.ts'
 import { listen, type RunningServer } from './server.ts'
+import { serverLimits, type ServerLimits } from './server-limits.ts'
 import { createUpstreamFetch } from './upstream-fetch.ts'
 import { liteAborter } from './abort.ts'
 
@@ -30,6 +31,8 @@ export interface StartOptions {
   configToken?: string
   /** Long-poll window for configUrl, seconds (default 30). */
   configWaitSeconds?: number
+  /** Deadlines for slow clients and the connection cap; each defaults to its KORTEX_* variable, else server-limits.ts. */
+  server?: Partial<ServerLimits>
   /** Run the Kubernetes controller in this process and follow it (one Deployment for small clusters). */
   controller?: { port?: number; host?: string; tokens?: string[]; namespace?: string }
 }
@@ -41,6 +44,7 @@ export interface Kortex extends RunningServer {
 
 export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const notice = opts.notice ?? ((line: string) => console.error(line))
+  const limits = serverLimits(opts.server, process.env)
   const log = opts.log ?? stdoutLogger()
   const fetch = opts.fetch ?? createUpstreamFetch()
   // Our undici fetch takes the cheap attempt signals (abort.ts); a fetch given by the caller gets AbortControllers.
@@ -82,7 +86,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
         for (const w of c.warnings) notice(`kortex: warning: ${w}`)
       },
       refused: (err) =>
-        notice(`kortex: refused the new ${opts.configPath}; the running config stays.\n${err instanceof ConfigError ? err.message : String(err)}`),
+        notice(`kortex: refused the new ${opts.configPath}; the running config stays.\n${err instanceof Error ? err.message : String(err)}`),
     })
     current = watched.current
     stopWatching = watched.close
@@ -98,7 +102,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   // The controller's tokens unlock /config (every provider key): masked like the config's own secrets.
   const secretValues = () => [configToken, ...(opts.controller?.tokens ?? [])]
   const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
-  const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1')
+  const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
   return {
     ...server,
     config: current,

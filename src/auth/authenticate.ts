@@ -6,11 +6,27 @@ import { GatewayError } from '../api/errors.ts'
 import type { CompiledConfig, Principal } from '../config/compile.ts'
 import { anyGlob } from '../routing/glob.ts'
 import { sha256Hex } from './hash.ts'
+import { hash53 } from '../experiments/assign.ts'
+import { Lru } from '../usage/lru.ts'
 
 export const ANONYMOUS: Principal = { name: 'anonymous', admin: false }
 
-// Hashing costs a few µs; remember answers per config (a swap starts afresh).
-const memo = new WeakMap<CompiledConfig, Map<string, Principal | null>>()
+// Hashing costs a few µs and a promise hop, so answers are remembered per
+// config (a swap starts afresh), in two places so that a flood of unknown
+// keys can neither grow memory nor push out the keys the config knows:
+// - keys that matched, by the key itself: no more of them than the config
+//   has keys, and a lookup never trusts anything weaker than sha256;
+// - keys that did not, by a 53-bit digest in a bounded LRU: a collision
+//   there could only refuse a key once more, never admit one.
+// A presented key longer than any real one is refused without hashing.
+export const MAX_KEY_LENGTH = 1024
+const MAX_MISSES = 4096
+
+interface KeyCache {
+  hits: Map<string, Principal>
+  misses: Lru<true>
+}
+const memo = new WeakMap<CompiledConfig, KeyCache>()
 
 export function presentedKey(headers: Headers): string | undefined {
   const auth = headers.get('authorization')
@@ -29,17 +45,26 @@ export function authenticate(config: CompiledConfig, headers: Headers): Principa
     if (open) return ANONYMOUS
     throw new GatewayError(401, 'Missing API key. Send it as "Authorization: Bearer <key>" or "x-api-key: <key>".', 'authentication_error', 'missing_api_key')
   }
+  if (key.length > MAX_KEY_LENGTH) return admit(null, open)
   let cache = memo.get(config)
-  if (!cache) memo.set(config, (cache = new Map()))
-  const known = cache.get(key)
-  if (known !== undefined) return admit(known, open)
+  if (!cache) memo.set(config, (cache = { hits: new Map(), misses: new Lru(MAX_MISSES) }))
+  const hit = cache.hits.get(key)
+  if (hit) return hit
+  const digest = String(hash53(key))
+  if (cache.misses.get(digest)) return admit(null, open)
   const c = cache
   return sha256Hex(key).then((hash) => {
-    const principal = config.keys.get(hash) ?? null
-    if (c.size >= 10_000) c.clear()
-    c.set(key, principal)
-    return admit(principal, open)
+    const principal = config.keys.get(hash)
+    if (!principal) c.misses.set(digest, true)
+    else if (c.hits.size < config.keys.size) c.hits.set(key, principal)
+    return admit(principal ?? null, open)
   })
+}
+
+/** How many answers the key cache holds for this config (hits, misses). */
+export function keyCacheSize(config: CompiledConfig): { hits: number; misses: number } {
+  const c = memo.get(config)
+  return { hits: c?.hits.size ?? 0, misses: c?.misses.size ?? 0 }
 }
 
 function admit(principal: Principal | null, open: boolean): Principal {

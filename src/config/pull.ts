@@ -14,6 +14,7 @@
 // environment (which holds the controller token).
 import { clusterSecretKey, compileConfig, type CompiledConfig, type SecretLookup } from './compile.ts'
 import { parseConfigText } from './load.ts'
+import { guardConfig, shapeOf, type ConfigShape } from './guard.ts'
 import type { FetchLike } from '../providers/types.ts'
 
 export interface ConfigDocument {
@@ -44,6 +45,7 @@ export type PullResult = 'updated' | 'unchanged' | 'failed'
 
 export class ConfigPuller {
   #config: CompiledConfig | undefined
+  #shape: ConfigShape | undefined
   #etag: string | undefined
   #failures = 0
   #timer: ReturnType<typeof setTimeout> | undefined
@@ -81,7 +83,10 @@ export class ConfigPuller {
       const secrets: Record<string, string> = Object.assign(Object.create(null), doc.secrets)
       const text = doc.resources.map((r) => JSON.stringify(r)).join('\n---\n')
       const config = await compileConfig(parseConfigText(text, `controller config ${version}`), this.o.secrets, `controller config ${version}`, (ns, ref) => secrets[clusterSecretKey(ns, ref)])
+      // Once a config runs, one that drops every route, backend or the GatewayConfig is refused (guard.ts).
+      const shape = this.#config ? guardConfig(this.#shape, doc.resources, `controller config ${version}`) : shapeOf(doc.resources)
       this.#config = config
+      this.#shape = shape
       this.#etag = res.headers.get('etag') ?? undefined
       this.version = version
       this.#failures = 0

@@ -1,4 +1,5 @@
 import { writeFileSync, renameSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startTestKortex, eventually, type TestKortex } from '../helpers/kortex.ts'
 import { echoConfig } from '../helpers/configs.ts'
@@ -37,4 +38,82 @@ it('a broken file is refused with every problem and its path; the running config
   expect(await models()).toEqual(['third'])
   const res = await fetch(`${k.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'third', messages: [{ role: 'user', content: 'still here' }] }) })
   expect(res.status).toBe(200)
+})
+
+// What a client of the gateway sees while the file is rewritten: the models it is
+// served, sampled until the new model shows up.
+async function modelsWhile(write: () => Promise<void>, until: string): Promise<string[][]> {
+  const seen: string[][] = []
+  let done = false
+  const writing = write().finally(() => (done = true))
+  while (!done || !seen.at(-1)?.includes(until)) {
+    seen.push(await models())
+    if (done && seen.length > 500) break
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  await writing
+  return seen
+}
+
+it('an emptied file is refused with a message; the running config stays and keeps serving', async () => {
+  const before = k.notices.length
+  writeFileSync(k.configFile, '')
+  await eventually(() => k.notices.slice(before).some((n) => n.includes('refused')))
+  expect(k.notices.slice(before).join('\n')).toMatch(/no resources|drop every InferenceRoute/)
+  expect(k.notices.slice(before).join('\n')).not.toMatch(/reloaded/)
+  expect(await models()).toEqual(['third'])
+  const res = await fetch(`${k.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'third', messages: [{ role: 'user', content: 'still here' }] }) })
+  expect(res.status).toBe(200)
+})
+
+it('a file caught halfway through being written (`cat good > k.yaml`) is never applied', async () => {
+  const full = config('fifth')
+  const cut = full.lastIndexOf('---') // the gateway settings and the backend, but no route yet
+  const before = k.notices.length
+  const seen = await modelsWhile(async () => {
+    const f = await open(k.configFile, 'w') // truncates, as `>` does
+    await f.write(full.slice(0, cut))
+    await f.sync()
+    await new Promise((r) => setTimeout(r, 400)) // a slow writer: the half file sits there
+    await f.write(full.slice(cut))
+    await f.close()
+  }, 'fifth')
+  expect(seen.filter((m) => m.length === 0)).toEqual([]) // never a moment with nothing served
+  expect(seen.at(-1)).toEqual(['fifth'])
+  expect(k.notices.slice(before).some((n) => n.includes('refused') && n.includes('drop every InferenceRoute'))).toBe(true)
+})
+
+it('a file is applied only once two reads agree: a writer that pauses mid-file is waited for', async () => {
+  const full = config('sixth') + `---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: r2 }
+spec:
+  models: [seventh]
+  defaultBackend: { name: echo }
+`
+  const cut = full.lastIndexOf('---')
+  const before = k.notices.length
+  await modelsWhile(async () => {
+    const f = await open(k.configFile, 'w')
+    await f.write(full.slice(0, cut)) // a whole, valid config on its own: one route of the two
+    await f.sync()
+    await new Promise((r) => setTimeout(r, 80)) // past the watcher's 50 ms debounce
+    await f.write(full.slice(cut))
+    await f.close()
+  }, 'seventh')
+  const reloads = k.notices.slice(before).filter((n) => n.includes('reloaded'))
+  expect(reloads).toEqual([expect.stringContaining('2 routes')])
+})
+
+it('dropping every route is applied when the file says it is meant', async () => {
+  const before = k.notices.length
+  writeFileSync(k.configFile, config('x').split('---')[0]!.replace('metadata: { name: g }', 'metadata: { name: g, annotations: { kortex.io/allow-empty: "true" } }'))
+  await eventually(() => k.notices.slice(before).some((n) => n.includes('reloaded')))
+  expect(k.notices.slice(before).find((n) => n.includes('reloaded'))).toContain('0 routes, 0 backends')
+  expect(await models()).toEqual([])
+})
+
+it('an empty config file is refused at start, not served as a gateway that answers nothing', async () => {
+  await expect(startTestKortex('')).rejects.toThrow(/no resources/)
 })

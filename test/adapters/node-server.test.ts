@@ -207,6 +207,36 @@ it('a request no URL can be built from is a 400; HEAD gets the head only', async
   expect(head).toEqual({ status: 200, len: undefined, body: '' })
 })
 
+/** Status, content type and parsed body of one raw response. */
+function parsed(out: string): { status: number; type: string | undefined; body: { error?: { message?: string; type?: string; code?: string; param?: unknown } } } {
+  const [head, body = ''] = out.split('\r\n\r\n')
+  const status = Number(/^HTTP\/1.1 (\d+)/.exec(head!)?.[1])
+  const type = /\r\ncontent-type: ([^\r]+)/i.exec(head!)?.[1]
+  let json = {}
+  try {
+    json = JSON.parse(body)
+  } catch {}
+  return { status, type, body: json }
+}
+
+it('the server\'s own refusals are OpenAI-shaped JSON: malformed request line, bad Host, oversized headers', async () => {
+  handler = () => new Response('never')
+  const cases: Array<[string, number, string]> = [
+    ['NOT A REQUEST LINE\r\n\r\n', 400, 'malformed_request'],
+    ['GET /a HTTP/1.1\r\nhost: x\r\nbad header line\r\n\r\n', 400, 'malformed_request'],
+    ['GET /a HTTP/1.1\r\nhost: a b\r\n\r\n', 400, 'malformed_request'],
+    ['GET /a HTTP/1.1\r\nhost: u@h/x\r\n\r\n', 400, 'malformed_request'],
+    [`GET /a HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'request_header_fields_too_large'],
+  ]
+  for (const [text, status, code] of cases) {
+    const r = parsed(await raw(text))
+    expect({ status: r.status, type: r.type }).toEqual({ status, type: 'application/json' })
+    expect(r.body.error).toMatchObject({ type: 'invalid_request_error', code, param: null, message: expect.any(String) })
+  }
+  handler = () => new Response('still here')
+  expect(await (await fetch(`${srv.url}/after`)).text()).toBe('still here')
+})
+
 it('a gateway that throws gets a 500, and the server keeps serving', async () => {
   handler = () => {
     throw new Error('boom')
@@ -215,7 +245,9 @@ it('a gateway that throws gets a 500, and the server keeps serving', async () =>
   const orig = console.error
   console.error = (...a: unknown[]) => errors.push(a)
   try {
-    expect((await fetch(`${srv.url}/x`)).status).toBe(500)
+    const res = await fetch(`${srv.url}/x`)
+    expect(res.status).toBe(500)
+    expect(((await res.json()) as { error: { type: string } }).error.type).toBe('api_error')
   } finally {
     console.error = orig
   }

@@ -83,6 +83,30 @@ describe('ConfigPuller', () => {
     expect(p.current()!.backends.get('z-tenant/gpt')!.apiKey).toBe('sk-z-tenant')
     // The gateway's own settings still read its environment.
     expect(p.current()!.keys.size).toBe(1)
+  it('never applies a document that drops every route, backend or the GatewayConfig, unless it says the drop is meant', async () => {
+    const c = controller()
+    const errors: string[] = []
+    const p = new ConfigPuller({ url: 'http://controller.test/config', fetch: c.fetch, secrets: () => undefined, onError: (e) => errors.push(String(e)) })
+    await p.pullOnce()
+    const good = p.current()
+    const [gateway, backend, route] = resources('https://api.openai.com/v1')
+    const tries: Array<[string, unknown[]]> = [
+      ['empty', []],
+      ['no-routes', [gateway, backend]],
+      ['no-gateway', [backend, route]],
+    ]
+    for (const [version, rs] of tries) {
+      c.set({ kind: 'KortexConfig', version, resources: rs })
+      expect(await p.pullOnce()).toBe('failed')
+      expect(p.current()).toBe(good) // the tenant's route keeps being served
+    }
+    expect(errors.join('\n')).toContain('drop every InferenceRoute')
+    expect(errors.join('\n')).toContain('drop the GatewayConfig')
+    expect(errors.join('\n')).toContain('kortex.io/allow-empty')
+    const meant = { ...gateway!, metadata: { name: 'g', annotations: { 'kortex.io/allow-empty': 'true' } } }
+    c.set({ kind: 'KortexConfig', version: 'meant', resources: [meant] })
+    expect(await p.pullOnce()).toBe('updated')
+    expect(p.current()!.routes).toEqual([])
   })
 
   it('backs off exponentially with jitter after failures, capped', async () => {
