@@ -24,8 +24,8 @@ import { ExperimentRecorder } from './experiments/record.ts'
 import { AssignmentRing } from './experiments/assignments.ts'
 import { experimentReport } from './experiments/report.ts'
 import { NANO, costNano, formatNano } from './usage/cost.ts'
-import { Limiter } from './limits/admission.ts'
-import { checkAlerts } from './limits/alerts.ts'
+import { BudgetExceeded, Limiter, spendOf } from './limits/admission.ts'
+import { alertRefusal, checkAlerts } from './limits/alerts.ts'
 import { attributionOf, costRecord, usageOf, type Served } from './usage/record.ts'
 import { SpendBuffer, dayOf, readSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
@@ -175,7 +175,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     )
     const plan = planned instanceof Promise ? await planned : planned
     const admission = limiter.admit({ config, route, principal, keyed, headers: req.headers, body, model, candidates: plan.reserve.length ? [...plan.backends, ...plan.reserve] : plan.backends, now: started })
-    const admitted = admission === undefined ? undefined : await admission
+    const admitted = admission === undefined ? undefined : await admission.catch((err: unknown) => {
+      if (err instanceof BudgetExceeded) waitUntil(ctx, alertRefusal(store, err.budget, deps.fetch, log, now()))
+      throw err
+    })
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
     shared?.sync((p) => waitUntil(ctx, p), started)
@@ -246,7 +249,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     async function settle(actual: { ok: boolean; tokens?: number; costNano?: number }) {
       if (!admitted) return
       await store.settle(admitted.settlement(actual))
-      await checkAlerts(store, admitted.budgets.map((b) => ({ budget: b.budget, key: b.check.key, label: b.label, ttlSeconds: b.check.ttlSeconds })), deps.fetch, log, now())
+      await checkAlerts(store, admitted.budgets.map(spendOf), deps.fetch, log, now())
     }
 
     /** Everything after the response: usage, cost record, spend, settlement, experiment figures. */
