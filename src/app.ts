@@ -170,7 +170,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     sync(config)
     const planned = planRequest(
       route,
-      { model, path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
+      { model, path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random, experimentEnded: recorder.ended },
       fleet,
     )
     const plan = planned instanceof Promise ? await planned : planned
