@@ -24,8 +24,8 @@ import { ExperimentRecorder } from './experiments/record.ts'
 import { AssignmentRing } from './experiments/assignments.ts'
 import { experimentReport } from './experiments/report.ts'
 import { NANO, costNano, formatNano } from './usage/cost.ts'
-import { Limiter } from './limits/admission.ts'
-import { checkAlerts } from './limits/alerts.ts'
+import { BudgetExceeded, Limiter, spendOf } from './limits/admission.ts'
+import { alertRefusal, checkAlerts } from './limits/alerts.ts'
 import { attributionOf, costRecord, usageOf, type Served } from './usage/record.ts'
 import { SpendBuffer, dayOf, readSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
@@ -189,14 +189,17 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const scrub = scrubberOf(config)
     const planned = planRequest(
       route,
-      { model, path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random },
+      { model, path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random, experimentEnded: recorder.ended },
       fleet,
     )
     const plan = planned instanceof Promise ? await planned : planned
     // A route named by X-Route: the model's own route keeps its limits (naming another never escapes them).
     const home = req.headers.has('x-route') ? modelRoute(config, model) : undefined
     const admission = limiter.admit({ config, route, modelRoute: home, principal, keyed, headers: req.headers, body, model, candidates: plan.reserve.length ? [...plan.backends, ...plan.reserve] : plan.backends, now: started })
-    const admitted = admission === undefined ? undefined : await admission
+    const admitted = admission === undefined ? undefined : await admission.catch((err: unknown) => {
+      if (err instanceof BudgetExceeded) waitUntil(ctx, alertRefusal(store, err.budget, deps.fetch, log, now()))
+      throw err
+    })
     const stream = op !== 'embeddings' && body.stream === true
     const streamOptions = body.stream_options as { include_usage?: boolean } | null | undefined
     shared?.sync((p) => waitUntil(ctx, p), started)
@@ -272,7 +275,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     async function settle(actual: { ok: boolean; tokens?: number; costNano?: number }) {
       if (!admitted) return
       await store.settle(admitted.settlement(actual))
-      await checkAlerts(store, admitted.budgets.map((b) => ({ budget: b.budget, key: b.check.key, label: b.label, ttlSeconds: b.check.ttlSeconds })), deps.fetch, log, now())
+      await checkAlerts(store, admitted.budgets.map(spendOf), deps.fetch, log, now())
     }
 
     /** Everything after the response: usage, cost record, spend, settlement, experiment figures. */

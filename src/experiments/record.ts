@@ -8,6 +8,7 @@ import type { StateStore } from '../state/store.ts'
 import { bucketOf } from './histogram.ts'
 import type { AssignmentRing } from './assignments.ts'
 import { FlushWindow } from '../state/flush-window.ts'
+import { durationReached } from './window.ts'
 
 /** Aggregates outlive a long experiment and its analysis. */
 const AGGREGATE_TTL_S = 180 * 86_400
@@ -39,7 +40,9 @@ function addSample(d: Record<string, number>, name: string, v: number, buckets: 
 }
 
 export class ExperimentRecorder {
-  readonly #started = new Set<string>()
+  // When each experiment began, as far as this instance knows: a number once known (read from the
+  // store, or from marking it), undefined when no one has marked it yet, a promise while it is read.
+  readonly #starts = new Map<string, number | undefined | Promise<number | undefined>>()
   // Aggregates not yet in the store, per variant key: summed here and written
   // once per window (flushMs), before every read, and on flush(). A write per
   // request was a store call each (a round trip on Redis) for figures only
@@ -88,12 +91,39 @@ export class ExperimentRecorder {
     if (window) writes.push(window)
     if (this.ring) this.ring.add(requestId, id, variant, this.now() + FEEDBACK_TTL_S * 1000)
     else writes.push(this.store.put(requestKey(requestId), JSON.stringify([id, variant]), { ttlSeconds: FEEDBACK_TTL_S }))
-    // The first request an instance sees marks the start, unless one is already there.
-    if (!this.#started.has(id)) {
-      this.#started.add(id)
-      writes.push(this.store.put(startKey(id), String(this.now()), { ttlSeconds: AGGREGATE_TTL_S, ifAbsent: true }))
+    // The first request an instance sees marks the start, unless one is already there; the mark in force is the start.
+    if (typeof this.#starts.get(id) !== 'number') {
+      this.#starts.set(id, this.now())
+      writes.push(this.store.put(startKey(id), String(this.now()), { ttlSeconds: AGGREGATE_TTL_S, ifAbsent: true }).then((v) => this.#starts.set(id, Number(v))))
     }
     await Promise.all(writes)
+  }
+
+  /**
+   * The experiment has run its duration (see window.ts). At once when its start is known;
+   * else the start is read from the store, once per instance.
+   */
+  readonly ended = (exp: Experiment, now: number): boolean | Promise<boolean> => {
+    if (exp.durationMs === undefined) return false
+    if (exp.startMs !== undefined) return durationReached(exp, exp.startMs, now)!
+    const id = experimentId(exp)
+    let start = this.#starts.get(id)
+    if (start === undefined && !this.#starts.has(id)) {
+      const read: Promise<number | undefined> = this.store.get(startKey(id)).then(
+        (v) => {
+          const s = v === undefined ? undefined : Number(v)
+          if (this.#starts.get(id) === read) this.#starts.set(id, s)
+          return s
+        },
+        () => {
+          // The store is down: not ended, as far as anyone can tell; read again next time.
+          if (this.#starts.get(id) === read) this.#starts.delete(id)
+          return undefined
+        },
+      )
+      this.#starts.set(id, (start = read))
+    }
+    return start instanceof Promise ? start.then((s) => durationReached(exp, s, now)!) : durationReached(exp, start, now)!
   }
 
   /** Adds one value of an application metric to the variant that served `requestId`. */

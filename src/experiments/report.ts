@@ -6,6 +6,7 @@
 import type { Experiment } from '../config/compile-experiment.ts'
 import { quantiles } from './histogram.ts'
 import { summarize, twoProportionZTest, welchTTest, type Comparison, type MeanSummary } from './stats.ts'
+import { durationReached as reached } from './window.ts'
 
 type Fields = Record<string, number>
 
@@ -97,7 +98,7 @@ export function experimentReport(exp: Experiment, data: { startMs?: number; vari
   const startMs = exp.startMs ?? data.startMs
   const smallest = Math.min(...variants.map((v) => v.requests))
   const sampleSizeReached = exp.minimumSampleSize === undefined ? null : smallest >= exp.minimumSampleSize
-  const durationReached = exp.durationMs === undefined ? null : startMs !== undefined && now - startMs >= exp.durationMs
+  const durationReached = reached(exp, startMs, now)
   return {
     object: 'experiment',
     name: exp.name,

@@ -20,6 +20,7 @@ import { formatNano, maxCostNano, parseNano } from '../usage/cost.ts'
 import { formatReset, rateLimitHeaders } from './headers.ts'
 import { recordStoreFailure } from '../telemetry/otel.ts'
 import { periodId, periodTtlSeconds } from './periods.ts'
+import { spentKey, type BudgetSpend } from './alerts.ts'
 
 type Unit = (typeof LIMIT_UNITS)[number]
 
@@ -252,13 +253,10 @@ export class Limiter {
       if (i >= 0) throw refusal(rates[i]!, result.rates[i]!, headers)
       const j = result.budgets.findIndex((b) => !b.allowed)
       const b = budgets[j]!
-      throw new GatewayError(
-        402,
+      throw new BudgetExceeded(
         `Budget exceeded for ${b.label}: ${b.budget.amount} ${b.budget.currency} per ${b.budget.period}, ${formatNano(result.budgets[j]!.total)} spent; this request could cost up to ${formatNano(b.check.amount)}.`,
-        'insufficient_quota',
-        'budget_exceeded',
-        null,
         headers,
+        spendOf(b),
       )
     }
     return {
@@ -270,13 +268,30 @@ export class Limiter {
           .filter((r) => isTokens(r.unit))
           .map((r) => ({ key: r.check.key, limit: r.check.limit, periodMs: r.check.periodMs, delta: tokens !== undefined ? tokens - reservedTokens : ok ? 0 : -reservedTokens }))
           .filter((r) => r.delta !== 0),
+        // The reservation becomes the cost, and the cost is added to settled spend (what alerts read).
         counters: budgets
-          .map((b) => ({ key: b.check.key, ttlSeconds: b.check.ttlSeconds, delta: (costNano ?? (ok ? b.check.amount : 0)) - b.check.amount }))
+          .flatMap((b) => {
+            const cost = costNano ?? (ok ? b.check.amount : 0)
+            return [
+              { key: b.check.key, ttlSeconds: b.check.ttlSeconds, delta: cost - b.check.amount },
+              { key: spentKey(b.check.key), ttlSeconds: b.check.ttlSeconds, delta: cost },
+            ]
+          })
           .filter((c) => c.delta !== 0),
       }),
     }
   }
 }
+
+/** A 402 for a budget: names the budget, whose owner is alerted. */
+export class BudgetExceeded extends GatewayError {
+  constructor(message: string, headers: Record<string, string>, readonly budget: BudgetSpend) {
+    super(402, message, 'insufficient_quota', 'budget_exceeded', null, headers)
+  }
+}
+
+/** What alerts need to know of a planned budget. */
+export const spendOf = (b: PlannedBudget): BudgetSpend => ({ budget: b.budget, key: b.check.key, label: b.label, ttlSeconds: b.check.ttlSeconds })
 
 function refusal(r: PlannedRate, s: RateState, headers: Record<string, string>): GatewayError {
   const unit = UNIT_TEXT[r.unit]

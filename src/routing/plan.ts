@@ -20,6 +20,8 @@ export interface PlanInput extends MatchInput {
   requestId: string
   now: number
   random: () => number
+  /** The experiment has run its duration (a promise when its start must be read first); none ends when absent. */
+  experimentEnded?: (exp: Experiment, now: number) => boolean | Promise<boolean>
 }
 
 export interface Plan {
@@ -51,13 +53,23 @@ function subjectOf(exp: Experiment, input: PlanInput): string {
  * tokens: those bounds may need the prompt counted, which may wait for the tokenizer.
  */
 export function planRequest(route: Route, input: PlanInput, fleet: Fleet): Plan | Promise<Plan> {
-  if (!route.countsPrompt) return planWith(route, input, fleet, undefined)
-  const checks = route.rules.map((r) => (r.promptTokens && r.test(input) ? promptTokensWithin(input.body, input.model, r.promptTokens.min, r.promptTokens.max) : true))
-  return Promise.all(checks).then((within) => planWith(route, input, fleet, within))
+  const ended = endedOf(route, input)
+  if (!route.countsPrompt && !(ended instanceof Promise)) return planWith(route, input, fleet, undefined, ended)
+  const checks = route.countsPrompt ? route.rules.map((r) => (r.promptTokens && r.test(input) ? promptTokensWithin(input.body, input.model, r.promptTokens.min, r.promptTokens.max) : true)) : undefined
+  return Promise.all([checks && Promise.all(checks), ended]).then(([within, over]) => planWith(route, input, fleet, within, over))
 }
 
-/** `within[i]`: rule i's prompt-token bounds hold (absent: no rule has any). */
-function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[] | undefined): Plan {
+const NONE_ENDED: readonly boolean[] = []
+
+/** Which of the route's experiments have run their duration: at once unless a start must be read. */
+function endedOf(route: Route, input: PlanInput): readonly boolean[] | Promise<readonly boolean[]> {
+  if (!input.experimentEnded || !route.experiments.length) return NONE_ENDED
+  const ended = route.experiments.map((e) => input.experimentEnded!(e, input.now))
+  return ended.some((e) => e instanceof Promise) ? Promise.all(ended) : (ended as boolean[])
+}
+
+/** `within[i]`: rule i's prompt-token bounds hold (absent: no rule has any). `ended[i]`: experiment i is over. */
+function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[] | undefined, ended: readonly boolean[]): Plan {
   const backends = route.backends
   let estimate: Estimate | undefined
   const tokens = () => (estimate ??= estimatePromptTokens(input.body))
@@ -67,8 +79,9 @@ function planWith(route: Route, input: PlanInput, fleet: Fleet, within: boolean[
 
   // Subjects of a passthrough variant are routed as usual and counted for it if usual routing lands on its backend.
   let passthrough: Plan['experiment']
-  for (const exp of route.experiments) {
-    if (exp.startMs !== undefined && input.now < exp.startMs) continue
+  for (let i = 0; i < route.experiments.length; i++) {
+    const exp = route.experiments[i]!
+    if ((exp.startMs !== undefined && input.now < exp.startMs) || ended[i]) continue
     const subject = subjectOf(exp, input)
     if (!enrolled(exp, subject)) continue
     const variant = assignVariant(exp, subject)

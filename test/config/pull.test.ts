@@ -83,6 +83,8 @@ describe('ConfigPuller', () => {
     expect(p.current()!.backends.get('z-tenant/gpt')!.apiKey).toBe('sk-z-tenant')
     // The gateway's own settings still read its environment.
     expect(p.current()!.keys.size).toBe(1)
+  })
+
   it('never applies a document that drops every route, backend or the GatewayConfig, unless it says the drop is meant', async () => {
     const c = controller()
     const errors: string[] = []

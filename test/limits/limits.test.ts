@@ -195,7 +195,7 @@ describe('budgets', () => {
     clock.advance(86_400_000)
     expect((await ask()).status).toBe(200)
     await gw.settle()
-    expect(alerts).toHaveLength(2) // 45% of the new day: no alert yet
+    expect(alerts.map((a) => a.threshold)).toEqual([50, 80, 100]) // the refusal's; 45% of the new day: no alert yet
   })
 })
 
