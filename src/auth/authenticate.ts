@@ -17,7 +17,8 @@ export const ANONYMOUS: Principal = { name: 'anonymous', admin: false }
 // - keys that matched, by the key itself: no more of them than the config
 //   has keys, and a lookup never trusts anything weaker than sha256;
 // - keys that did not, by a 53-bit digest in a bounded LRU: a collision
-//   there could only refuse a key once more, never admit one.
+//   there could only refuse a key once more, never admit one, and the digest
+//   is seeded at random per config so no one can aim a collision at a key.
 // A presented key longer than any real one is refused without hashing.
 export const MAX_KEY_LENGTH = 1024
 const MAX_MISSES = 4096
@@ -25,6 +26,7 @@ const MAX_MISSES = 4096
 interface KeyCache {
   hits: Map<string, Principal>
   misses: Lru<true>
+  seed: number
 }
 const memo = new WeakMap<CompiledConfig, KeyCache>()
 
@@ -47,10 +49,10 @@ export function authenticate(config: CompiledConfig, headers: Headers): Principa
   }
   if (key.length > MAX_KEY_LENGTH) return admit(null, open)
   let cache = memo.get(config)
-  if (!cache) memo.set(config, (cache = { hits: new Map(), misses: new Lru(MAX_MISSES) }))
+  if (!cache) memo.set(config, (cache = { hits: new Map(), misses: new Lru(MAX_MISSES), seed: crypto.getRandomValues(new Uint32Array(1))[0]! }))
   const hit = cache.hits.get(key)
   if (hit) return hit
-  const digest = String(hash53(key))
+  const digest = String(hash53(key, cache.seed))
   if (cache.misses.get(digest)) return admit(null, open)
   const c = cache
   return sha256Hex(key).then((hash) => {
