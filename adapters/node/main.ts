@@ -15,6 +15,10 @@ const usage = `Usage: kortex [--config FILE | --config-url URL] [--controller] [
                   clusters: one Deployment) and follow it (KORTEX_CONTROLLER=1)
   --port N        listen port (PORT, default 8080)
   --host ADDR     listen address (HOST, default 127.0.0.1; 0.0.0.0 in containers)
+
+Slow clients are cut by KORTEX_HEADERS_TIMEOUT_MS, KORTEX_BODY_IDLE_TIMEOUT_MS,
+KORTEX_REQUEST_TIMEOUT_MS, KORTEX_KEEPALIVE_TIMEOUT_MS; KORTEX_MAX_CONNECTIONS
+caps connections (see the README).
 `
 
 async function main() {

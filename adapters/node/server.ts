@@ -93,6 +93,8 @@ export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: 
     const options = {
       // Repeated fields read as Headers.get reads them ("a, b").
       joinDuplicateHeaders: true,
+      // A missing Host is ours to refuse (requestUrl), in JSON; Node's own answer is a bare 400.
+      requireHostHeader: false,
       headersTimeout,
       requestTimeout,
       keepAliveTimeout: limits.keepAliveTimeoutMs,

@@ -21,7 +21,16 @@ interface Ranks {
 export interface Encoder {
   /** Tokens in `text`, special tokens (`<|endoftext|>`) counted as plain text, as the API does. */
   count(text: string): number
+  /**
+   * The same count in steps of bounded work (about STEP characters or merges
+   * each, a few ms): a caller may yield to other work between them, so one
+   * huge text does not hold the event loop. The generator returns the count.
+   */
+  steps(text: string): Generator<void, number, void>
 }
+
+/** Work per step: characters split into pieces, or merges in one long piece. */
+export const STEP = 4096
 
 // Literal specifiers so bundlers (wrangler, esbuild) see and include both files.
 const sources: Record<Encoding, () => Promise<{ default: Ranks }>> = {
@@ -65,7 +74,16 @@ export function buildEncoder(r: Ranks): Encoder {
   const merged = new Map<string, number>()
   const split = SPLITS[r.pat_str]
   const table = new PieceTable()
-  return { count: (text) => countText(text, pattern, split, ranks, merged, table) }
+  const steps = (text: string) => countText(text, pattern, split, ranks, merged, table)
+  return { count: (text) => finish(steps(text)), steps }
+}
+
+/** Runs steps to the end, at once. */
+function finish(g: Generator<void, number, void>): number {
+  for (;;) {
+    const r = g.next()
+    if (r.done) return r.value
+  }
 }
 
 // Words that are not one token repeat across prompts ("lorem", "Kubernetes"): their
@@ -93,10 +111,15 @@ export function nextPieceEnd(text: string, at: number, pattern: RegExp, split: S
 
 // ASCII pieces (the hand-written split's) are looked up where they stand; the
 // others are cut out and turned into the rank keys' latin1 form first.
-function countText(text: string, pattern: RegExp, split: Split | undefined, ranks: Map<string, number>, merged: Map<string, number>, table: PieceTable): number {
+function* countText(text: string, pattern: RegExp, split: Split | undefined, ranks: Map<string, number>, merged: Map<string, number>, table: PieceTable): Generator<void, number, void> {
   let n = 0
   let at = 0
+  let step = STEP
   while (at < text.length) {
+    if (at >= step) {
+      step = at + STEP
+      yield
+    }
     let end = split ? pieceEnd(split, text, at) : -1
     let src = text
     let start = at
@@ -112,7 +135,7 @@ function countText(text: string, pattern: RegExp, split: Split | undefined, rank
     let k = table.find(src, start, end, h)
     if (k < 0) {
       const piece = start === 0 && end === src.length ? src : src.slice(start, end)
-      k = piecesOf(piece, ranks, merged)
+      k = piece.length > 128 && !ranks.has(piece) ? yield* mergeLong(piece, ranks) : piecesOf(piece, ranks, merged)
       table.add(piece, h, k)
     }
     n += k
@@ -122,7 +145,6 @@ function countText(text: string, pattern: RegExp, split: Split | undefined, rank
 
 function piecesOf(piece: string, ranks: Map<string, number>, merged: Map<string, number>): number {
   if (ranks.has(piece)) return 1
-  if (piece.length > 128) return mergeLong(piece, ranks)
   let k = merged.get(piece)
   if (k === undefined) {
     k = mergeShort(piece, ranks)
@@ -170,7 +192,8 @@ function mergeShort(p: string, ranks: Map<string, number>): number {
 }
 
 // The same merges in the same order, from a heap keyed (rank, position): O(n log n).
-function mergeLong(p: string, ranks: Map<string, number>): number {
+// In steps: a piece can be a whole prompt (a megabyte of letters without a space).
+function* mergeLong(p: string, ranks: Map<string, number>): Generator<void, number, void> {
   const n = p.length
   const next = new Int32Array(n) // part i covers p[i, next[i]); a merged-away part has rank -1
   const prev = new Int32Array(n)
@@ -189,9 +212,17 @@ function mergeLong(p: string, ranks: Map<string, number>): number {
     next[i] = i + 1
     prev[i] = i - 1
   }
-  for (let i = 0; i < n; i++) queue(i)
+  for (let i = 0; i < n; i++) {
+    queue(i)
+    if (i % STEP === STEP - 1) yield
+  }
   let parts = n
+  let work = 0
   while (heap.length) {
+    if (++work === STEP) {
+      work = 0
+      yield
+    }
     const key = pop(heap)
     const r = Math.floor(key / W)
     const i = key - r * W

@@ -472,41 +472,80 @@ export function estimateTextTokens(text: string, model?: string): Estimate {
 const CACHE_MIN_CHARS = 64
 const caches = new Map<Encoding, Lru<number>>()
 
-function countCached(e: Encoder, enc: Encoding, text: string): number {
-  if (text.length < CACHE_MIN_CHARS) return e.count(text)
+function cacheOf(enc: Encoding): Lru<number> {
   let c = caches.get(enc)
   if (!c) caches.set(enc, (c = new Lru(1000, 4_000_000)))
-  let n = c.get(text)
-  if (n === undefined) {
-    n = e.count(text)
-    if (text.length <= 500_000) c.set(text, n)
+  return c
+}
+
+/** The prompt's count in steps of bounded work (see Encoder.steps). */
+function* countSteps(e: Encoder | undefined, p: Prompt, enc: Encoding): Generator<void, number, void> {
+  let n = fixedTokens(p, enc) + p.images * IMAGE.tokens
+  for (let i = 0; i < p.texts.length; i++) {
+    const s = p.texts[i]!
+    const keep = s.length >= CACHE_MIN_CHARS && !(i >= p.newFrom && i < p.newTo)
+    const known = keep ? cacheOf(enc).get(s) : undefined
+    if (known !== undefined) {
+      n += known
+      continue
+    }
+    const k = yield* e!.steps(s)
+    if (keep && s.length <= 500_000) cacheOf(enc).set(s, k)
+    n += k
   }
   return n
 }
 
-function countWith(e: Encoder | undefined, p: Prompt, enc: Encoding): number {
-  let n = fixedTokens(p, enc) + p.images * IMAGE.tokens
-  p.texts.forEach((s, i) => (n += i >= p.newFrom && i < p.newTo ? e!.count(s) : countCached(e!, enc, s)))
-  return n
+// No request may hold the event loop for long: counting runs in slices of a
+// few ms (and at most SLICE_STEPS steps, for runtimes whose clock stands still
+// while code runs), and a count that needs more than one slice goes on in
+// later macrotasks, between other requests. Most prompts fit in one: no promise.
+const SLICE_MS = 10
+const SLICE_STEPS = 8
+
+/** Runs one slice of steps: the count if they finished in it. */
+function slice(g: Generator<void, number, void>): number | undefined {
+  const t0 = performance.now()
+  for (let i = 0; i < SLICE_STEPS; i++) {
+    const r = g.next()
+    if (r.done) return r.value
+    if (performance.now() - t0 >= SLICE_MS) return undefined
+  }
+  return undefined
+}
+
+const macrotask = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
+
+function sliced(g: Generator<void, number, void>): number | Promise<number> {
+  const n = slice(g)
+  if (n !== undefined) return n
+  return (async () => {
+    for (;;) {
+      await macrotask()
+      const m = slice(g)
+      if (m !== undefined) return m
+    }
+  })()
 }
 
 async function count(p: Prompt, model: string): Promise<number> {
   const enc = encodingFor(model)
   // Nothing to encode: no encoder.
-  return countWith(p.texts.length ? await loadEncoder(enc) : undefined, p, enc)
+  return sliced(countSteps(p.texts.length ? await loadEncoder(enc) : undefined, p, enc))
 }
 
 /**
  * The prompt's tokens for a token-limit reservation: js-tiktoken's count for the
- * model's encoding. Synchronous once the encoder is built (the hot path makes no
- * promise then); the first caller waits for it (0.2–0.4 s, once per gateway or
- * isolate). Should it fail to load, the estimate stands in.
+ * model's encoding. Synchronous once the encoder is built and the prompt takes
+ * one slice (the hot path makes no promise then); the first caller waits for the
+ * encoder (0.2–0.4 s, once per gateway or isolate), and a huge prompt is counted
+ * over several macrotasks. Should the encoder fail to load, the estimate stands in.
  */
 export function reservePromptTokens(body: Record<string, unknown>, model: string): number | Promise<number> {
   const p = readPrompt(body)
   const enc = encodingFor(model)
   const e = readyEncoder(enc)
-  if (e || !p.texts.length) return countWith(e, p, enc)
+  if (e || !p.texts.length) return sliced(countSteps(e, p, enc))
   return count(p, model).catch(() => estimate(p, model, undefined).tokens)
 }
 

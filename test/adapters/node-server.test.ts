@@ -225,6 +225,7 @@ it('the server\'s own refusals are OpenAI-shaped JSON: malformed request line, b
     ['NOT A REQUEST LINE\r\n\r\n', 400, 'malformed_request'],
     ['GET /a HTTP/1.1\r\nhost: x\r\nbad header line\r\n\r\n', 400, 'malformed_request'],
     ['GET /a HTTP/1.1\r\nhost: a b\r\n\r\n', 400, 'malformed_request'],
+    ['GET /a HTTP/1.1\r\n\r\n', 400, 'malformed_request'],
     ['GET /a HTTP/1.1\r\nhost: u@h/x\r\n\r\n', 400, 'malformed_request'],
     [`GET /a HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'request_header_fields_too_large'],
   ]

@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startKortex, type Kortex } from '../../adapters/node/start.ts'
+import { serverLimits } from '../../adapters/node/server-limits.ts'
 import { startTestKortex, eventually, type TestKortex } from '../helpers/kortex.ts'
 import { echoConfig } from '../helpers/configs.ts'
 
@@ -91,4 +92,10 @@ describe('deadlines for slow clients (short ones here; see KORTEX_*_TIMEOUT_MS)'
     expect(outcomes.filter((o) => o === 'closed').length).toBeGreaterThanOrEqual(20)
     expect(await normal()).toBe(200)
   }, 15_000)
+})
+
+it('the deadlines and the cap come from KORTEX_* variables, and a bad value stops the start with its name', () => {
+  expect(serverLimits({}, { KORTEX_REQUEST_TIMEOUT_MS: '120000', KORTEX_MAX_CONNECTIONS: '500' })).toMatchObject({ requestTimeoutMs: 120_000, maxConnections: 500, headersTimeoutMs: 10_000 })
+  expect(serverLimits({ requestTimeoutMs: 1000 }, { KORTEX_REQUEST_TIMEOUT_MS: '120000' }).requestTimeoutMs).toBe(1000)
+  expect(() => serverLimits({}, { KORTEX_HEADERS_TIMEOUT_MS: '10s' })).toThrow(/KORTEX_HEADERS_TIMEOUT_MS must be a positive whole number/)
 })

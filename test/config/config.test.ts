@@ -192,12 +192,7 @@ describe('the README', () => {
     for (const b of blocks) {
       if (!b.startsWith('apiVersion:')) continue // fragments: checked below
       const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key', WEB_APP_KEY: 'kx-web-app-key' }))
-      // The one example that empties the gateway on purpose says so (and closes it); every other one serves something.
-      if (b.includes('kortex.io/allow-empty: "true"')) {
-        expect(c.routes).toEqual([])
-        continue
-      }
-      expect(c.routes.length).toBeGreaterThan(0)
+      if (!b.includes('kortex.io/allow-empty')) expect(c.routes.length).toBeGreaterThan(0) // the one that says it has none on purpose
       expect(c.warnings).toEqual([])
     }
   })
