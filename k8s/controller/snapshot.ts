@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto'
 import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/config/compile.ts'
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
+import { ALLOW_EMPTY } from '../../src/config/guard.ts'
 import { olderFirst, settleModelClaims, type ClaimOutcome, type ModelClaim } from './model-claims.ts'
 
 export const KORTEX_API_VERSION = 'gateway.kortex.io/v1alpha1'
@@ -293,7 +294,11 @@ function exportOf(view: ClusterView, obj: KubeObject, rawSpec: unknown, n?: Note
     if (n) n.kserve = ks
     if (ks.url && !spec.kserve.url) spec.kserve.url = ks.url
   }
-  const exported = { apiVersion: KORTEX_API_VERSION, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: ns }, spec }
+  const metadata: Record<string, unknown> = { name: obj.metadata.name, namespace: ns }
+  // The platform's GatewayConfig may say that emptying the gateway is meant (guard.ts): the gateways must see it.
+  const annotations = obj.metadata.annotations as Record<string, unknown> | undefined
+  if (obj.kind === 'GatewayConfig' && annotations?.[ALLOW_EMPTY] !== undefined) metadata.annotations = { [ALLOW_EMPTY]: annotations[ALLOW_EMPTY] }
+  const exported = { apiVersion: KORTEX_API_VERSION, kind: obj.kind, metadata, spec }
   const [loaded] = parseConfigText(JSON.stringify(exported), keyOf(obj))
   return { exported, doc: loaded!.resource }
 }

@@ -133,6 +133,27 @@ describe('SnapshotBuilder: secrets across namespaces', () => {
   })
 })
 
+describe('SnapshotBuilder: emptying the gateway on purpose', () => {
+  it('the platform deletes every route and backend: gateways keep the old config, unless its GatewayConfig says the drop is meant', async () => {
+    const b = new SnapshotBuilder({ gatewayConfigNamespaces: ['team-a'] })
+    const gateway = res('GatewayConfig', 'gateway', { auth: { open: true } })
+    const full = (await b.build(cluster([gateway, gpt, claude, route], [secret]))).document
+    let served = full
+    const p = new ConfigPuller({ url: 'http://controller.test/config', fetch: async () => new Response(JSON.stringify(served)), secrets: () => undefined })
+    expect(await p.pullOnce()).toBe('updated')
+    served = (await b.build(cluster([gateway]))).document
+    expect(await p.pullOnce()).toBe('failed')
+    expect(p.current()!.routes.map((r) => r.name)).toEqual(['chat'])
+    // A tenant's resource cannot carry the marker through; the platform's GatewayConfig can.
+    const marked = (o: KubeObject): KubeObject => ({ ...o, metadata: { ...o.metadata, annotations: { 'kortex.io/allow-empty': 'true' } } })
+    const tenantsOnly = (await b.build(cluster([gateway, marked(res('InferenceExperiment', 'x', { variants: [] }))]))).document
+    expect(JSON.stringify(tenantsOnly)).not.toContain('allow-empty')
+    served = (await b.build(cluster([marked(gateway)]))).document
+    expect(await p.pullOnce()).toBe('updated')
+    expect(p.current()!.routes).toEqual([])
+  })
+})
+
 describe('SnapshotBuilder: GatewayConfig namespaces', () => {
   const gc = (namespace: string, spec: unknown) => res('GatewayConfig', 'gateway', spec, namespace)
 
