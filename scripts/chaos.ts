@@ -8,7 +8,7 @@
 // attempts per request, and how streams ended. A stream the upstream cut
 // after its first content cannot fail over; it must reach the client as an
 // error event, and a silent truncation (no [DONE], no error) must never
-// happen. Seeded (CHAOS_SEED): the same faults every run.
+// happen. Seeded (CHAOS_SEED): the same phases every run.
 // Exits 1 when a rule is broken.
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -26,7 +26,10 @@ const PHASE = Number(process.env.CHAOS_PHASE ?? 500)
 const CONCURRENCY = Number(process.env.CHAOS_CONCURRENCY ?? 32)
 /** Requests started per second at most. */
 const RATE = Number(process.env.CHAOS_RATE ?? 500)
-const rand = seeded(Number(process.env.CHAOS_SEED ?? 20261206))
+const SEED = Number(process.env.CHAOS_SEED ?? 20261206)
+/** Phases (which fault, how often) come from one generator; whether a request is hit, from another. */
+const phaseRand = seeded(SEED)
+const rand = seeded(SEED + 1)
 
 /** Shares of requests a phase's fault hits: at 100% the breaker keeps traffic off; at 5% it rarely trips. */
 const RATES = [1, 0.5, 0.2, 0.05]
@@ -220,7 +223,7 @@ async function main() {
         const p = n / PHASE
         faults.forEach((f, i) => {
           f.fault = FAULTS[(p + i * 5) % FAULTS.length]!
-          f.rate = RATES[Math.floor(rand() * RATES.length)]!
+          f.rate = RATES[Math.floor(phaseRand() * RATES.length)]!
         })
         phases.push(faults.map((f, i) => `u${i} ${f.fault}@${f.rate * 100}%`).join(' '))
       }

@@ -9,7 +9,7 @@
 // is not OpenAI-shaped JSON) with an example, and the failures counted
 // against backends. Seeded (FUZZ_SEED). Exits 1 when a rule is broken.
 import fc from 'fast-check'
-import { deepNesting, describeRequest, hostileRequest, rawJunk, sendRaw, startFuzzTarget, unservedOperation, violations, type Answer, type Hostile, type Junk } from '../test/fuzz/hostile.ts'
+import { deepNesting, describeRequest, hostileRequest, keepAliveRetries, rawJunk, sendRaw, startFuzzTarget, unservedOperation, violations, type Answer, type Hostile, type Junk } from '../test/fuzz/hostile.ts'
 
 const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 100_000)
 const SEED = Number(process.env.FUZZ_SEED ?? 20261206)
@@ -34,6 +34,7 @@ function errorCode(text: string): string {
 
 async function run(s: Section, seed: number): Promise<boolean> {
   const target = await startFuzzTarget()
+  const retriesBefore = keepAliveRetries.count
   const answers = new Map<string, number>()
   const broken = new Map<string, { n: number; example: string }>()
   const started = performance.now()
@@ -59,7 +60,7 @@ async function run(s: Section, seed: number): Promise<boolean> {
         answers.set(key, (answers.get(key) ?? 0) + 1)
         for (const p of problems) {
           const k = `${req.kind}: ${p.replace(/: .*/, '')}`
-          const e = broken.get(k) ?? { n: 0, example: isJunk(r) ? JSON.stringify(r.bytes.slice(0, 160)) : describeRequest(r) }
+          const e = broken.get(k) ?? { n: 0, example: `${isJunk(r) ? JSON.stringify(r.bytes.slice(0, 160)) : describeRequest(r)}\n    got: ${a ? `${a.status} ${a.text.slice(0, 120)}` : p}` }
           e.n++
           broken.set(k, e)
         }
@@ -77,6 +78,7 @@ async function run(s: Section, seed: number): Promise<boolean> {
   console.log(`\n== ${s.name}: ${s.count} requests in ${seconds.toFixed(0)} s`)
   for (const [k, n] of [...answers].sort(([a], [b]) => a.localeCompare(b))) console.log(`  ${String(n).padStart(7)}  ${k}`)
   console.log(`  failures counted against backends: ${backends.failures}${backends.open.length ? `; breakers open: ${backends.open.join(', ')}` : ''}`)
+  console.log(`  sent again after a kept-alive connection closed under them: ${keepAliveRetries.count - retriesBefore}`)
   if (!broken.size && !backends.failures) console.log('  ok: every rule held')
   for (const [k, e] of broken) console.log(`  BROKEN ${e.n}× ${k}\n    e.g. ${e.example}`)
   return broken.size > 0 || backends.failures > 0

@@ -4,7 +4,7 @@
 // OpenAI-shaped JSON body. Shared by test/fuzz/*.test.ts (a few hundred
 // runs) and scripts/fuzz.ts (100,000).
 import { request as httpRequest, Agent } from 'node:http'
-import { connect as netConnect } from 'node:net'
+import { connect as netConnect, type Socket } from 'node:net'
 import fc from 'fast-check'
 import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
 import { startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
@@ -313,13 +313,42 @@ spec:
   }
 }
 
-/** Sends `r` as is (node:http takes methods, paths and header values fetch would refuse); rejects after `timeoutMs`. */
-export function sendRequest(base: string, r: Hostile, agent?: Agent, timeoutMs = 15_000): Promise<Answer> {
+/** Requests sent again because a kept-alive connection closed as they were sent (see sendRequest). */
+export const keepAliveRetries = { count: 0 }
+
+/**
+ * Sends `r` as is (node:http takes methods, paths and header values fetch would refuse); rejects
+ * after `timeoutMs`. A request that finds its kept-alive connection closed under it (reset before
+ * any answer, on a reused socket: the race every HTTP/1.1 client has) is sent once more, on a new
+ * connection, as Node's documentation advises; keepAliveRetries counts those.
+ */
+export async function sendRequest(base: string, r: Hostile, agent?: Agent, timeoutMs = 15_000): Promise<Answer> {
+  try {
+    return await sendOnce(base, r, agent, timeoutMs)
+  } catch (err) {
+    if (!(err instanceof ReusedSocketReset)) throw err
+    keepAliveRetries.count++
+    return sendOnce(base, r, undefined, timeoutMs)
+  }
+}
+
+class ReusedSocketReset extends Error {}
+
+const guarded = new WeakSet<Socket>()
+function guard(socket: Socket) {
+  if (guarded.has(socket)) return
+  guarded.add(socket)
+  socket.on('error', () => {}) // the request's own 'error' reports it while it is in flight
+}
+
+function sendOnce(base: string, r: Hostile, agent: Agent | undefined, timeoutMs: number): Promise<Answer> {
   const url = new URL(base)
   return new Promise((resolve, reject) => {
     // A declared length whatever the method: node:http sends DELETE and OPTIONS bodies unframed otherwise (framing is rawJunk's).
     const headers = r.body === undefined ? r.headers : { ...r.headers, 'content-length': String(Buffer.byteLength(r.body)) }
+    let answered = false
     const req = httpRequest({ host: url.hostname, port: url.port, method: r.method, path: r.path, headers, agent }, (res) => {
+      answered = true
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
@@ -328,13 +357,20 @@ export function sendRequest(base: string, r: Hostile, agent?: Agent, timeoutMs =
       })
       res.on('error', fail)
     })
+    // A server that answers before reading the whole body may close the connection while the body
+    // is still going out; node:http then lets the socket's EPIPE go unhandled once the answer is in.
+    req.once('socket', guard)
     const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
     function fail(err: Error) {
       clearTimeout(timer)
       req.destroy()
       reject(err)
     }
-    req.on('error', fail)
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      const message = `${e.code ?? ''} ${e.message} after ${Math.round(performance.now() - sent)} ms`
+      fail(!answered && req.reusedSocket && e.code === 'ECONNRESET' ? new ReusedSocketReset(message) : new Error(message))
+    })
+    const sent = performance.now()
     req.end(r.body)
   })
 }
