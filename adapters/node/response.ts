@@ -248,6 +248,9 @@ function outgoingHeaders(h: Headers): OutgoingHttpHeaders {
   return out
 }
 
+/** The largest unread body whose connection is kept: it arrives well within the drain's deadline. */
+const DRAIN_SURE = 1024 * 1024
+
 /** Writes a Response to Node; resolves when the body has been handed over. */
 export function writeResponse(res: Response, out: ServerResponse, incoming: IncomingMessage): Promise<void> | void {
   const lite = stateOf(res)
@@ -255,6 +258,10 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
   let body: LiteBody
   let headers: OutgoingHttpHeaders
   let lowercase = false // every name in `headers` is lowercase, so `in` finds any spelling
+  // Answered before a large body (or one of unknown length) was read: the server drains it only
+  // briefly before closing the socket (server.ts), so the client must not reuse it. A small one
+  // drains at once and the connection serves the next request.
+  if (!incoming.complete && !(Number(incoming.headers['content-length']) <= DRAIN_SURE)) out.shouldKeepAlive = false
   if (lite) {
     status = lite.status
     body = lite.body

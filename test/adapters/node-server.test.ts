@@ -273,3 +273,14 @@ it('the lite Response behaves as a Response', async () => {
   expect(spec).toBeInstanceOf(Response)
   expect(await new Response(new Blob(['blob'])).text()).toBe('blob')
 })
+
+it('an answer given before the body was read closes the connection, so a keep-alive client never reuses a socket that is about to go', async () => {
+  handler = () => new Response(JSON.stringify({ error: { message: 'too large', type: 'invalid_request_error', param: null, code: 'request_too_large' } }), { status: 413 })
+  const early = await raw('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{"model":')
+  expect(early).toMatch(/^HTTP\/1\.1 413/)
+  expect(early).toMatch(/\r\nConnection: close\r\n/i)
+  // A request read whole keeps its connection.
+  handler = async (req) => new Response(await req.text())
+  const whole = await raw('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi')
+  expect(whole).toMatch(/\r\nConnection: keep-alive\r\n/i)
+})
