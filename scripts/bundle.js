@@ -37,5 +37,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const dist = fileURLToPath(new URL('../dist/', import.meta.url))
   rmSync(dist, { recursive: true, force: true })
   await build({ ...bundleOptions(dist), write: true, logLevel: 'warning' })
-  console.log(`kortex: built ${dist}kortex.mjs`)
+  console.error(`kortex: built ${dist}kortex.mjs`) // stderr: npm pack --json prints its report on stdout after prepack
 }
