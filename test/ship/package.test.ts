@@ -2,8 +2,9 @@
 // Docker engine here): `npm pack` (which builds dist/), the tarball unpacked
 // and its production dependencies installed from the lockfile with
 // --omit=dev, the directory made read-only, then the gateway and the
-// controller started from it as an unprivileged user, an OpenAI SDK chat and
-// stream served through them, and nothing written under the directory.
+// controller started from it with the image's ENTRYPOINT and ENV as an
+// unprivileged user, an OpenAI SDK chat and stream served through them, the
+// HEALTHCHECK run against each, and nothing written under the directory.
 // Then `npx kortex-gateway --config kortex.yaml` from the same tarball, as a
 // user runs it once the package is published.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -25,6 +26,26 @@ const children: ChildProcess[] = []
 const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
 let tarball: string
 let api: FakeApiServer
+
+/** The Dockerfile's instructions of its last stage (the image), continuation lines joined. */
+const image = (() => {
+  const lines = readFileSync(join(root, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ').split('\n').filter((l) => l.trim() && !l.startsWith('#'))
+  const stages = lines.map((l) => l.split(/\s+/)[0]).lastIndexOf('FROM')
+  const last = lines.slice(stages)
+  const all = (op: string) => last.filter((l) => l.startsWith(`${op} `)).map((l) => l.slice(op.length + 1).trim())
+  const env = Object.fromEntries(all('ENV').flatMap((e) => e.split(/\s+/).map((kv) => kv.split('=') as [string, string])))
+  return { from: all('FROM')[0]!, run: all('RUN'), user: all('USER')[0]!, env, entrypoint: JSON.parse(all('ENTRYPOINT')[0]!) as string[], healthcheck: JSON.parse(all('HEALTHCHECK')[0]!.split(' CMD ')[1]!) as string[] }
+})()
+/** The image's ENTRYPOINT, pointed at this install instead of /app. */
+const entrypoint = () => image.entrypoint.map((a) => a.replace(/^\/app\//, `${app}/`))
+const healthy = (port: string) => {
+  try {
+    execFileSync(image.healthcheck[0]!, image.healthcheck.slice(1), { env: { ...process.env, PORT: port }, stdio: 'ignore', timeout: 5000 })
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** Every path under dir with its size and mtime: what a run may not change. */
 function tree(dir: string): string[] {
@@ -79,7 +100,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null) process.kill(-c.pid!, 'SIGKILL')
-  await api?.stop()
+  await api?.stop().catch(() => {})
   // npx's own install of the tarball, under the npm cache.
   const npx = join(homedir(), '.npm/_npx')
   for (const d of existsSync(npx) ? readdirSync(npx, { withFileTypes: true }).filter((d) => d.isDirectory()) : []) {
@@ -88,6 +109,14 @@ afterAll(async () => {
   }
   execFileSync('chmod', ['-R', 'u+w', work])
   rmSync(work, { recursive: true, force: true })
+})
+
+it('the image: Node 20, production dependencies only, a non-root user, HOST=0.0.0.0, the Node flags npm start uses', () => {
+  expect(image.from).toMatch(/^node:20-(slim|alpine)$/)
+  expect(image.run.join('\n')).toContain('npm ci --omit=dev')
+  expect(Number(image.user.split(':')[0])).toBeGreaterThan(0)
+  expect(image.env.HOST).toBe('0.0.0.0')
+  expect(image.entrypoint.join(' ')).toBe(pkg.scripts.start.replace('bin/kortex.js', '/app/bin/kortex.js'))
 })
 
 it('the package holds the built command and no sources; production installs no build tools', () => {
@@ -105,9 +134,12 @@ it('from the read-only install, as a non-root user: --version, validate, a gatew
   expect(execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8', ...asUser }).trim()).toBe(pkg.version)
   expect(execFileSync(process.execPath, [bin, 'validate', join(work, 'kortex.yaml')], { encoding: 'utf8', ...asUser })).toContain('valid: 1 routes, 1 backends')
 
-  const gw = await serve(process.execPath, [bin, '--config', join(work, 'kortex.yaml')], {}, { user: true })
+  const [node, ...args] = entrypoint()
+  const gw = await serve(node!, [...args, '--config', join(work, 'kortex.yaml')], image.env, { user: true })
+  expect(gw.url).toMatch(/^http:\/\/0\.0\.0\.0:/)
   expect((await fetch(`${gw.url}/readyz`)).status).toBe(200)
   await chatAndStream(gw.url, 'shipped-model')
+  expect(healthy(new URL(gw.url).port)).toBe(true)
 
   // The controller from the same install, against a fake Kubernetes API server; a gateway pulls its config from it.
   api = new FakeApiServer()
@@ -118,9 +150,12 @@ it('from the read-only install, as a non-root user: --version, validate, a gatew
   const kube = join(work, 'kubeconfig')
   writeFileSync(kube, `apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: u}}]\ncurrent-context: f\n`)
   chmodSync(kube, 0o644)
-  const ctl = await serve(process.execPath, [bin, 'controller'], { KUBECONFIG: kube, KORTEX_CONTROLLER_TOKENS: 'ship-token', KORTEX_KSERVE: '0' }, { user: true })
-  const follower = await serve(process.execPath, [bin, '--config-url', `${ctl.url}/config`], { KORTEX_CONFIG_TOKEN: 'ship-token' }, { user: true })
+  const ctl = await serve(node!, [...args, 'controller'], { ...image.env, KUBECONFIG: kube, KORTEX_CONTROLLER_TOKENS: 'ship-token', KORTEX_KSERVE: '0' }, { user: true })
+  expect(healthy(new URL(ctl.url).port)).toBe(true)
+  const follower = await serve(node!, [...args, '--config-url', `${ctl.url}/config`], { ...image.env, KORTEX_CONFIG_TOKEN: 'ship-token' }, { user: true })
   await chatAndStream(follower.url, 'cluster-model')
+  await api.stop()
+  expect(healthy(String(new URL(api.url).port))).toBe(false) // nothing listens there now
 
   expect(tree(app)).toEqual(before)
 }, 60_000)
