@@ -5,6 +5,8 @@
 // BENCH_STARTS), RSS when idle, and peak RSS under the plain-route load of
 // npm run bench, beside the raw undici proxy's. Then the controller under tsx
 // and built, against an in-process fake API server: ready time and RSS.
+// BENCH_BEFORE=DIR adds the gateway of another checkout (e.g. `git archive`
+// of an older commit, with this node_modules linked in).
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -53,10 +55,11 @@ const config = join(mkdtempSync(join(tmpdir(), 'kortex-bench-start-')), 'bench.y
 writeFileSync(config, benchConfig(upstreamUrl))
 
 const flags = startFlags()
-const gateways = {
+const gateways: Record<string, string[]> = {
   'checkout (bundles on start)': ['node', ...flags, 'bin/kortex.js', '--config', config, '--port', '0'],
   'installed (dist/)': ['node', ...flags, join(installed, 'bin/kortex.js'), '--config', config, '--port', '0'],
 }
+if (process.env.BENCH_BEFORE) gateways[`${process.env.BENCH_BEFORE} (checkout)`] = ['node', ...flags, join(process.env.BENCH_BEFORE, 'bin/kortex.js'), '--config', config, '--port', '0']
 const rows: Record<string, unknown>[] = []
 for (const [name, cmd] of Object.entries(gateways)) {
   const times: number[] = []
@@ -72,12 +75,21 @@ for (const [name, cmd] of Object.entries(gateways)) {
   rows.push({ target: name, 'ready s (median)': median(times).toFixed(2), 'idle RSS MB': Math.round(idle), 'peak RSS MB': Math.round(peakRssMb(g.child.pid!)) })
   g.child.kill()
 }
-const raw = await start(pin(1, ['node', '--import', 'tsx', 'scripts/bench-raw-proxy.ts', '0', upstreamUrl]))
-await sleep(1000)
-const rawIdle = rssMb(raw.child.pid!)
-await load(`http://127.0.0.1:${raw.port}/v1/chat/completions`, 2 + DURATION)
-rows.push({ target: 'raw undici proxy', 'ready s (median)': '-', 'idle RSS MB': Math.round(rawIdle), 'peak RSS MB': Math.round(peakRssMb(raw.child.pid!)) })
-raw.child.kill()
+// The reference as npm run bench runs it (under tsx), and bundled (plain node, as the installed gateway runs).
+const { build } = await import('esbuild')
+await build({ entryPoints: [join(root, 'scripts/bench-raw-proxy.ts')], outfile: join(installed, 'raw-proxy.mjs'), bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'silent' })
+const raws = {
+  'raw undici proxy (tsx, as npm run bench)': ['node', '--import', 'tsx', 'scripts/bench-raw-proxy.ts', '0', upstreamUrl],
+  'raw undici proxy (plain node)': ['node', join(installed, 'raw-proxy.mjs'), '0', upstreamUrl],
+}
+for (const [name, cmd] of Object.entries(raws)) {
+  const raw = await start(pin(1, cmd))
+  await sleep(1000)
+  const rawIdle = rssMb(raw.child.pid!)
+  await load(`http://127.0.0.1:${raw.port}/v1/chat/completions`, 2 + DURATION)
+  rows.push({ target: name, 'ready s (median)': '-', 'idle RSS MB': Math.round(rawIdle), 'peak RSS MB': Math.round(peakRssMb(raw.child.pid!)) })
+  raw.child.kill()
+}
 console.log(`gateway: plain route, 32 connections, ${DURATION} s after 2 s of warm-up`)
 console.table(rows)
 
