@@ -7,7 +7,7 @@
 // and built, against an in-process fake API server: ready time and RSS.
 // BENCH_BEFORE=DIR adds the gateway of another checkout (e.g. `git archive`
 // of an older commit, with this node_modules linked in).
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
@@ -43,6 +43,7 @@ async function load(url: string, seconds: number) {
 // The installed layout: bin/kortex.js beside dist/ and no sources, as `npm install kortex-gateway` leaves it.
 execFileSync('node', ['scripts/bundle.js'], { cwd: root, stdio: 'ignore' })
 const installed = mkdtempSync(join(tmpdir(), 'kortex-installed-'))
+process.on('exit', () => rmSync(installed, { recursive: true, force: true })) // the config and kubeconfig live here too
 mkdirSync(join(installed, 'bin'))
 cpSync(join(root, 'bin/kortex.js'), join(installed, 'bin/kortex.js'))
 cpSync(join(root, 'dist'), join(installed, 'dist'), { recursive: true })
@@ -51,7 +52,7 @@ symlinkSync(join(root, 'node_modules'), join(installed, 'node_modules'))
 
 const upstream = await start(pin(0, ['node', '--import', 'tsx', 'scripts/bench-upstream.ts', '0']))
 const upstreamUrl = `http://127.0.0.1:${upstream.port}`
-const config = join(mkdtempSync(join(tmpdir(), 'kortex-bench-start-')), 'bench.yaml')
+const config = join(installed, 'bench.yaml')
 writeFileSync(config, benchConfig(upstreamUrl))
 
 const flags = startFlags()
@@ -100,7 +101,7 @@ const G = 'gateway.kortex.io/v1alpha1'
 api.apply({ apiVersion: G, kind: 'GatewayConfig', metadata: { name: 'g', namespace: 'apps' }, spec: { auth: { open: true } } })
 for (let i = 0; i < 20; i++) api.apply({ apiVersion: G, kind: 'InferenceBackend', metadata: { name: `b${i}`, namespace: 'apps' }, spec: { type: 'demo' } })
 api.apply({ apiVersion: G, kind: 'InferenceRoute', metadata: { name: 'r', namespace: 'apps' }, spec: { models: ['m'], defaultBackend: { name: 'b0' } } })
-const kube = join(mkdtempSync(join(tmpdir(), 'kortex-bench-kube-')), 'config')
+const kube = join(installed, 'kubeconfig')
 writeFileSync(kube, `apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: u}}]\ncurrent-context: f\n`)
 const env = { KUBECONFIG: kube, KORTEX_CONTROLLER_TOKENS: 'bench', KORTEX_KSERVE: '0', PORT: '0', HOST: '127.0.0.1' }
 const controllers = {
