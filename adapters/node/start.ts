@@ -123,7 +123,7 @@ async function stateStore(config: CompiledConfig, log: Logger, notice: (line: st
   const s = config.gateway.state
   if (s.store !== 'redis') return undefined
   const url = process.env[s.urlEnv] ?? 'redis://127.0.0.1:6379'
-  // The Redis client (~10 MB of RSS) loads only for configs that use it (bin/kortex.js keeps it in its own chunk).
+  // The Redis client (~10 MB of RSS) loads only for configs that use it (the build keeps it in its own chunk).
   const { RedisStore } = await import('../redis/store.ts')
   return new RedisStore({
     url,
