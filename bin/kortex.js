@@ -1,99 +1,11 @@
 #!/usr/bin/env node
-// Runs Kortex from its TypeScript sources with no build step: esbuild bundles
-// the Node entry (~50 ms, in a child process) into node_modules/.cache and
-// Node runs plain JS.
-// That keeps tsx's loader thread, and its memory, out of the serving process.
-// Where the cache cannot be written (a read-only install), tsx runs the
-// sources instead.
-//
-// The bundle is split at dynamic imports, so a module loaded with `await
-// import()` (one only some configs need) and the packages it imports stay
-// out of memory until used; a single file would hoist their imports to the
-// top. Each build goes to a directory named by a hash of its output, written
-// whole and renamed into place, so processes starting together never see a
-// half-written or changed bundle.
-import { spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+// The `kortex` command. An installed package runs dist/, the plain JavaScript
+// `npm run build` made before packing: nothing is compiled or written at run
+// time, so it starts from a read-only file system. A checkout of the
+// repository runs its TypeScript sources instead (bundled on each start by
+// scripts/run-sources.js), so an edit shows on the next run with no build.
+import { existsSync } from 'node:fs'
 
-const entry = fileURLToPath(new URL('../adapters/node/main.ts', import.meta.url))
-const cache = fileURLToPath(new URL('../node_modules/.cache/kortex/', import.meta.url))
-const KEEP = 3 // builds kept besides the one starting, the most recently used first
-
-async function bundle() {
-  const { build } = await import('esbuild')
-  // Laid out as if in cache/out: the final directory sits at the same depth, so the maps' relative paths hold.
-  const outdir = join(cache, 'out')
-  const { outputFiles } = await build({
-    entryPoints: [entry],
-    outdir,
-    entryNames: 'kortex',
-    chunkNames: 'chunk-[hash]',
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    splitting: true,
-    write: false,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: 'linked',
-    logLevel: 'silent',
-  })
-  const hash = createHash('sha256')
-  for (const f of outputFiles) hash.update(relative(outdir, f.path)).update(f.contents)
-  const dir = join(cache, hash.digest('hex').slice(0, 16))
-  const main = join(dir, 'kortex.mjs')
-  try {
-    statSync(main)
-    utimesSync(dir, new Date(), new Date())
-  } catch {
-    const tmp = `${dir}.${process.pid}.tmp`
-    for (const f of outputFiles) {
-      const to = join(tmp, relative(outdir, f.path))
-      mkdirSync(dirname(to), { recursive: true })
-      writeFileSync(to, f.contents)
-    }
-    try {
-      renameSync(tmp, dir)
-    } catch {
-      rmSync(tmp, { recursive: true, force: true }) // another process put the same build there first
-    }
-  }
-  prune(dir)
-  rmSync(join(cache, 'kortex.mjs'), { force: true }) // the single-file bundle of earlier versions
-  rmSync(join(cache, 'kortex.mjs.map'), { force: true })
-  return main
-}
-
-/** Old builds go, but never the newest few: a process started from one may still import its chunks. */
-function prune(current) {
-  try {
-    const old = readdirSync(cache, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && /^[0-9a-f]{16}$/.test(d.name) && join(cache, d.name) !== current)
-      .map((d) => ({ path: join(cache, d.name), used: statSync(join(cache, d.name)).mtimeMs }))
-      .sort((a, b) => b.used - a.used)
-    for (const d of old.slice(KEEP)) rmSync(d.path, { recursive: true, force: true })
-  } catch {
-    // pruning is housekeeping only
-  }
-}
-
-// The build runs in a child process (this file again, with KORTEX_BUILD set):
-// esbuild's API loaded in the serving process kept ~10 MB of RSS for good.
-if (process.env.KORTEX_BUILD === '1') {
-  process.stdout.write(await bundle())
-  process.exit(0)
-}
-
-let main
-const built = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, KORTEX_BUILD: '1' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-if (built.status === 0 && built.stdout) main = built.stdout
-else {
-  const { register } = await import('tsx/esm/api')
-  register()
-}
 process.setSourceMapsEnabled(true)
-await import(main ? pathToFileURL(main).href : entry)
+if (existsSync(new URL('../adapters/node/cli.ts', import.meta.url))) await import('../scripts/run-sources.js')
+else await import('../dist/kortex.mjs')

@@ -33,7 +33,7 @@ export function pinSelf(): void {
 const children: ChildProcess[] = []
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')))
 
-/** Starts `cmd` and resolves once it prints the port it listens on. */
+/** Starts `cmd` and resolves once it prints the port it listens on (a controller: the one it serves on). */
 export function start(cmd: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
@@ -41,7 +41,7 @@ export function start(cmd: string[], env: Record<string, string> = {}): Promise<
     let out = ''
     const on = (d: Buffer) => {
       out += d
-      const m = /listening (\d+)|listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
+      const m = /listening (\d+)|listening on http:\/\/127\.0\.0\.1:(\d+)|serving http:\/\/127\.0\.0\.1:(\d+)/.exec(out)
       if (!m) return
       // From here on the child's output (a gateway's cost records, one per
       // request) is read and dropped: keeping and rescanning it would load
@@ -49,7 +49,7 @@ export function start(cmd: string[], env: Record<string, string> = {}): Promise<
       out = ''
       child.stdout!.off('data', on).resume()
       child.stderr!.off('data', on).resume()
-      resolve({ child, port: Number(m[1] ?? m[2]) })
+      resolve({ child, port: Number(m[1] ?? m[2] ?? m[3]) })
     }
     child.stdout!.on('data', on)
     child.stderr!.on('data', on)

@@ -5,7 +5,9 @@
 //   bearer KORTEX_CONFIG_TOKEN; pulled with ETag, refreshed in the background
 //   at most every KORTEX_CONFIG_REFRESH_SECONDS from the request path and on
 //   every Cron Trigger; a failing pull keeps the last good config), else the
-//   KORTEX_CONFIG var (YAML or JSON text), else the embedded demo config.
+//   KORTEX_CONFIG_YAML var (YAML or JSON text; KORTEX_CONFIG, the older name,
+//   also works), else the embedded demo config. A Worker reads no files: a
+//   path in either, or KORTEX_CONFIG_FILE, is refused with the variable to use.
 // - Secrets (apiKeySecret, keyEnv) from the Worker's string bindings.
 // - State (limits, budgets, aggregates, the shared breaker board) in Durable
 //   Objects when KORTEX_STATE is bound (the KortexState class below), else
@@ -23,6 +25,7 @@ import type { CompiledConfig } from '../../src/config/compile.ts'
 import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
 import { ConfigError } from '../../src/config/load.ts'
 import { ConfigPuller } from '../../src/config/pull.ts'
+import { configFromEnv } from '../../src/config/env.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
 import { consoleLogger } from '../../src/telemetry/log.ts'
@@ -33,6 +36,8 @@ export { KortexState } from './state-object.ts'
 /** The bindings Kortex reads; any other string binding may hold a secret. */
 export interface Env {
   /** The gateway config (multi-document YAML, or JSON); the embedded demo config when absent. */
+  KORTEX_CONFIG_YAML?: string
+  /** The older name of KORTEX_CONFIG_YAML. */
   KORTEX_CONFIG?: string
   /** The controller's config endpoint (e.g. https://kortex-controller.example/config); wins over KORTEX_CONFIG. */
   KORTEX_CONFIG_URL?: string
@@ -69,10 +74,25 @@ let puller: { url: string; p: ConfigPuller; first: Promise<unknown>; lastPull: n
 let current: CompiledConfig | undefined
 let instance: { gateway: RunningGateway; health: HealthMonitor; seen?: CompiledConfig } | undefined
 
+/** The config text the bindings name, or the reason they name none usable. */
+function bound(env: Env): { text: string; source: string } | { error: string } {
+  try {
+    const named = configFromEnv(secretsOf(env), { files: false, legacy: 'text' })
+    return named && 'text' in named ? { text: named.text, source: named.from } : { text: DEFAULT_CONFIG_YAML, source: 'embedded demo config' }
+  } catch (err) {
+    return { error: (err as Error).message }
+  }
+}
+
 function fromBinding(env: Env): Promise<Loaded> {
-  const text = typeof env.KORTEX_CONFIG === 'string' && env.KORTEX_CONFIG.trim() ? env.KORTEX_CONFIG : DEFAULT_CONFIG_YAML
+  const b = bound(env)
+  if ('error' in b) {
+    if (loaded?.text !== b.error) consoleLogger.error('kortex: config refused', { detail: b.error })
+    loaded = { text: b.error, result: Promise.resolve({ ok: false, error: new GatewayError(503, `The gateway config is invalid, so no request can be served.\n${b.error}`, 'api_error', 'config_invalid') }) }
+    return loaded.result
+  }
+  const { text, source } = b
   if (loaded?.text === text) return loaded.result
-  const source = text === DEFAULT_CONFIG_YAML ? 'embedded demo config' : 'KORTEX_CONFIG'
   const result = buildConfig(text, secretsOf(env), source).then(
     (config): Loaded => {
       for (const w of config.warnings) consoleLogger.warn(`kortex: ${w}`)
@@ -119,8 +139,9 @@ async function load(env: Env, ctx?: ExecutionContext): Promise<Loaded> {
       ctx.waitUntil(pull.p.pullOnce())
     }
     if (c) return { ok: true, config: c }
-    // Never pulled successfully: KORTEX_CONFIG until the controller answers; never the demo config in its place.
-    if (!(typeof env.KORTEX_CONFIG === 'string' && env.KORTEX_CONFIG.trim())) {
+    // Never pulled successfully: the bound config until the controller answers; never the demo config in its place.
+    const b = bound(env)
+    if ('text' in b && b.text === DEFAULT_CONFIG_YAML) {
       return { ok: false, error: new GatewayError(503, 'The gateway has not received its config from the controller yet.', 'api_error', 'not_ready') }
     }
   }

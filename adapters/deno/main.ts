@@ -3,8 +3,10 @@
 // at run time:
 // - Config, in order: the controller's config endpoint (KORTEX_CONFIG_URL,
 //   bearer KORTEX_CONFIG_TOKEN; pulled with ETag, long-polled, last good
-//   config kept), else KORTEX_CONFIG (the YAML or JSON text itself), else the
-//   embedded demo config.
+//   config kept), else KORTEX_CONFIG_YAML (the YAML or JSON text itself), or
+//   KORTEX_CONFIG_FILE (a path; needs --allow-read, read once), else the
+//   embedded demo config. KORTEX_CONFIG, the older name, is the text here;
+//   a path in it is refused with the variable to use (src/config/env.ts).
 // - Secrets (apiKeySecret, keyEnv) from environment variables.
 // - State in Redis when the config says `state: { store: redis }` (its URL in
 //   the variable the config names, REDIS_URL by default; node-redis runs on
@@ -16,6 +18,7 @@ import { createGateway } from '../../src/app.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
 import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
 import { ConfigError } from '../../src/config/load.ts'
+import { ConfigEnvError, configFromEnv } from '../../src/config/env.ts'
 import { ConfigPuller } from '../../src/config/pull.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
@@ -25,6 +28,7 @@ import { RedisStore } from '../redis/store.ts'
 
 declare const Deno: {
   env: { get(name: string): string | undefined }
+  readTextFile(path: string): Promise<string>
   serve(
     opts: { port: number; hostname: string; onListen?: (addr: { hostname: string; port: number }) => void },
     handler: (req: Request) => Response | Promise<Response>,
@@ -37,14 +41,23 @@ const env = (name: string) => Deno.env.get(name)
 const log = consoleLogger
 const fetcher = (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
 
+/** The config the environment names (its text and where it came from), or undefined. */
+async function local(): Promise<{ text: string; from: string } | undefined> {
+  const named = configFromEnv(env, { files: true, legacy: 'text' })
+  if (!named || 'text' in named) return named
+  try {
+    return { text: await Deno.readTextFile(named.file), from: named.file }
+  } catch (err) {
+    const denied = (err as Error).name === 'PermissionDenied' || (err as Error).name === 'NotCapable'
+    throw new Error(denied ? `reading ${named.file} (${named.from}) needs --allow-read=${named.file}` : `${named.from}: ${(err as Error).message}`)
+  }
+}
+
 async function loadConfig(): Promise<() => CompiledConfig | undefined> {
   const url = env('KORTEX_CONFIG_URL')
-  const fallback = async () => {
-    const text = env('KORTEX_CONFIG')?.trim() ? env('KORTEX_CONFIG')! : DEFAULT_CONFIG_YAML
-    return buildConfig(text, env, text === DEFAULT_CONFIG_YAML ? 'embedded demo config' : 'KORTEX_CONFIG')
-  }
+  const named = await local()
   if (!url) {
-    const c = await fallback()
+    const c = await buildConfig(named?.text ?? DEFAULT_CONFIG_YAML, env, named?.from ?? 'embedded demo config')
     return () => c
   }
   const puller = new ConfigPuller({
@@ -59,9 +72,8 @@ async function loadConfig(): Promise<() => CompiledConfig | undefined> {
   })
   await puller.pullOnce()
   puller.start()
-  // Until the controller first answers: KORTEX_CONFIG if set (never the demo config in its place; /readyz says 503 meanwhile).
-  const text = env('KORTEX_CONFIG')?.trim()
-  const before = puller.current() || !text ? undefined : await buildConfig(text, env, 'KORTEX_CONFIG').catch(() => undefined)
+  // Until the controller first answers: the local config if set (never the demo config in its place; /readyz says 503 meanwhile).
+  const before = puller.current() || !named ? undefined : await buildConfig(named.text, env, named.from).catch(() => undefined)
   return () => puller.current() ?? before
 }
 
@@ -69,7 +81,7 @@ let config: () => CompiledConfig | undefined
 try {
   config = await loadConfig()
 } catch (err) {
-  console.error(err instanceof ConfigError ? err.message : `kortex: ${err instanceof Error ? err.message : String(err)}`)
+  console.error(err instanceof ConfigError || err instanceof ConfigEnvError ? err.message : `kortex: ${err instanceof Error ? err.message : String(err)}`)
   Deno.exit(1)
 }
 

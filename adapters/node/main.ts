@@ -3,11 +3,16 @@ import { parseArgs } from 'node:util'
 import { startKortex } from './start.ts'
 import { ConfigError } from '../../src/config/load.ts'
 import { ConfigRefused } from '../../src/config/guard.ts'
+import { configFromEnv } from '../../src/config/env.ts'
 
 const usage = `Usage: kortex [--config FILE | --config-url URL] [--controller] [--port N] [--host ADDR]
+       kortex validate PATH...   check configs or a directory of manifests; start nothing
+       kortex controller         the Kubernetes controller alone (kortex controller --help)
+       kortex --version
 
   --config FILE   serve this config (multi-document YAML); reloaded on change.
-                  Also KORTEX_CONFIG. Without one, an embedded demo config.
+                  Also KORTEX_CONFIG_FILE (or KORTEX_CONFIG); KORTEX_CONFIG_YAML
+                  holds the config's text instead. Without one, an embedded demo config.
   --config-url URL  pull the config from the Kortex controller (KORTEX_CONFIG_URL),
                   e.g. http://kortex-controller.kortex:8081/config; its bearer
                   token comes from KORTEX_CONFIG_TOKEN. Changes arrive by long poll.
@@ -42,7 +47,15 @@ async function main() {
     console.log(usage)
     return
   }
-  const configPath = args.config ?? process.env.KORTEX_CONFIG
+  let fromEnv
+  try {
+    fromEnv = args.config ? undefined : configFromEnv((n) => process.env[n], { files: true, legacy: 'path' })
+  } catch (err) {
+    console.error((err as Error).message)
+    process.exit(1)
+  }
+  const configPath = args.config ?? (fromEnv && 'file' in fromEnv ? fromEnv.file : undefined)
+  const configText = fromEnv && 'text' in fromEnv ? fromEnv.text : undefined
   const port = Number(args.port ?? process.env.PORT ?? 8080)
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     console.error(`kortex: invalid port ${JSON.stringify(args.port ?? process.env.PORT)}`)
@@ -53,7 +66,7 @@ async function main() {
   const embed = args.controller ?? process.env.KORTEX_CONTROLLER === '1'
   let k
   try {
-    k = await startKortex({ configPath, port, host, configUrl, configToken: process.env.KORTEX_CONFIG_TOKEN, configWaitSeconds: Number(process.env.KORTEX_CONFIG_WAIT_SECONDS) || undefined, controller: embed ? {} : undefined })
+    k = await startKortex({ configPath, configText, port, host, configUrl, configToken: process.env.KORTEX_CONFIG_TOKEN, configWaitSeconds: Number(process.env.KORTEX_CONFIG_WAIT_SECONDS) || undefined, controller: embed ? {} : undefined })
   } catch (err) {
     if (err instanceof ConfigError || err instanceof ConfigRefused) console.error(`kortex: the config was refused.\n${err.message}`)
     else if ((err as NodeJS.ErrnoException).code === 'ENOENT') console.error(`kortex: config file not found: ${configPath}`)
@@ -70,7 +83,9 @@ async function main() {
         ? 'Config: the embedded demo config. Model "kortex-demo" is a built-in DEMO backend that echoes your message; no API key needed.'
         : configUrl || embed
           ? `Config: pulled from ${configUrl ?? 'the embedded controller'} (long poll; new versions apply as they come)`
-          : `Config: ${configPath} (watched; edits reload)`,
+          : configText
+            ? 'Config: KORTEX_CONFIG_YAML (read once; restart to change it)'
+            : `Config: ${configPath} (watched; edits reload)`,
       '',
       'Try it:',
       `  curl ${k.url}/v1/chat/completions -H 'content-type: application/json'${keyNote} \\`,

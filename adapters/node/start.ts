@@ -19,6 +19,8 @@ import { liteAborter } from './abort.ts'
 export interface StartOptions {
   /** A config file to serve and watch; the embedded demo config when absent. */
   configPath?: string
+  /** The config's own text (KORTEX_CONFIG_YAML), instead of a file. */
+  configText?: string
   port?: number
   host?: string
   log?: Logger
@@ -92,7 +94,8 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     stopWatching = watched.close
     for (const w of watched.current().warnings) notice(`kortex: warning: ${w}`)
   } else {
-    const c = await buildConfig(DEFAULT_CONFIG_YAML, (n) => process.env[n], 'embedded demo config')
+    const c = await buildConfig(opts.configText ?? DEFAULT_CONFIG_YAML, (n) => process.env[n], opts.configText ? 'KORTEX_CONFIG_YAML' : 'embedded demo config')
+    for (const w of opts.configText ? c.warnings : []) notice(`kortex: warning: ${w}`)
     current = () => c
   }
   health.update(current().backends.values())
@@ -106,7 +109,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   return {
     ...server,
     config: current,
-    usingDefaultConfig: !opts.configPath && !configUrl,
+    usingDefaultConfig: !opts.configPath && !configUrl && !opts.configText,
     close: async () => {
       stopWatching()
       await stopController()
@@ -124,7 +127,7 @@ async function stateStore(config: CompiledConfig, log: Logger, notice: (line: st
   const s = config.gateway.state
   if (s.store !== 'redis') return undefined
   const url = process.env[s.urlEnv] ?? 'redis://127.0.0.1:6379'
-  // The Redis client (~10 MB of RSS) loads only for configs that use it (bin/kortex.js keeps it in its own chunk).
+  // The Redis client (~10 MB of RSS) loads only for configs that use it (the build keeps it in its own chunk).
   const { RedisStore } = await import('../redis/store.ts')
   return new RedisStore({
     url,

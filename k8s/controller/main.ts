@@ -1,17 +1,27 @@
-// The controller's command: `npm run controller` (tsx k8s/controller/main.ts).
-//
-//   KORTEX_CONTROLLER_TOKENS  comma-separated bearer tokens gateways present (required,
-//                             unless KORTEX_CONTROLLER_INSECURE=1 for a trusted test setup)
-//   PORT (8081), HOST (0.0.0.0)
-//   WATCH_NAMESPACE           watch one namespace (default: all)
-//   POD_NAMESPACE, POD_NAME   the Lease for leader election lives in POD_NAMESPACE
-//   KORTEX_GATEWAYCONFIG_NAMESPACES  comma-separated namespaces whose GatewayConfig is accepted
-//                             (default: the controller's own, POD_NAMESPACE)
-//   KORTEX_KSERVE=0           do not watch InferenceServices
-//   KORTEX_LEGACY_GROUP=1     also watch the old operator's group gateway.inference-gateway.io
+// The controller's command: `kortex controller` (`npm run controller` in a
+// checkout), configured by the environment (the usage below).
 import { KubeConfig } from '@kubernetes/client-node'
 import { hostname } from 'node:os'
 import { KortexController } from './controller.ts'
+
+const usage = `Usage: kortex controller
+
+  Watches the Kortex resources and serves the compiled config to gateways at GET /config.
+  KORTEX_CONTROLLER_TOKENS  comma-separated bearer tokens gateways present (required,
+                            unless KORTEX_CONTROLLER_INSECURE=1 for a trusted test setup)
+  PORT (8081), HOST (0.0.0.0)
+  WATCH_NAMESPACE           watch one namespace (default: all)
+  POD_NAMESPACE, POD_NAME   the Lease for leader election lives in POD_NAMESPACE
+  KORTEX_GATEWAYCONFIG_NAMESPACES  comma-separated namespaces whose GatewayConfig is accepted
+                            (default: the controller's own, POD_NAMESPACE)
+  KORTEX_KSERVE=0           do not watch InferenceServices
+  KORTEX_LEGACY_GROUP=1     also watch the old operator's group gateway.inference-gateway.io
+  The cluster: in-cluster service account, else KUBECONFIG or ~/.kube/config.
+`
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(usage)
+  process.exit(0)
+}
 
 const tokens = (process.env.KORTEX_CONTROLLER_TOKENS ?? '').split(',').map((t) => t.trim()).filter(Boolean)
 if (!tokens.length && process.env.KORTEX_CONTROLLER_INSECURE !== '1') {

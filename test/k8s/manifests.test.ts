@@ -30,10 +30,14 @@ describe('k8s/deploy', () => {
     const gateway = docs('gateway.yaml')
     expect(gateway.map((d) => d.kind).sort()).toEqual(['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service'])
     const container = gateway.find((d) => d.kind === 'Deployment').spec.template.spec.containers[0]
-    expect(container.command).toContain('--config-url')
-    // The gateway runs with the Node flags `npm start` uses (memory and speed were measured with them).
-    const start: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).scripts.start
-    expect(container.command.slice(0, container.command.indexOf('bin/kortex.js') + 1).join(' ')).toBe(start)
+    // The image's entrypoint runs the gateway (with the Node flags `npm start` uses: test/ship); the controller is its `controller` command.
+    expect(container.command).toBeUndefined()
+    expect(container.args).toContain('--config-url')
+    const controller = docs('controller.yaml').find((d) => d.kind === 'Deployment').spec.template.spec.containers[0]
+    expect(controller.args).toEqual(['controller'])
+    expect(new Set([container.image, controller.image]).size).toBe(1)
+    // The root file system is read-only and nothing needs a writable volume but /tmp.
+    for (const d of deployments) expect(d.spec.template.spec.volumes.map((v: any) => v.name)).toEqual(['tmp'])
     expect(container.env.find((e: any) => e.name === 'KORTEX_CONFIG_TOKEN').valueFrom.secretKeyRef.name).toBe('kortex-controller-token')
   })
 
