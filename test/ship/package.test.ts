@@ -150,7 +150,7 @@ it('from the read-only install, as a non-root user: --version, validate, a gatew
   const kube = join(work, 'kubeconfig')
   writeFileSync(kube, `apiVersion: v1\nkind: Config\nclusters: [{name: f, cluster: {server: "${api.url}", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: f, context: {cluster: f, user: u}}]\ncurrent-context: f\n`)
   chmodSync(kube, 0o644)
-  const ctl = await serve(node!, [...args, 'controller'], { ...image.env, KUBECONFIG: kube, KORTEX_CONTROLLER_TOKENS: 'ship-token', KORTEX_KSERVE: '0' }, { user: true })
+  const ctl = await serve(node!, [...args, 'controller'], { ...image.env, KUBECONFIG: kube, POD_NAMESPACE: 'apps', KORTEX_CONTROLLER_TOKENS: 'ship-token', KORTEX_KSERVE: '0' }, { user: true })
   expect(healthy(new URL(ctl.url).port)).toBe(true)
   const follower = await serve(node!, [...args, '--config-url', `${ctl.url}/config`], { ...image.env, KORTEX_CONFIG_TOKEN: 'ship-token' }, { user: true })
   await chatAndStream(follower.url, 'cluster-model')
