@@ -1,6 +1,7 @@
 // The `kortex` command.
 import { parseArgs } from 'node:util'
 import { startKortex } from './start.ts'
+import { shutdownOnSignals } from './drain.ts'
 import { ConfigError } from '../../src/config/load.ts'
 import { ConfigRefused } from '../../src/config/guard.ts'
 
@@ -74,12 +75,7 @@ async function main() {
       '',
     ].join('\n'),
   )
-  const stop = () => {
-    k.close().then(() => process.exit(0))
-    setTimeout(() => process.exit(0), 5000).unref()
-  }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
+  shutdownOnSignals(k)
 }
 
 main()

@@ -15,6 +15,7 @@ import { listen, type RunningServer } from './server.ts'
 import { serverLimits, type ServerLimits } from './server-limits.ts'
 import { createUpstreamFetch } from './upstream-fetch.ts'
 import { liteAborter } from './abort.ts'
+import { drainMs, type Drained } from './drain.ts'
 
 export interface StartOptions {
   /** A config file to serve and watch; the embedded demo config when absent. */
@@ -33,6 +34,8 @@ export interface StartOptions {
   configWaitSeconds?: number
   /** Deadlines for slow clients and the connection cap; each defaults to its KORTEX_* variable, else server-limits.ts. */
   server?: Partial<ServerLimits>
+  /** How long a shutdown lets requests in flight finish, seconds (default KORTEX_DRAIN_SECONDS, else 20). */
+  drainSeconds?: number
   /** Run the Kubernetes controller in this process and follow it (one Deployment for small clusters). */
   controller?: { port?: number; host?: string; tokens?: string[]; namespace?: string }
 }
@@ -40,11 +43,14 @@ export interface StartOptions {
 export interface Kortex extends RunningServer {
   config(): CompiledConfig
   usingDefaultConfig: boolean
+  /** The drain deadline a shutdown signal uses (ms). */
+  drainMs: number
 }
 
 export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const notice = opts.notice ?? ((line: string) => console.error(line))
   const limits = serverLimits(opts.server, process.env)
+  const drainDeadline = drainMs(opts.drainSeconds, process.env)
   const log = opts.log ?? stdoutLogger()
   const fetch = opts.fetch ?? createUpstreamFetch()
   // Our undici fetch takes the cheap attempt signals (abort.ts); a fetch given by the caller gets AbortControllers.
@@ -103,18 +109,28 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const secretValues = () => [configToken, ...(opts.controller?.tokens ?? [])]
   const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
   const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+  let closing: Promise<Drained> | undefined
   return {
     ...server,
     config: current,
     usingDefaultConfig: !opts.configPath && !configUrl,
-    close: async () => {
-      stopWatching()
-      await stopController()
-      health.stop()
-      await server.close()
-      // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
-      await gateway.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
-      await store?.close()
+    drainMs: drainDeadline,
+    close: (drainMs = 0) => {
+      if (closing) {
+        void server.close(0) // a second call ends the drain now
+        return closing
+      }
+      return (closing = (async () => {
+        // Requests in flight finish first, on the config, store and health checks they started with.
+        const drained = await server.close(drainMs)
+        stopWatching()
+        await stopController()
+        health.stop()
+        // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
+        await gateway.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
+        await store?.close()
+        return drained
+      })())
     },
   }
 }
