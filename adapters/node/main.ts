@@ -58,8 +58,13 @@ async function main() {
     else console.error(`kortex: failed to start: ${(err as Error).message}`)
     process.exit(1)
   }
-  const model = k.config().models[0]?.id ?? 'your-model'
-  const keyNote = k.config().gateway.auth.open ? '' : ` \\\n    -H "Authorization: Bearer $KORTEX_API_KEY"`
+  shutdownOnSignals(k)
+  if (!k.config()) {
+    console.error(`Kortex is listening on ${k.url}  (not ready until its config arrives from ${configUrl ?? 'the embedded controller'}; /readyz answers 503 until then)`)
+    await k.ready
+  }
+  const model = k.config()!.models[0]?.id ?? 'your-model'
+  const keyNote = k.config()!.gateway.auth.open ? '' : ` \\\n    -H "Authorization: Bearer $KORTEX_API_KEY"`
   console.error(
     [
       `Kortex is listening on ${k.url}  (OpenAI base URL: ${k.url}/v1)`,
@@ -75,7 +80,6 @@ async function main() {
       '',
     ].join('\n'),
   )
-  shutdownOnSignals(k)
 }
 
 main()

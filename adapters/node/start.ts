@@ -1,6 +1,6 @@
 // Starts Kortex on Node: config (a watched file, or the embedded demo),
 // the gateway, the HTTP server. The CLI and the tests both come through here.
-import { createGateway } from '../../src/app.ts'
+import { createGateway, type Gateway, type RunningGateway } from '../../src/app.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
 import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
 import { buildConfig } from '../../src/config/source.ts'
@@ -26,7 +26,7 @@ export interface StartOptions {
   fetch?: FetchLike
   /** Where human-readable notices go (config reloads, refusals). */
   notice?: (line: string) => void
-  /** Pull the config from the Kortex controller's GET /config instead of a file (waits for the first one). */
+  /** Pull the config from the Kortex controller's GET /config instead of a file (listening at once, not ready until the first one). */
   configUrl?: string
   /** Bearer token for configUrl. */
   configToken?: string
@@ -41,7 +41,10 @@ export interface StartOptions {
 }
 
 export interface Kortex extends RunningServer {
-  config(): CompiledConfig
+  /** The config in force; undefined until a pulled one first arrives. */
+  config(): CompiledConfig | undefined
+  /** Resolves once the gateway has its first config and serves with it. */
+  ready: Promise<void>
   usingDefaultConfig: boolean
   /** The drain deadline a shutdown signal uses (ms). */
   drainMs: number
@@ -57,7 +60,9 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const aborter = opts.fetch ? undefined : liteAborter
   // Active health checks run on Node timers, for backends whose config asks for them.
   const health = new HealthMonitor({ fetch, log })
-  let current: () => CompiledConfig
+  let current: () => CompiledConfig | undefined
+  // Resolves with the first config; a pulled one may come later (the port is open meanwhile, not ready).
+  let first: Promise<unknown> = Promise.resolve()
   let stopWatching = () => {}
   let configUrl = opts.configUrl
   let configToken = opts.configToken
@@ -70,7 +75,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     stopController = c.stop
   }
   if (configUrl) {
-    const followed = await (await import('./config-pull.ts')).followController({
+    const followed = (await import('./config-pull.ts')).followController({
       url: configUrl,
       token: configToken,
       waitSeconds: opts.configWaitSeconds,
@@ -80,9 +85,11 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
         notice(`kortex: config ${version} from ${configUrl}: ${c.routes.length} routes, ${c.backends.size} backends`)
         for (const w of c.warnings) notice(`kortex: warning: ${w}`)
       },
-      failed: (err, has) => notice(`kortex: pulling ${configUrl} failed${has ? '; the running config stays' : '; retrying'}: ${err instanceof ConfigError ? err.message : String((err as Error)?.message ?? err)}`),
+      failed: (err, has) =>
+        notice(`kortex: pulling ${configUrl} failed${has ? '; the running config stays' : '; not ready until it answers; retrying'}: ${err instanceof ConfigError ? err.message : String((err as Error)?.message ?? err)}`),
     })
     current = followed.current
+    first = followed.ready
     stopWatching = followed.close
   } else if (opts.configPath) {
     const watched = await watchConfigFile(opts.configPath, {
@@ -101,18 +108,37 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     const c = await buildConfig(DEFAULT_CONFIG_YAML, (n) => process.env[n], 'embedded demo config')
     current = () => c
   }
-  health.update(current().backends.values())
-  const store = await stateStore(current(), log, notice)
-  // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
-  await store?.ready(2000).catch(() => {})
   // The controller's tokens unlock /config (every provider key): masked like the config's own secrets.
   const secretValues = () => [configToken, ...(opts.controller?.tokens ?? [])]
-  const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
-  const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+  let gateway: RunningGateway | undefined
+  let store: RedisStore | undefined
+  // The gateway needs its first config (which names the state store): until then, one without
+  // a config answers (/healthz 200, /readyz 503, every other request a 503 not_ready).
+  const front: Pick<Gateway, 'fetch'> = createGateway({ config: () => undefined, fetch, log, secretValues })
+  const start = async () => {
+    const config = current()!
+    health.update(config.backends.values())
+    store = await stateStore(config, log, notice)
+    // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
+    await store?.ready(2000).catch(() => {})
+    gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
+    front.fetch = gateway.fetch
+  }
+  let server: RunningServer
+  let ready: Promise<void>
+  if (current()) {
+    await start()
+    server = await listen(gateway!, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+    ready = Promise.resolve()
+  } else {
+    server = await listen(front, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+    ready = first.then(start)
+  }
   let closing: Promise<Drained> | undefined
   return {
     ...server,
     config: current,
+    ready,
     usingDefaultConfig: !opts.configPath && !configUrl,
     drainMs: drainDeadline,
     close: (drainMs = 0) => {
@@ -127,7 +153,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
         await stopController()
         health.stop()
         // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
-        await gateway.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
+        await gateway?.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
         await store?.close()
         return drained
       })())
