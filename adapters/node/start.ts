@@ -75,6 +75,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     stopController = c.stop
   }
   if (configUrl) {
+    let lastFailure = { line: '', at: 0 }
     const followed = (await import('./config-pull.ts')).followController({
       url: configUrl,
       token: configToken,
@@ -85,8 +86,13 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
         notice(`kortex: config ${version} from ${configUrl}: ${c.routes.length} routes, ${c.backends.size} backends`)
         for (const w of c.warnings) notice(`kortex: warning: ${w}`)
       },
-      failed: (err, has) =>
-        notice(`kortex: pulling ${configUrl} failed${has ? '; the running config stays' : '; not ready until it answers; retrying'}: ${err instanceof ConfigError ? err.message : String((err as Error)?.message ?? err)}`),
+      failed: (err, has) => {
+        const line = `kortex: pulling ${configUrl} failed${has ? '; the running config stays' : '; not ready until it answers; retrying'}: ${err instanceof ConfigError ? err.message : String((err as Error)?.message ?? err)}`
+        // The same failure again (a controller down for minutes) is said once a minute.
+        if (line === lastFailure.line && Date.now() - lastFailure.at < 60_000) return
+        lastFailure = { line, at: Date.now() }
+        notice(line)
+      },
     })
     current = followed.current
     first = followed.ready

@@ -98,8 +98,9 @@ export class ConfigPuller {
       return 'unchanged'
     }
     if (!res.ok) {
-      await res.body?.cancel()
-      throw new Error(`the controller answered HTTP ${res.status}`)
+      // Its first line says why (no config compiled yet, a wrong token).
+      const why = (await res.text().catch(() => '')).trim().split('\n')[0]!.slice(0, 200)
+      throw new Error(`the controller answered HTTP ${res.status}${why ? `: ${why}` : ''}`)
     }
     const doc = (await res.json()) as ConfigDocument
     if (!doc || doc.kind !== 'KortexConfig' || !Array.isArray(doc.resources)) throw new Error('the controller sent something that is not a KortexConfig document')

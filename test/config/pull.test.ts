@@ -57,6 +57,7 @@ describe('ConfigPuller', () => {
     expect(await p.pullOnce()).toBe('failed')
     expect(p.current()).toBe(good)
     expect(p.version).toBe('v1')
+    expect(errors[1]).toBe('Error: the controller answered HTTP 500: boom') // its body says why
   })
 
   it('a backend\'s key comes only from the document, keyed by its namespace; never from this runtime\'s environment', async () => {
