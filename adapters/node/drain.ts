@@ -43,7 +43,7 @@ export class InFlight {
   /** Work after a response (it never rejects: the core guards it). */
   background(p: Promise<unknown>): void {
     this.#background++
-    p.then(this.#settle)
+    p.then(this.#settle, this.#settle)
   }
 
   closed(out: ServerResponse): void {
