@@ -173,7 +173,7 @@ it('SIGTERM: no longer ready, idle connections closed, every stream and slow req
   const records = costRecords(g.stdout())
   expect(records).toHaveLength(12)
   // The upstream's own usage: 2 tokens for each stream, 12 for each whole answer.
-  expect(records.map((r) => r.outputTokens).sort((a, b) => a - b)).toEqual([...Array(4).fill(2), ...Array(4).fill(2), ...Array(4).fill(12)])
+  expect(records.map((r) => r.outputTokens).sort((a, b) => a - b)).toEqual([...Array(8).fill(2), ...Array(4).fill(12)])
   expect(g.stderr()).toMatch(/SIGTERM: shutting down/)
   expect(g.stderr()).toMatch(/stopped: 12 requests finished; records written/)
 })
