@@ -1,7 +1,8 @@
 // The Node gateway on a pulled config: follows the Kortex controller's
 // GET /config with ConfigPuller (ETag, long poll, backoff with jitter; a bad
-// document never replaces the running one). startKortex waits for the first
-// config, then every new version swaps in atomically.
+// document never replaces the running one). The gateway listens before the
+// first config arrives (not ready until then); every new version swaps in
+// atomically.
 import type { CompiledConfig, SecretLookup } from '../../src/config/compile.ts'
 import { ConfigPuller } from '../../src/config/pull.ts'
 import type { FetchLike } from '../../src/providers/types.ts'
@@ -20,13 +21,15 @@ export interface FollowOptions {
 }
 
 export interface FollowedConfig {
-  current(): CompiledConfig
+  /** Undefined until the controller first answers. */
+  current(): CompiledConfig | undefined
+  /** Resolves with the first config the controller serves (retrying, with backoff, until it does). */
+  ready: Promise<void>
   version(): string | undefined
   close(): void
 }
 
-/** Resolves with the first config the controller serves (retrying, with backoff, until it does). */
-export async function followController(o: FollowOptions): Promise<FollowedConfig> {
+export function followController(o: FollowOptions): FollowedConfig {
   let first: (() => void) | undefined
   const ready = new Promise<void>((r) => (first = r))
   const puller = new ConfigPuller({
@@ -44,6 +47,5 @@ export async function followController(o: FollowOptions): Promise<FollowedConfig
     onError: (err) => o.failed(err, !!puller.current()),
   })
   puller.start()
-  await ready
-  return { current: () => puller.current()!, version: () => puller.version, close: () => puller.stop() }
+  return { current: () => puller.current(), ready, version: () => puller.version, close: () => puller.stop() }
 }

@@ -1,6 +1,7 @@
 // The `kortex` command.
 import { parseArgs } from 'node:util'
 import { startKortex } from './start.ts'
+import { shutdownOnSignals } from './drain.ts'
 import { ConfigError } from '../../src/config/load.ts'
 import { ConfigRefused } from '../../src/config/guard.ts'
 import { configFromEnv } from '../../src/config/env.ts'
@@ -74,8 +75,13 @@ async function main() {
     else console.error(`kortex: failed to start: ${(err as Error).message}`)
     process.exit(1)
   }
-  const model = k.config().models[0]?.id ?? 'your-model'
-  const keyNote = k.config().gateway.auth.open ? '' : ` \\\n    -H "Authorization: Bearer $KORTEX_API_KEY"`
+  shutdownOnSignals(k)
+  if (!k.config()) {
+    console.error(`Kortex is listening on ${k.url}  (not ready until its config arrives from ${configUrl ?? 'the embedded controller'}; /readyz answers 503 until then)`)
+    await k.ready
+  }
+  const model = k.config()!.models[0]?.id ?? 'your-model'
+  const keyNote = k.config()!.gateway.auth.open ? '' : ` \\\n    -H "Authorization: Bearer $KORTEX_API_KEY"`
   console.error(
     [
       `Kortex is listening on ${k.url}  (OpenAI base URL: ${k.url}/v1)`,
@@ -93,12 +99,6 @@ async function main() {
       '',
     ].join('\n'),
   )
-  const stop = () => {
-    k.close().then(() => process.exit(0))
-    setTimeout(() => process.exit(0), 5000).unref()
-  }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
 }
 
 main()

@@ -14,6 +14,9 @@ const PLAIN_HOST = /^[a-z0-9._-]+(?::\d{1,5})?$/
 const PLAIN_PATH = /^\/[!#$&-;=?-[\]_a-z~]*$/
 const DOT_SEGMENT = /\/\.\.?(?:[/?#]|$)/
 
+/** Where the server keeps a response's IncomingRequest (to abort it when the response is cut). */
+export const kRequest = Symbol('kortex.request')
+
 /** Thrown for a request no URL can be built from; the server answers 400. */
 export class BadRequestLine extends Error {}
 

@@ -298,7 +298,7 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
   }
   out.writeHead(status, headers)
   out.flushHeaders()
-  return pipeStream(body, out)
+  return pipeStream(body, out, headers)
 }
 
 function hasName(h: OutgoingHttpHeaders, lower: string): boolean {
@@ -307,8 +307,12 @@ function hasName(h: OutgoingHttpHeaders, lower: string): boolean {
   return false
 }
 
+/** Ends a response whose body is still streaming (the server shutting down): `event` goes last if it is an event stream, and the body is cancelled. */
+export const kEndStream = Symbol('kortex.endStream')
+export type Streaming = ServerResponse & { [kEndStream]?: (event: Uint8Array) => void }
+
 /** Each chunk is written as it arrives (no buffering); a client that goes away cancels the stream. */
-function pipeStream(body: ReadableStream<Uint8Array>, out: ServerResponse): Promise<void> {
+function pipeStream(body: ReadableStream<Uint8Array>, out: Streaming, headers: OutgoingHttpHeaders): Promise<void> {
   const reader = body.getReader()
   return new Promise<void>((resolve) => {
     let finished = false
@@ -316,7 +320,15 @@ function pipeStream(body: ReadableStream<Uint8Array>, out: ServerResponse): Prom
       if (finished) return
       finished = true
       out.off('close', onClose)
+      out[kEndStream] = undefined
       resolve()
+    }
+    out[kEndStream] = (event) => {
+      if (finished) return
+      finish()
+      reader.cancel(new Error('The gateway is shutting down')).catch(() => {})
+      const type = headers['content-type'] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === 'content-type')?.[1]
+      out.end(String(type).startsWith('text/event-stream') ? event : undefined)
     }
     const onClose = () => {
       if (!finished) reader.cancel(new Error('Client connection prematurely closed.')).catch(() => {})

@@ -5,46 +5,62 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ExecutionContext, Gateway } from '../../src/app.ts'
-import { BadRequestLine, IncomingRequest } from './request.ts'
+import { BadRequestLine, IncomingRequest, kRequest } from './request.ts'
 import { installLiteResponse, writeResponse } from './response.ts'
 import { onClientError, refuse } from './refusal.ts'
+import { InFlight, drainServer, type Drained } from './drain.ts'
 import { DEFAULT_LIMITS, type ServerLimits } from './server-limits.ts'
 
 export interface RunningServer {
   url: string
   port: number
   server: Server
-  close(): Promise<void>
+  /**
+   * Stops accepting connections and lets what is in flight finish for up to
+   * `drainMs` (0 by default: ended at once), ending the rest; resolves when
+   * every connection is closed and the work after each response is done.
+   * Called again during a drain, ends it now.
+   */
+  close(drainMs?: number): Promise<Drained>
 }
 
-// Node keeps running until background work is done, and the core only hands over
-// promises it has already guarded (they never reject): nothing to do here.
-const ctx: ExecutionContext = { waitUntil: () => {} }
 // A body left unread when the response is done is read and dropped so the
 // connection can serve the next request, within these bounds; past them the
 // connection is closed instead.
 const DRAIN_MS = 500
 const DRAIN_BYTES = 64 * 1024 * 1024
 
-const kRequest = Symbol('kortex.request')
 type Out = ServerResponse & { [kRequest]?: IncomingRequest }
 
 // Shared listeners (`this` is the ServerResponse): no closures per request.
-function onClose(this: Out) {
-  if (!this.writableFinished) this[kRequest]?.abort()
-}
 function onFinish(this: Out) {
   if (!this.req.complete) drain(this.req)
 }
 function failed(out: ServerResponse, err: unknown) {
+  if (out.writableEnded) return // answered already: cut short by a shutdown
   console.error('kortex: the gateway failed to answer:', err)
   if (out.headersSent) out.destroy() // a response under way cannot become an error any more: cut it
   else refuse(out, 500, 'The gateway failed to answer; see its log.', 'internal_error', 'api_error')
 }
+const NOT_READY = JSON.stringify({ status: 'shutting down' })
 
-export function requestListener(gateway: Pick<Gateway, 'fetch'>, bodyIdleMs = 0): (incoming: IncomingMessage, out: ServerResponse) => void {
+export function requestListener(gateway: Pick<Gateway, 'fetch'>, bodyIdleMs = 0, inFlight = new InFlight()): (incoming: IncomingMessage, out: ServerResponse) => void {
   installLiteResponse()
+  // Node keeps running until background work is done; the core only hands over
+  // promises it has already guarded (they never reject). Counted, for a shutdown to wait for.
+  const ctx: ExecutionContext = { waitUntil: (p) => inFlight.background(p) }
+  function onClose(this: Out) {
+    inFlight.closed(this)
+    if (!this.writableFinished) this[kRequest]?.abort()
+  }
   return (incoming, out: Out) => {
+    if (inFlight.draining) {
+      out.shouldKeepAlive = false // `Connection: close`: the client's next request goes to another instance
+      if (incoming.url === '/readyz') {
+        out.writeHead(503, { 'content-type': 'application/json', 'content-length': NOT_READY.length }).end(NOT_READY)
+        return
+      }
+    }
     let req: IncomingRequest
     try {
       req = new IncomingRequest(incoming, bodyIdleMs)
@@ -53,6 +69,7 @@ export function requestListener(gateway: Pick<Gateway, 'fetch'>, bodyIdleMs = 0)
       return
     }
     out[kRequest] = req
+    inFlight.responses.add(out)
     out.on('close', onClose)
     if (incoming.method !== 'GET' && incoming.method !== 'HEAD') out.on('finish', onFinish)
     let answer: Promise<Response>
@@ -62,7 +79,7 @@ export function requestListener(gateway: Pick<Gateway, 'fetch'>, bodyIdleMs = 0)
       answer = Promise.reject(err)
     }
     answer.then(
-      (res) => writeResponse(res, out, incoming),
+      (res) => (out.writableEnded ? void res.body?.cancel().catch(() => {}) : writeResponse(res, out, incoming)),
       (err) => failed(out, err),
     )
   }
@@ -101,10 +118,13 @@ export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: 
       // Node checks both deadlines on this interval (30 s by default): often enough that they hold.
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
     }
-    const server = createServer(options, requestListener(gateway, limits.bodyIdleTimeoutMs))
+    const inFlight = new InFlight()
+    const server = createServer(options, requestListener(gateway, limits.bodyIdleTimeoutMs, inFlight))
     server.maxConnections = limits.maxConnections
     server.on('clientError', onClientError)
     server.once('error', reject)
+    let closing: Promise<Drained> | undefined
+    let endDrain = () => {}
     server.listen(port, hostname, () => {
       server.off('error', reject)
       const info = server.address() as AddressInfo
@@ -113,11 +133,13 @@ export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: 
         url: `http://${host}:${info.port}`,
         port: info.port,
         server,
-        close: () =>
-          new Promise<void>((r) => {
-            server.closeAllConnections()
-            server.close(() => r())
-          }),
+        close: (drainMs = 0) => {
+          if (closing) {
+            endDrain()
+            return closing
+          }
+          return (closing = drainServer(server, inFlight, drainMs, new Promise((r) => (endDrain = r))))
+        },
       })
     })
   })

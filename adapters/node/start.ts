@@ -1,6 +1,6 @@
 // Starts Kortex on Node: config (a watched file, or the embedded demo),
 // the gateway, the HTTP server. The CLI and the tests both come through here.
-import { createGateway } from '../../src/app.ts'
+import { createGateway, type Gateway, type RunningGateway } from '../../src/app.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
 import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
 import { buildConfig } from '../../src/config/source.ts'
@@ -15,6 +15,7 @@ import { listen, type RunningServer } from './server.ts'
 import { serverLimits, type ServerLimits } from './server-limits.ts'
 import { createUpstreamFetch } from './upstream-fetch.ts'
 import { liteAborter } from './abort.ts'
+import { drainMs, type Drained } from './drain.ts'
 
 export interface StartOptions {
   /** A config file to serve and watch; the embedded demo config when absent. */
@@ -27,7 +28,7 @@ export interface StartOptions {
   fetch?: FetchLike
   /** Where human-readable notices go (config reloads, refusals). */
   notice?: (line: string) => void
-  /** Pull the config from the Kortex controller's GET /config instead of a file (waits for the first one). */
+  /** Pull the config from the Kortex controller's GET /config instead of a file (listening at once, not ready until the first one). */
   configUrl?: string
   /** Bearer token for configUrl. */
   configToken?: string
@@ -35,25 +36,35 @@ export interface StartOptions {
   configWaitSeconds?: number
   /** Deadlines for slow clients and the connection cap; each defaults to its KORTEX_* variable, else server-limits.ts. */
   server?: Partial<ServerLimits>
+  /** How long a shutdown lets requests in flight finish, seconds (default KORTEX_DRAIN_SECONDS, else 20). */
+  drainSeconds?: number
   /** Run the Kubernetes controller in this process and follow it (one Deployment for small clusters). */
   controller?: { port?: number; host?: string; tokens?: string[]; namespace?: string }
 }
 
 export interface Kortex extends RunningServer {
-  config(): CompiledConfig
+  /** The config in force; undefined until a pulled one first arrives. */
+  config(): CompiledConfig | undefined
+  /** Resolves once the gateway has its first config and serves with it. */
+  ready: Promise<void>
   usingDefaultConfig: boolean
+  /** The drain deadline a shutdown signal uses (ms). */
+  drainMs: number
 }
 
 export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const notice = opts.notice ?? ((line: string) => console.error(line))
   const limits = serverLimits(opts.server, process.env)
+  const drainDeadline = drainMs(opts.drainSeconds, process.env)
   const log = opts.log ?? stdoutLogger()
   const fetch = opts.fetch ?? createUpstreamFetch()
   // Our undici fetch takes the cheap attempt signals (abort.ts); a fetch given by the caller gets AbortControllers.
   const aborter = opts.fetch ? undefined : liteAborter
   // Active health checks run on Node timers, for backends whose config asks for them.
   const health = new HealthMonitor({ fetch, log })
-  let current: () => CompiledConfig
+  let current: () => CompiledConfig | undefined
+  // Resolves with the first config; a pulled one may come later (the port is open meanwhile, not ready).
+  let first: Promise<unknown> = Promise.resolve()
   let stopWatching = () => {}
   let configUrl = opts.configUrl
   let configToken = opts.configToken
@@ -66,7 +77,8 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     stopController = c.stop
   }
   if (configUrl) {
-    const followed = await (await import('./config-pull.ts')).followController({
+    let lastFailure = { line: '', at: 0 }
+    const followed = (await import('./config-pull.ts')).followController({
       url: configUrl,
       token: configToken,
       waitSeconds: opts.configWaitSeconds,
@@ -76,9 +88,16 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
         notice(`kortex: config ${version} from ${configUrl}: ${c.routes.length} routes, ${c.backends.size} backends`)
         for (const w of c.warnings) notice(`kortex: warning: ${w}`)
       },
-      failed: (err, has) => notice(`kortex: pulling ${configUrl} failed${has ? '; the running config stays' : '; retrying'}: ${err instanceof ConfigError ? err.message : String((err as Error)?.message ?? err)}`),
+      failed: (err, has) => {
+        const line = `kortex: pulling ${configUrl} failed${has ? '; the running config stays' : '; not ready until it answers; retrying'}: ${err instanceof ConfigError ? err.message : String((err as Error)?.message ?? err)}`
+        // The same failure again (a controller down for minutes) is said once a minute.
+        if (line === lastFailure.line && Date.now() - lastFailure.at < 60_000) return
+        lastFailure = { line, at: Date.now() }
+        notice(line)
+      },
     })
     current = followed.current
+    first = followed.ready
     stopWatching = followed.close
   } else if (opts.configPath) {
     const watched = await watchConfigFile(opts.configPath, {
@@ -98,26 +117,55 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     for (const w of opts.configText ? c.warnings : []) notice(`kortex: warning: ${w}`)
     current = () => c
   }
-  health.update(current().backends.values())
-  const store = await stateStore(current(), log, notice)
-  // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
-  await store?.ready(2000).catch(() => {})
   // The controller's tokens unlock /config (every provider key): masked like the config's own secrets.
   const secretValues = () => [configToken, ...(opts.controller?.tokens ?? [])]
-  const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
-  const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+  let gateway: RunningGateway | undefined
+  let store: RedisStore | undefined
+  // The gateway needs its first config (which names the state store): until then, one without
+  // a config answers (/healthz 200, /readyz 503, every other request a 503 not_ready).
+  const front: Pick<Gateway, 'fetch'> = createGateway({ config: () => undefined, fetch, log, secretValues })
+  const start = async () => {
+    const config = current()!
+    health.update(config.backends.values())
+    store = await stateStore(config, log, notice)
+    // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
+    await store?.ready(2000).catch(() => {})
+    gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
+    front.fetch = gateway.fetch
+  }
+  let server: RunningServer
+  let ready: Promise<void>
+  if (current()) {
+    await start()
+    server = await listen(gateway!, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+    ready = Promise.resolve()
+  } else {
+    server = await listen(front, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+    ready = first.then(start)
+  }
+  let closing: Promise<Drained> | undefined
   return {
     ...server,
     config: current,
+    ready,
     usingDefaultConfig: !opts.configPath && !configUrl && !opts.configText,
-    close: async () => {
-      stopWatching()
-      await stopController()
-      health.stop()
-      await server.close()
-      // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
-      await gateway.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
-      await store?.close()
+    drainMs: drainDeadline,
+    close: (drainMs = 0) => {
+      if (closing) {
+        void server.close(0) // a second call ends the drain now
+        return closing
+      }
+      return (closing = (async () => {
+        // Requests in flight finish first, on the config, store and health checks they started with.
+        const drained = await server.close(drainMs)
+        stopWatching()
+        await stopController()
+        health.stop()
+        // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
+        await gateway?.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
+        await store?.close()
+        return drained
+      })())
     },
   }
 }

@@ -6,6 +6,7 @@ import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOption
 import { ConfigServer } from './server.ts'
 import { Informer } from './informers.ts'
 import { LeaderElector } from './leader.ts'
+import { ApiServerReachability } from './reachability.ts'
 import { Metrics } from './metrics.ts'
 import { LEGACY_GROUP, SnapshotBuilder, keyOf, type Condition, type KubeObject, type ResourceStatus, type Snapshot } from './snapshot.ts'
 
@@ -59,6 +60,7 @@ export class KortexController {
   #building: Promise<void> | undefined
   #again = false
   #stopped = false
+  #api: ApiServerReachability
   snapshot: Snapshot | undefined
   lastError: unknown
 
@@ -68,6 +70,7 @@ export class KortexController {
     const own = o.leaderElection?.namespace ?? o.kc.getContextObject(o.kc.getCurrentContext())?.namespace ?? 'default'
     this.#builder = new SnapshotBuilder({ gatewayConfigNamespaces: o.gatewayConfigNamespaces?.length ? o.gatewayConfigNamespaces : [own] })
     this.server = new ConfigServer({ tokens: o.tokens, metrics: this.metrics, ready: () => this.synced })
+    this.#api = new ApiServerReachability(o.kc.getCurrentCluster()?.server ?? '(no server in the kubeconfig)', (l, f) => this.#log(l, f))
   }
 
   get synced(): boolean {
@@ -97,8 +100,9 @@ export class KortexController {
   async start(): Promise<string | undefined> {
     const restarted = (resource: string) => (err: unknown) => {
       this.metrics.inc('kortex_controller_watch_restarts_total', { resource })
-      this.#log('kortex-controller: watch failed; restarting', { resource, error: String((err as Error)?.message ?? err) })
+      if (!this.#api.failed(err)) this.#log('kortex-controller: watch failed; restarting', { resource, error: String((err as Error)?.message ?? err) })
     }
+    const listed = () => this.#api.answered()
     for (const group of this.o.legacyGroup ? [GROUP, LEGACY_GROUP] : [GROUP]) {
       for (const r of KORTEX_RESOURCES) {
         const inf = new Informer<KubeObject>({
@@ -107,6 +111,7 @@ export class KortexController {
           list: this.#listCustom(group, VERSION, r.plural),
           changed: () => this.schedule(),
           onRestart: restarted(group === GROUP ? r.plural : `${r.plural}.${group}`),
+          onListed: listed,
           restartMs: this.o.informerRestartMs,
         })
         this.#informers.set(`${group}|${r.kind}`, inf)
@@ -119,6 +124,7 @@ export class KortexController {
         list: this.#listCustom('serving.kserve.io', 'v1beta1', 'inferenceservices'),
         changed: () => this.schedule(),
         onRestart: restarted('inferenceservices'),
+        onListed: listed,
         restartMs: this.o.informerRestartMs,
       })
     }
@@ -136,7 +142,7 @@ export class KortexController {
           this.#log(leader ? 'kortex-controller: leading (writing status)' : 'kortex-controller: not leading', { identity: le.identity })
           if (leader) this.schedule()
         },
-        onError: (err) => this.#log('kortex-controller: lease error', { error: String((err as Error)?.message ?? err) }),
+        onError: (err) => this.#api.failed(err) || this.#log('kortex-controller: lease error', { error: String((err as Error)?.message ?? err) }),
       })
       this.metrics.set('kortex_controller_leader', 0)
       this.#leader.start()
@@ -229,8 +235,9 @@ export class KortexController {
         changed: () => this.schedule(),
         onRestart: (err) => {
           this.metrics.inc('kortex_controller_watch_restarts_total', { resource: 'secrets' })
-          this.#log('kortex-controller: secret watch failed; restarting', { secret: k, error: String((err as Error)?.message ?? err) })
+          if (!this.#api.failed(err)) this.#log('kortex-controller: secret watch failed; restarting', { secret: k, error: String((err as Error)?.message ?? err) })
         },
+        onListed: () => this.#api.answered(),
         restartMs: this.o.informerRestartMs,
       })
       this.#secrets.set(k, inf)

@@ -13,6 +13,8 @@ export interface InformerOptions {
   list: () => Promise<KubernetesListObject<any>>
   changed: () => void
   onRestart?: (err: unknown) => void
+  /** A list answered (the API server is reachable). */
+  onListed?: () => void
   /** First restart delay (doubles up to 30 s). */
   restartMs?: number
 }
@@ -23,7 +25,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   #lw: ListWatch<T>
   #stopped = false
   #failures = 0
-  #lastError = 0
+  #restartedAt = 0
   #timer: ReturnType<typeof setTimeout> | undefined
   #listed = false
   #settled = false
@@ -33,6 +35,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     const list = async (): Promise<KubernetesListObject<T>> => {
       try {
         const body = await o.list()
+        o.onListed?.()
         this.#listed = true
         this.#forbidden = false
         this.#failures = 0
@@ -56,14 +59,16 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
   /** Lists, then watches. Resolves once the first list is in (or failed: it keeps retrying). */
   async start(): Promise<void> {
     this.#stopped = false
+    this.#restartedAt = Date.now()
     await this.#lw.start()
   }
 
   #restart(err: unknown): void {
     if (this.#stopped) return
-    // A watch that stayed up a while starts the backoff over (a dropped connection is an error to client-node).
-    if (Date.now() - this.#lastError > 10_000) this.#failures = 0
-    this.#lastError = Date.now()
+    // A watch that stayed up a while since its restart starts the backoff over (a dropped connection is an
+    // error to client-node). Measured from the restart, not the last error: else a server out of reach,
+    // failing once the delay passed 10 s, went back to retrying every 200 ms.
+    if (Date.now() - this.#restartedAt > 10_000) this.#failures = 0
     this.#failures++
     if (codeOf(err) === 403 && !this.#forbidden) {
       this.#forbidden = true // a watch refused after RBAC changed: the cache may still hold the object, but it is no longer ours to read
@@ -75,6 +80,7 @@ export class Informer<T extends KubernetesObject = KubernetesObject> {
     const delay = missing ? 30_000 : Math.min(30_000, (this.o.restartMs ?? 200) * 2 ** Math.min(this.#failures - 1, 8))
     clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
+      this.#restartedAt = Date.now()
       if (!this.#stopped) void this.#lw.start()
     }, delay)
   }

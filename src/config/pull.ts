@@ -4,7 +4,9 @@
 // config (atomically: one reference swap); a failure of any kind keeps the
 // last good config and retries with backoff and jitter. With `waitSeconds`
 // the controller holds the request until something changes (long poll), so
-// edges learn of changes within seconds.
+// edges learn of changes within seconds. Every pull has a deadline (the
+// long poll's window plus a margin): a controller that goes away without
+// closing the connection is noticed, not waited on for minutes.
 //
 // The document: {"kind":"KortexConfig","version":"<hash>","resources":[...],
 // "secrets":{"team-a/openai-credentials/api-key":"..."}} — resources are the
@@ -35,6 +37,8 @@ export interface PullOptions {
   intervalMs?: number
   /** Ask the controller to hold the request up to this long for a change. */
   waitSeconds?: number
+  /** The deadline of a pull without a long poll, and the margin past the window of one (default 10 s). */
+  timeoutMs?: number
   maxBackoffMs?: number
   random?: () => number
   onUpdate?: (config: CompiledConfig, version: string) => void
@@ -61,43 +65,58 @@ export class ConfigPuller {
 
   /** One pull. Never throws: a failure keeps the last good config. */
   async pullOnce(signal?: AbortSignal): Promise<PullResult> {
+    const longPoll = !!(this.o.waitSeconds && this.#etag)
+    const margin = this.o.timeoutMs ?? 10_000
+    const deadline = longPoll ? this.o.waitSeconds! * 1000 + margin : margin
+    const ctrl = new AbortController()
+    const stop = () => ctrl.abort(signal!.reason)
+    signal?.addEventListener('abort', stop)
+    const timer = setTimeout(() => ctrl.abort(new Error(`the controller did not answer within ${deadline / 1000} s`)), deadline)
     try {
-      const url = new URL(this.o.url)
-      if (this.o.waitSeconds && this.#etag) url.searchParams.set('wait', String(this.o.waitSeconds))
-      const headers: Record<string, string> = { accept: 'application/json' }
-      if (this.#etag) headers['if-none-match'] = this.#etag
-      if (this.o.token) headers.authorization = `Bearer ${this.o.token}`
-      const res = await this.o.fetch(url.href, { headers, signal })
-      if (res.status === 304) {
-        await res.body?.cancel()
-        this.#failures = 0
-        return 'unchanged'
-      }
-      if (!res.ok) {
-        await res.body?.cancel()
-        throw new Error(`the controller answered HTTP ${res.status}`)
-      }
-      const doc = (await res.json()) as ConfigDocument
-      if (!doc || doc.kind !== 'KortexConfig' || !Array.isArray(doc.resources)) throw new Error('the controller sent something that is not a KortexConfig document')
-      const version = doc.version ?? res.headers.get('etag') ?? ''
-      const secrets: Record<string, string> = Object.assign(Object.create(null), doc.secrets)
-      const text = doc.resources.map((r) => JSON.stringify(r)).join('\n---\n')
-      const config = await compileConfig(parseConfigText(text, `controller config ${version}`), this.o.secrets, `controller config ${version}`, (ns, ref) => secrets[clusterSecretKey(ns, ref)])
-      // Once a config runs, one that drops every route, backend or the GatewayConfig is refused (guard.ts).
-      const shape = this.#config ? guardConfig(this.#shape, doc.resources, `controller config ${version}`) : shapeOf(doc.resources)
-      this.#config = config
-      this.#shape = shape
-      this.#etag = res.headers.get('etag') ?? undefined
-      this.version = version
-      this.#failures = 0
-      this.o.onUpdate?.(config, version)
-      return 'updated'
+      return await this.#pull(longPoll, ctrl.signal)
     } catch (err) {
       if (signal?.aborted) return 'failed'
       this.#failures++
-      this.o.onError?.(err)
+      this.o.onError?.(ctrl.signal.aborted ? ctrl.signal.reason : withCause(err))
       return 'failed'
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', stop)
     }
+  }
+
+  async #pull(longPoll: boolean, signal: AbortSignal): Promise<PullResult> {
+    const url = new URL(this.o.url)
+    if (longPoll) url.searchParams.set('wait', String(this.o.waitSeconds))
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (this.#etag) headers['if-none-match'] = this.#etag
+    if (this.o.token) headers.authorization = `Bearer ${this.o.token}`
+    const res = await this.o.fetch(url.href, { headers, signal })
+    if (res.status === 304) {
+      await res.body?.cancel()
+      this.#failures = 0
+      return 'unchanged'
+    }
+    if (!res.ok) {
+      // Its first line says why (no config compiled yet, a wrong token).
+      const why = (await res.text().catch(() => '')).trim().split('\n')[0]!.slice(0, 200)
+      throw new Error(`the controller answered HTTP ${res.status}${why ? `: ${why}` : ''}`)
+    }
+    const doc = (await res.json()) as ConfigDocument
+    if (!doc || doc.kind !== 'KortexConfig' || !Array.isArray(doc.resources)) throw new Error('the controller sent something that is not a KortexConfig document')
+    const version = doc.version ?? res.headers.get('etag') ?? ''
+    const secrets: Record<string, string> = Object.assign(Object.create(null), doc.secrets)
+    const text = doc.resources.map((r) => JSON.stringify(r)).join('\n---\n')
+    const config = await compileConfig(parseConfigText(text, `controller config ${version}`), this.o.secrets, `controller config ${version}`, (ns, ref) => secrets[clusterSecretKey(ns, ref)])
+    // Once a config runs, one that drops every route, backend or the GatewayConfig is refused (guard.ts).
+    const shape = this.#config ? guardConfig(this.#shape, doc.resources, `controller config ${version}`) : shapeOf(doc.resources)
+    this.#config = config
+    this.#shape = shape
+    this.#etag = res.headers.get('etag') ?? undefined
+    this.version = version
+    this.#failures = 0
+    this.o.onUpdate?.(config, version)
+    return 'updated'
   }
 
   /** Pulls until stop(): right after a change or a long poll, after the interval otherwise, backing off after failures. */
@@ -129,4 +148,16 @@ export class ConfigPuller {
     if (this.#timer) clearTimeout(this.#timer)
     this.#abort?.abort()
   }
+}
+
+/**
+ * A fetch error with what caused it: Node's fetch says only "fetch failed",
+ * and the cause (connect ECONNREFUSED 10.0.0.5:8081, getaddrinfo ENOTFOUND
+ * kortex-controller.kortex.svc) is what an operator can act on.
+ */
+export function withCause(err: unknown): unknown {
+  if (!(err instanceof Error) || !(err.cause instanceof Error)) return err
+  const c = err.cause as Error & { code?: string; errors?: unknown[] }
+  const detail = c.message || c.errors?.map((e) => (e instanceof Error ? e.message : String(e))).join('; ') || c.code
+  return detail ? new Error(`${err.message}: ${detail}`, { cause: c }) : err
 }

@@ -1,7 +1,8 @@
 // Pulling config from the controller: ETag and 304, the document's own
 // secrets, a bad document never applied (the last good one stays), and
 // backoff with jitter after failures.
-import { describe, expect, it } from 'vitest'
+import { createServer, type Socket } from 'node:net'
+import { describe, expect, it, vi } from 'vitest'
 import { ConfigPuller, type ConfigDocument } from '../../src/config/pull.ts'
 
 const resources = (backendUrl: string) => [
@@ -56,6 +57,7 @@ describe('ConfigPuller', () => {
     expect(await p.pullOnce()).toBe('failed')
     expect(p.current()).toBe(good)
     expect(p.version).toBe('v1')
+    expect(errors[1]).toBe('Error: the controller answered HTTP 500: boom') // its body says why
   })
 
   it('a backend\'s key comes only from the document, keyed by its namespace; never from this runtime\'s environment', async () => {
@@ -120,5 +122,47 @@ describe('ConfigPuller', () => {
     expect(delays).toEqual([1000, 2000, 4000, 8000, 8000, 8000])
     const low = new ConfigPuller({ url: 'http://controller.test/config', fetch: c.fetch, secrets: () => undefined, intervalMs: 1000, random: () => 0 })
     expect(low.delayAfter(await low.pullOnce())).toBe(500) // jitter spreads over [cap/2, cap]
+  })
+
+  it('a controller that stops answering without closing the connection: the pull fails at its deadline (the long poll window plus a margin) and the config stays', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const c = controller()
+      let hang = false
+      const fetch = (input: string | URL | Request, init?: RequestInit) =>
+        hang ? new Promise<Response>((_, reject) => init!.signal!.addEventListener('abort', () => reject(init!.signal!.reason))) : c.fetch(input, init)
+      const errors: string[] = []
+      const p = new ConfigPuller({ url: 'http://controller.test/config', fetch, secrets: () => undefined, waitSeconds: 30, onError: (e) => errors.push(String(e)) })
+      expect(await p.pullOnce()).toBe('updated')
+      hang = true
+      const longPoll = p.pullOnce()
+      await vi.advanceTimersByTimeAsync(30_000 + 10_000)
+      expect(await longPoll).toBe('failed')
+      expect(errors).toEqual(['Error: the controller did not answer within 40 s'])
+      expect(p.version).toBe('v1')
+      // No long poll before the first config: a plain deadline.
+      const fresh = new ConfigPuller({ url: 'http://controller.test/config', fetch, secrets: () => undefined, waitSeconds: 30, onError: (e) => errors.push(String(e)) })
+      const first = fresh.pullOnce()
+      await vi.advanceTimersByTimeAsync(10_000)
+      expect(await first).toBe('failed')
+      expect(errors[1]).toBe('Error: the controller did not answer within 10 s')
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('with Node\'s fetch: a silent connection is given up at the deadline, and a refused one is reported with its cause, not just "fetch failed"', async () => {
+    const sockets: Socket[] = []
+    const silent = createServer((s) => sockets.push(s)) // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
+    const errors: string[] = []
+    const at = (port: number) => new ConfigPuller({ url: `http://127.0.0.1:${port}/config`, fetch: (i, init) => fetch(i, init), secrets: () => undefined, timeoutMs: 200, onError: (e) => errors.push((e as Error).message) })
+    expect(await at((silent.address() as { port: number }).port).pullOnce()).toBe('failed')
+    expect(errors[0]).toBe('the controller did not answer within 0.2 s')
+    const closed = (silent.address() as { port: number }).port
+    for (const s of sockets) s.destroy()
+    await new Promise((r) => silent.close(r))
+    expect(await at(closed).pullOnce()).toBe('failed')
+    expect(errors[1]).toBe(`fetch failed: connect ECONNREFUSED 127.0.0.1:${closed}`)
   })
 })

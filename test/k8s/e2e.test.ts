@@ -48,7 +48,7 @@ beforeAll(async () => {
   ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: ['ctl-token'], port: 0, host: '127.0.0.1', debounceMs: 10, log: () => {} })
   const url = await ctl.start()
   gw = await Promise.race([
-    startKortex({ configUrl: `${url}/config`, configToken: 'ctl-token', port: 0, log: { info() {}, warn() {}, error() {} } as never, notice: (l) => notices.push(l) }),
+    startKortex({ configUrl: `${url}/config`, configToken: 'ctl-token', port: 0, log: { info() {}, warn() {}, error() {} } as never, notice: (l) => notices.push(l) }).then(async (k) => (await k.ready, k)),
     // The first config arrives once the cluster holds something valid.
     (async () => {
       await new Promise((r) => setTimeout(r, 50))

@@ -38,6 +38,7 @@ const ask = async (model: string, key?: string) => {
 
 it('serves the cluster config from a controller in its own process, follows changes, and writes status', async () => {
   gw = await startKortex({ controller: {}, port: 0, log: { info() {}, warn() {}, error() {} } as never, notice: (l) => notices.push(l) })
+  await gw.ready
   expect(gw.usingDefaultConfig).toBe(false)
   const r = await ask('echo')
   expect(r.status).toBe(200)
@@ -56,6 +57,7 @@ it('KORTEX_GATEWAYCONFIG_NAMESPACES names the namespaces whose GatewayConfig it 
   process.env.KORTEX_GATEWAYCONFIG_NAMESPACES = 'platform'
   try {
     gw = await startKortex({ controller: {}, port: 0, log: { info() {}, warn() {}, error() {} } as never, notice: () => {} })
+    await gw.ready
   } finally {
     delete process.env.KORTEX_GATEWAYCONFIG_NAMESPACES
   }

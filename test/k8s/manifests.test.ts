@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
 import { validateManifests } from '../../scripts/k8s-validate.ts'
+import { DEFAULT_DRAIN_SECONDS } from '../../adapters/node/drain.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const docs = (file: string) => parseAllDocuments(readFileSync(join(root, 'k8s/deploy', file), 'utf8')).map((d: any) => d.toJS())
@@ -39,6 +40,28 @@ describe('k8s/deploy', () => {
     // The root file system is read-only and nothing needs a writable volume but /tmp.
     for (const d of deployments) expect(d.spec.template.spec.volumes.map((v: any) => v.name)).toEqual(['tmp'])
     expect(container.env.find((e: any) => e.name === 'KORTEX_CONFIG_TOKEN').valueFrom.secretKeyRef.name).toBe('kortex-controller-token')
+  })
+
+  it('rollouts drop nothing: the gateway pauses before SIGTERM and drains within the grace period, the HPA alone sets its replicas, and the controller requests the memory it uses', () => {
+    const gateway = docs('gateway.yaml')
+    const deployment = gateway.find((d) => d.kind === 'Deployment')
+    const hpa = gateway.find((d) => d.kind === 'HorizontalPodAutoscaler')
+    expect(hpa.spec.scaleTargetRef.name).toBe(deployment.metadata.name)
+    expect(deployment.spec.replicas, 'replicas on a Deployment the HPA scales: every apply resets the scale').toBeUndefined()
+    const pod = deployment.spec.template.spec
+    const c = pod.containers[0]
+    // The pause lets the endpoints drop the pod before it stops taking connections.
+    const preStop = c.lifecycle?.preStop
+    const pause = preStop?.sleep?.seconds ?? (preStop?.exec?.command[0] === 'sleep' ? Number(preStop.exec.command[1]) : 0)
+    expect(pause).toBeGreaterThanOrEqual(5)
+    const drain = Number(c.env.find((e: any) => e.name === 'KORTEX_DRAIN_SECONDS')?.value ?? DEFAULT_DRAIN_SECONDS)
+    // After the drain: ending what is left and writing the records (drain.ts allows 11 s before it gives up).
+    expect(pause + drain + 15).toBeLessThanOrEqual(pod.terminationGracePeriodSeconds ?? 30)
+    const controller = docs('controller.yaml').find((d) => d.kind === 'Deployment').spec.template.spec.containers[0]
+    const mib = (q: string) => Number(/^(\d+)Mi$/.exec(q)?.[1] ?? Number(/^(\d+)Gi$/.exec(q)?.[1]) * 1024)
+    // Measured: ~150 MiB bundled, ~220 MiB under tsx, after the first list.
+    expect(mib(controller.resources.requests.memory)).toBeGreaterThanOrEqual(230)
+    expect(mib(controller.resources.limits.memory)).toBeGreaterThan(mib(controller.resources.requests.memory))
   })
 
   it('RBAC: read the Kortex group gateway.kortex.io, write only status, a Lease by name; no wildcards', () => {

@@ -42,6 +42,7 @@ beforeAll(async () => {
   // The gateway's environment holds the controller token under the name a Secret "kortex-config" key "token" maps to.
   process.env.KORTEX_CONFIG_TOKEN = 'ctl-token'
   gw = await startKortex({ configUrl: `${url}/config`, configToken: 'ctl-token', port: 0, log: { info() {}, warn() {}, error() {} } as never, notice: () => {} })
+  await gw.ready
 })
 
 afterAll(async () => {
