@@ -15,6 +15,8 @@ import { listen, type RunningServer } from './server.ts'
 import { serverLimits, type ServerLimits } from './server-limits.ts'
 import { createUpstreamFetch } from './upstream-fetch.ts'
 import { liteAborter } from './abort.ts'
+import { startMetrics } from './metrics.ts'
+import { fleetView } from '../../src/telemetry/fleet-view.ts'
 
 export interface StartOptions {
   /** A config file to serve and watch; the embedded demo config when absent. */
@@ -39,6 +41,8 @@ export interface StartOptions {
 
 export interface Kortex extends RunningServer {
   config(): CompiledConfig
+  /** The metrics listener, when KORTEX_METRICS_PORT gives it a port of its own. */
+  metricsUrl?: string
   usingDefaultConfig: boolean
 }
 
@@ -102,9 +106,12 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   // The controller's tokens unlock /config (every provider key): masked like the config's own secrets.
   const secretValues = () => [configToken, ...(opts.controller?.tokens ?? [])]
   const gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
-  const server = await listen(gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+  // GET /metrics (KORTEX_METRICS_*), on this port or its own.
+  const metrics = await startMetrics(gateway, fleetView(gateway.fleet, current, health), opts.host ?? '127.0.0.1')
+  const server = await listen(metrics.gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
   return {
     ...server,
+    metricsUrl: metrics.url,
     config: current,
     usingDefaultConfig: !opts.configPath && !configUrl,
     close: async () => {
@@ -112,6 +119,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
       await stopController()
       health.stop()
       await server.close()
+      await metrics.close()
       // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
       await gateway.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
       await store?.close()
