@@ -116,6 +116,10 @@ export function instrumentsNow(): Instruments | undefined {
   meter.addBatchObservableCallback((r) => void (generation > 0 && r.observe(generationGauge, generation)), [generationGauge])
   const available = meter.createObservableGauge(M.routeAvailable, { unit: '{backend}', description: "Backends a route can send to now (breaker not open, not unhealthy); 0 means the route's requests fail." })
   meter.addBatchObservableCallback(observe(breaker, health, inflight, available) as never, [breaker, health, inflight, available])
+  const configReloads = meter.createCounter(M.configReloads, { unit: '{reload}', description: 'Config reloads by result (applied, refused).' })
+  // Both results from 0, so the first refusal is an increase an alert sees.
+  configReloads.add(0, { result: 'applied' })
+  configReloads.add(0, { result: 'refused' })
   return (instruments = {
     tokens: meter.createHistogram(g.GEN_AI_CLIENT_TOKEN_USAGE, { unit: g.TOKEN_UNIT, description: 'Number of input and output tokens used.', advice: { explicitBucketBoundaries: g.TOKEN_BUCKETS } }),
     duration: meter.createHistogram(g.GEN_AI_CLIENT_OPERATION_DURATION, seconds('GenAI operation duration.')),
@@ -128,7 +132,7 @@ export function instrumentsNow(): Instruments | undefined {
     rateLimited: meter.createCounter(M.rateLimited, { unit: '{request}', description: 'Requests refused by a rate limit, by scope (route, key, team, user).' }),
     budgetSpent: meter.createGauge(M.budgetSpent, { unit: '{currency}', description: 'Spend (settled and reserved) of a team or key budget in its current period, as of its last check.' }),
     budgetRemaining: meter.createGauge(M.budgetRemaining, { unit: '{currency}', description: 'What a team or key budget has left in its current period, as of its last check.' }),
-    configReloads: meter.createCounter(M.configReloads, { unit: '{reload}', description: 'Config reloads by result (applied, refused).' }),
+    configReloads,
     storeFailures: meter.createCounter(M.storeFailures, { unit: '{call}', description: 'State store calls for limits that failed (the request then let through: open, or refused: closed).' }),
     storeErrors: meter.createCounter(M.storeErrors, { unit: '{call}', description: 'State store calls that failed, by operation.' }),
     storeDuration: meter.createHistogram(M.storeDuration, { unit: g.SECONDS_UNIT, description: 'State store call latency, by operation.', advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1] } }),
