@@ -30,6 +30,7 @@ import { attributionOf, costRecord, usageOf, type Served } from './usage/record.
 import { SpendBuffer, dayOf, readSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
 import { recordRequest, telemetryOn } from './telemetry/otel.ts'
+import { recordRefusal } from './telemetry/metrics.ts'
 import { isoTime } from './telemetry/iso-time.ts'
 import { Scrubber } from './telemetry/scrub.ts'
 import { RefusalLog } from './telemetry/refusals.ts'
@@ -97,8 +98,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   const limiter = new Limiter(store, log)
   // Refusals before any attempt (a bad key, a limit): in the access log, a flood summarised.
   const refusals = new RefusalLog(log, now)
-  // Errors from attempts have their access line already.
-  const accessLogged = new WeakSet<GatewayError>()
+  // Errors from attempts have their access line and metrics already; the others are refusals.
+  const afterAttempts = new WeakSet<GatewayError>()
   const spend = new SpendBuffer(store, flushMs)
   // The cost sink follows the config; a new sink only when its settings change.
   let sinkFor: string | undefined
@@ -256,10 +257,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         Object.assign(err.headers, headers)
         const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
         const errorType = scrub.scrub(err.code ?? err.type)
-        if (config.gateway.accessLog) {
-          accessLog({ status: err.status, error: errorType, attempts })
-          accessLogged.add(err)
-        }
+        afterAttempts.add(err)
+        if (config.gateway.accessLog) accessLog({ status: err.status, error: errorType, attempts })
         if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
         const upstreamFault = err.status >= 500 || err.status === 429
         waitUntil(ctx, settle({ ok: false }))
@@ -343,6 +342,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         team: principal.team,
         feature: record.attribution.feature,
         attempts: answer.attempts,
+        failures: answer.failures,
+        cancelled: o.cancelled,
         requestId,
         experiment: plan.experiment?.exp.name,
         variant: plan.experiment?.variant.name,
@@ -493,7 +494,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     if (err instanceof GatewayError) {
       const config = deps.config()
       const clean = scrubError(err, scrubberOf(config))
-      if (config?.gateway.accessLog && err.status >= 400 && err.status < 500 && !accessLogged.has(err)) refused(clean, requestId, req, config)
+      if (!afterAttempts.has(err)) {
+        recordRefusal(err.status, clean.code ?? clean.type)
+        if (config?.gateway.accessLog && err.status >= 400 && err.status < 500) refused(clean, requestId, req, config)
+      }
       return errorResponse(clean, { 'x-request-id': requestId })
     }
     log.error('unhandled error', { requestId, error: err instanceof Error ? err.message : String(err) })

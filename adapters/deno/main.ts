@@ -25,6 +25,8 @@ import { HealthMonitor } from '../../src/resilience/health.ts'
 import type { StateStore } from '../../src/state/store.ts'
 import { consoleLogger } from '../../src/telemetry/log.ts'
 import { RedisStore } from '../redis/store.ts'
+import { installExposition, isMetricsRequest, metricsSettings } from '../metrics/prometheus.ts'
+import { fleetView } from '../../src/telemetry/fleet-view.ts'
 
 declare const Deno: {
   env: { get(name: string): string | undefined }
@@ -121,13 +123,27 @@ const ctx = {
   },
 }
 
+// GET /metrics (KORTEX_METRICS, KORTEX_METRICS_PATH, KORTEX_METRICS_PORT), as on Node.
+const hostname = env('HOST') ?? (env('DENO_DEPLOYMENT_ID') ? '0.0.0.0' : '127.0.0.1')
+const ms = metricsSettings(env)
+const exposition = ms.enabled ? installExposition() : undefined
+exposition?.observe(fleetView(gateway.fleet, current, health))
+const scrape = (req: Request) => exposition!.respond(req.headers.get('accept'))
+const onMain = exposition !== undefined && ms.port === undefined
+if (exposition && ms.port !== undefined) {
+  Deno.serve(
+    { port: ms.port, hostname, onListen: ({ hostname, port }) => console.error(`kortex: metrics on http://${hostname}:${port}${ms.path}`) },
+    (req) => (isMetricsRequest(req, ms.path) ? scrape(req) : new Response(`Metrics are at ${ms.path}\n`, { status: 404 })),
+  )
+}
+
 const server = Deno.serve(
   {
     port: Number(env('PORT') ?? 8000),
-    hostname: env('HOST') ?? (env('DENO_DEPLOYMENT_ID') ? '0.0.0.0' : '127.0.0.1'),
+    hostname,
     onListen: ({ hostname, port }) => console.error(`kortex: listening on http://${hostname}:${port}`),
   },
-  (req) => gateway.fetch(req, ctx),
+  (req) => (onMain && isMetricsRequest(req, ms.path) ? scrape(req) : gateway.fetch(req, ctx)),
 )
 
 for (const sig of ['SIGTERM', 'SIGINT']) {

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { compileConfig, type CompiledConfig } from '../../src/config/compile.ts'
 import { parseConfigText } from '../../src/config/load.ts'
 import { guardConfig, type ConfigShape } from '../../src/config/guard.ts'
+import { recordConfigLoad } from '../../src/telemetry/metrics.ts'
 
 export interface WatchedConfig {
   current(): CompiledConfig
@@ -59,6 +60,7 @@ export async function watchConfigFile(
   const read = () => readFile(file, 'utf8')
   let lastText = await readSettled(read, o.settleMs)
   let { config, shape } = await build(lastText, file, undefined)
+  recordConfigLoad('initial')
   let timer: NodeJS.Timeout | undefined
   let reloading = false
   let closed = false
@@ -73,8 +75,10 @@ export async function watchConfigFile(
       const next = await build(text, file, shape)
       config = next.config // one assignment: a request sees the old config or the new, never half of each
       shape = next.shape
+      recordConfigLoad('applied')
       events.loaded(next.config)
     } catch (err) {
+      recordConfigLoad('refused')
       events.refused(err)
     } finally {
       reloading = false

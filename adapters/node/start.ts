@@ -16,6 +16,9 @@ import { serverLimits, type ServerLimits } from './server-limits.ts'
 import { createUpstreamFetch } from './upstream-fetch.ts'
 import { liteAborter } from './abort.ts'
 import { drainMs, type Drained } from './drain.ts'
+import { startMetrics } from './metrics.ts'
+import { fleetView } from '../../src/telemetry/fleet-view.ts'
+import type { FleetView } from '../../src/telemetry/metrics.ts'
 
 export interface StartOptions {
   /** A config file to serve and watch; the embedded demo config when absent. */
@@ -47,6 +50,8 @@ export interface Kortex extends RunningServer {
   config(): CompiledConfig | undefined
   /** Resolves once the gateway has its first config and serves with it. */
   ready: Promise<void>
+  /** The metrics listener, when KORTEX_METRICS_PORT gives it a port of its own. */
+  metricsUrl?: string
   usingDefaultConfig: boolean
   /** The drain deadline a shutdown signal uses (ms). */
   drainMs: number
@@ -131,21 +136,26 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
     // Serve once Redis answers (or after 2 s, failing open or closed per limit until it does).
     await store?.ready(2000).catch(() => {})
     gateway = createGateway({ config: current, fetch, log, health, store, secrets: (n) => process.env[n], secretValues, aborter })
+    view = fleetView(gateway.fleet, current, health)
     front.fetch = gateway.fetch
   }
+  // GET /metrics (KORTEX_METRICS_*), on this port or its own; the fleet's gauges once the gateway runs.
+  let view: FleetView | undefined
+  const metrics = await startMetrics(front, { backends: () => view?.backends() ?? [], routes: () => view?.routes() ?? [] }, opts.host ?? '127.0.0.1')
   let server: RunningServer
   let ready: Promise<void>
   if (current()) {
     await start()
-    server = await listen(gateway!, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+    server = await listen(metrics.gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
     ready = Promise.resolve()
   } else {
-    server = await listen(front, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+    server = await listen(metrics.gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
     ready = first.then(start)
   }
   let closing: Promise<Drained> | undefined
   return {
     ...server,
+    metricsUrl: metrics.url,
     config: current,
     ready,
     usingDefaultConfig: !opts.configPath && !configUrl && !opts.configText,
@@ -161,6 +171,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
         stopWatching()
         await stopController()
         health.stop()
+        await metrics.close()
         // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
         await gateway?.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
         await store?.close()

@@ -11,6 +11,7 @@
 import { createClient, ErrorReply } from 'redis'
 import type { Admission, AdmissionResult, Settlement, StateStore } from '../../src/state/store.ts'
 import { ADD_FIELDS, ADMIT, OPEN_BREAKERS, SCRIPTS, SETTLE, TRIP_BREAKER, type Script } from './scripts.ts'
+import { recordStoreCall } from '../../src/telemetry/metrics.ts'
 
 /** How long a write nothing waits on is held for the next call to carry it. */
 const HOLD_MS = 5
@@ -227,11 +228,14 @@ export class RedisStore implements StateStore {
   async #run<T>(op: string, fn: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new RedisUnavailableError(`Redis is unavailable at ${this.#where}: ${op} after close()`)
     let timer: ReturnType<typeof setTimeout> | undefined
+    const started = performance.now()
+    let failed = true
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new RedisUnavailableError(`Redis is unavailable at ${this.#where}: ${op} got no reply within ${this.#timeoutMs} ms`)), this.#timeoutMs)
     })
     try {
       const out = await Promise.race([fn(), late])
+      failed = false
       this.#status(true, `${op} answered by ${this.#where}`)
       return out
     } catch (err) {
@@ -245,6 +249,7 @@ export class RedisStore implements StateStore {
       throw new RedisUnavailableError(`Redis is unavailable at ${this.#where}: ${op} failed: ${detail}`, { cause: err })
     } finally {
       clearTimeout(timer)
+      recordStoreCall(op, (performance.now() - started) / 1000, failed)
     }
   }
 

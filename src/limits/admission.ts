@@ -18,7 +18,7 @@ import type { AdmissionResult, BudgetCheck, RateCheck, RateState, Settlement, St
 import { estimatePromptTokens, reservePromptTokens } from '../usage/tokens.ts'
 import { formatNano, maxCostNano, parseNano } from '../usage/cost.ts'
 import { formatReset, rateLimitHeaders } from './headers.ts'
-import { recordStoreFailure } from '../telemetry/otel.ts'
+import { recordBudget, recordRateLimited, recordStoreFailure } from '../telemetry/metrics.ts'
 import { periodId, periodTtlSeconds } from './periods.ts'
 import { spentKey, type BudgetSpend } from './alerts.ts'
 
@@ -248,6 +248,11 @@ export class Limiter {
     const tokenStates: RateState[] = []
     result.rates.forEach((r, i) => (isTokens(rates[i]!.unit) ? tokenStates : requestStates).push(r))
     const headers = rateLimitHeaders(requestStates, tokenStates)
+    // Team and key budgets by name (per-user ones would name users: not reported).
+    result.budgets.forEach((s, i) => {
+      const b = budgets[i]!.budget
+      if (b.scope !== 'user' && b.name) recordBudget(`${b.scope}:${b.name}`, b.currency, s.total, budgets[i]!.check.limit)
+    })
     if (!result.allowed) {
       const i = result.rates.findIndex((r) => !r.allowed)
       if (i >= 0) throw refusal(rates[i]!, result.rates[i]!, headers)
@@ -294,6 +299,8 @@ export class BudgetExceeded extends GatewayError {
 export const spendOf = (b: PlannedBudget): BudgetSpend => ({ budget: b.budget, key: b.check.key, label: b.label, ttlSeconds: b.check.ttlSeconds })
 
 function refusal(r: PlannedRate, s: RateState, headers: Record<string, string>): GatewayError {
+  // The scope's kind from its key (rl:<kind>:...), never who: route, key, team or user.
+  recordRateLimited(r.check.key.slice(3, r.check.key.indexOf(':', 3)))
   const unit = UNIT_TEXT[r.unit]
   if (s.retryAfterMs === Infinity) {
     return new GatewayError(429, `Request too large for ${r.label} on ${unit}: Limit ${r.check.limit}, Requested ${r.check.cost}. Send fewer tokens or a lower max_tokens.`, 'rate_limit_error', 'rate_limit_exceeded', null, headers)

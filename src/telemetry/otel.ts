@@ -2,9 +2,12 @@
 // and the GenAI client metrics, plus Kortex's own request and cost counters.
 // Only @opentelemetry/api is used; each runtime installs (or not) an SDK, and
 // without one this costs two identity checks.
-import { SpanKind, SpanStatusCode, createNoopMeter, diag, metrics, trace } from '@opentelemetry/api'
-import type { Attributes, Counter, Histogram, MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api'
+import { SpanKind, SpanStatusCode, diag, trace } from '@opentelemetry/api'
+import type { Attributes, Tracer, TracerProvider } from '@opentelemetry/api'
 import * as g from './genai.ts'
+import { M, bounded, instrumentsNow, statusClass, type Instruments } from './metrics.ts'
+
+export { recordStoreFailure } from './metrics.ts'
 
 export interface RequestSummary {
   op: 'chat' | 'completions' | 'embeddings'
@@ -32,6 +35,10 @@ export interface RequestSummary {
   team?: string
   feature?: string
   attempts: number
+  /** Attempts that failed before the answer (a failover when any), by backend name. */
+  failures?: ReadonlyArray<{ backend: string }>
+  /** A stream the client left before its end. */
+  cancelled?: boolean
   requestId: string
   experiment?: string
   variant?: string
@@ -40,9 +47,9 @@ export interface RequestSummary {
 const SCOPE = 'kortex'
 
 /** Kortex's own names: span attributes (any cardinality) and metrics (bounded attributes only). */
-export const KORTEX_REQUESTS = 'kortex.requests'
-export const KORTEX_COST = 'kortex.cost'
-export const KORTEX_STORE_FAILURES = 'kortex.state_store.failures'
+export const KORTEX_REQUESTS = M.requests
+export const KORTEX_COST = M.cost
+export const KORTEX_STORE_FAILURES = M.storeFailures
 
 const OPERATION: Record<RequestSummary['op'], string> = {
   chat: g.GenAiOperation.chat,
@@ -59,63 +66,6 @@ const PROVIDER: Record<string, string> = {
 /** Kortex provider id → gen_ai.provider.name; ids without a well-known value pass as they are. */
 export const genAiProviderName = (provider: string): string => PROVIDER[provider] ?? provider
 
-// Metric attributes are bounded here too, as a backstop: past LIMIT distinct
-// values a dimension reports OTHER, so a client inventing models or teams
-// cannot blow up every backend's series count.
-const LIMIT = 200
-const OTHER = '_OTHER'
-const seen = new Map<string, Set<string>>()
-function bounded(key: string, value: string): string {
-  let set = seen.get(key)
-  if (!set) seen.set(key, (set = new Set()))
-  if (set.has(value)) return value
-  if (set.size >= LIMIT) return OTHER
-  set.add(value)
-  return value
-}
-
-interface Instruments {
-  tokens: Histogram
-  duration: Histogram
-  ttfc: Histogram
-  requests: Counter
-  cost: Counter
-  storeFailures: Counter
-}
-
-// Fetched on use, so an SDK registered after import is picked up; cached per
-// provider, so the steady state is an identity check. undefined = no SDK.
-let meterProvider: MeterProvider | undefined
-let instruments: Instruments | undefined
-function instrumentsNow(): Instruments | undefined {
-  const mp = metrics.getMeterProvider()
-  if (mp === meterProvider) return instruments
-  meterProvider = mp
-  const meter = mp.getMeter(SCOPE)
-  if (meter === createNoopMeter()) return (instruments = undefined)
-  return (instruments = {
-    tokens: meter.createHistogram(g.GEN_AI_CLIENT_TOKEN_USAGE, {
-      unit: g.TOKEN_UNIT,
-      description: 'Number of input and output tokens used.',
-      advice: { explicitBucketBoundaries: g.TOKEN_BUCKETS },
-    }),
-    duration: meter.createHistogram(g.GEN_AI_CLIENT_OPERATION_DURATION, {
-      unit: g.SECONDS_UNIT,
-      description: 'GenAI operation duration.',
-      advice: { explicitBucketBoundaries: g.SECONDS_BUCKETS },
-    }),
-    ttfc: meter.createHistogram(g.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK, {
-      unit: g.SECONDS_UNIT,
-      description: 'Time to receive the first chunk of a streamed response.',
-      advice: { explicitBucketBoundaries: g.SECONDS_BUCKETS },
-    }),
-    requests: meter.createCounter(KORTEX_REQUESTS, { unit: '{request}', description: 'Requests served by the gateway.' }),
-    // One instrument for every currency: the unit names the `currency` attribute, so sum per currency only.
-    cost: meter.createCounter(KORTEX_COST, { unit: '{currency}', description: 'Cost of requests, in the currency named by the currency attribute.' }),
-    storeFailures: meter.createCounter(KORTEX_STORE_FAILURES, { unit: '{call}', description: 'State store calls that failed (limits then fail open or closed).' }),
-  })
-}
-
 // The API's global tracer provider is a proxy; its delegate is the SDK's (or a no-op).
 type Proxy = TracerProvider & { getDelegate?(): TracerProvider; getDelegateTracer?(name: string): Tracer | undefined }
 let tracerProvider: TracerProvider | undefined
@@ -130,8 +80,6 @@ function tracerNow(): Tracer | undefined {
 
 /** Whether an SDK records anything: callers skip building the summary when none does. */
 export const telemetryOn = (): boolean => tracerNow() !== undefined || instrumentsNow() !== undefined
-
-const statusClass = (status: number) => (status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other')
 
 /** One span `{op} {model}` (kind CLIENT, start/end from the summary, status error when status >= 400) and the metrics, through @opentelemetry/api's global tracer/meter: a no-op unless the runtime installed an SDK. Never throws. */
 export function recordRequest(s: RequestSummary): void {
@@ -195,25 +143,23 @@ function measure(m: Instruments, s: RequestSummary, op: string, provider: string
   if (errorType !== undefined) a[g.ERROR_TYPE] = bounded('error', errorType)
   m.duration.record(Math.max(0, s.endTime - s.startTime) / 1000, a)
 
-  const backend = s.backend === undefined ? undefined : bounded('backend', s.backend)
-  const r: Attributes = { route: bounded('route', s.route), status_class: statusClass(s.status) }
-  if (backend !== undefined) r.backend = backend
-  m.requests.add(1, r)
+  // Kortex's own: every label present on every series (empty when not known), so queries need no `or`.
+  const route = bounded('route', s.route)
+  const backend = s.backend === undefined ? '' : bounded('backend', s.backend)
+  const failovers = s.failures?.length ?? 0
+  const outcome = s.status >= 400 ? 'failed' : failovers ? 'failed_over' : 'served'
+  m.requests.add(1, { route, backend, status_class: statusClass(s.status), outcome, reason: s.status >= 400 && errorType !== undefined ? bounded('error', errorType) : '' })
+  if (s.failures) for (const f of s.failures) m.attempts.add(1, { route, backend: bounded('backend', f.backend), result: 'failed' })
+  if (s.status < 400 && s.backend !== undefined) m.attempts.add(1, { route, backend, result: 'ok' })
+  else if (s.attempts > failovers) m.attempts.add(s.attempts - failovers, { route, backend: '', result: 'failed' })
+  if (s.attempts > 1) m.retries.add(s.attempts - 1, { route })
+  if (s.stream && s.status < 400) m.streams.add(1, { route, backend, outcome: s.cancelled ? 'cancelled' : s.errorType !== undefined ? 'cut' : 'completed' })
 
   if (s.costNano !== undefined && s.currency !== undefined) {
-    const c: Attributes = { model: bounded('model', s.requestModel), currency: bounded('currency', s.currency) }
-    if (backend !== undefined) c.backend = backend
+    const c: Attributes = { route, model: bounded('model', s.requestModel), currency: bounded('currency', s.currency) }
+    if (backend) c.backend = backend
     if (s.team !== undefined) c.team = bounded('team', s.team)
     if (s.feature !== undefined) c.feature = bounded('feature', s.feature)
     m.cost.add(s.costNano / 1e9, c)
-  }
-}
-
-/** A state store call failed; `outcome` is what the request got: let through (open) or refused (closed). */
-export function recordStoreFailure(outcome: 'open' | 'closed'): void {
-  try {
-    instrumentsNow()?.storeFailures.add(1, { outcome })
-  } catch {
-    /* telemetry never breaks a request */
   }
 }

@@ -50,6 +50,19 @@ describe.skipIf(!redisUp)('Deno instances on Redis', () => {
     expect(statuses.filter((s) => s === 200)).toHaveLength(6)
     expect(statuses.filter((s) => s === 429)).toHaveLength(10)
   })
+
+  it('GET /metrics: Prometheus text with the requests served and the rate-limit refusals by scope', async () => {
+    const texts = await Promise.all(instances.map(async (i) => {
+      const r = await fetch(`${i.url}/metrics`)
+      expect(r.headers.get('content-type')).toMatch(/^text\/plain; version=0.0.4/)
+      return r.text()
+    }))
+    const total = (re: RegExp) => texts.reduce((n, t) => n + [...t.matchAll(re)].reduce((m, x) => m + Number(x[1]), 0), 0)
+    expect(total(new RegExp(`kortex_requests_total\\{route="r-${run}",backend="echo",status_class="2xx",outcome="served",reason=""\\} (\\d+)`, 'g'))).toBe(6)
+    expect(total(/kortex_requests_total\{route="",backend="",status_class="4xx",outcome="refused",reason="rate_limit_exceeded"\} (\d+)/g)).toBe(10)
+    expect(total(/kortex_rate_limit_refusals_total\{scope="route"\} (\d+)/g)).toBe(10)
+    expect(texts[0]).toMatch(/gen_ai_client_operation_duration_seconds_bucket\{/)
+  })
 })
 
 describe('Deno config from the controller', () => {

@@ -139,12 +139,12 @@ describe('recordRequest with an SDK installed', () => {
     expect([f!.value.count, f!.value.sum]).toEqual([1, 0.3])
 
     const requests = await points('kortex.requests')
-    expect(requests.map((p) => [p.attributes, p.value])).toEqual([[{ route: 'chat-default', backend: 'openai-main', status_class: '2xx' }, 1]])
+    expect(requests.map((p) => [p.attributes, p.value])).toEqual([[{ route: 'chat-default', backend: 'openai-main', status_class: '2xx', outcome: 'served', reason: '' }, 1]])
 
     const cost = await metric('kortex.cost')
     expect(cost!.descriptor.unit).toBe('{currency}')
     expect(cost!.dataPoints.map((p) => [p.attributes, p.value])).toEqual([
-      [{ model: 'gpt-4o', currency: 'USD', backend: 'openai-main', team: 'search', feature: 'autocomplete' }, 0.00625],
+      [{ route: 'chat-default', model: 'gpt-4o', currency: 'USD', backend: 'openai-main', team: 'search', feature: 'autocomplete' }, 0.00625],
     ])
   })
 
@@ -197,7 +197,7 @@ describe('recordRequest with an SDK installed', () => {
     expect(await points('gen_ai.client.token.usage')).toEqual([])
     expect(await points('gen_ai.client.operation.time_to_first_chunk')).toEqual([])
     expect(await points('kortex.cost')).toEqual([])
-    expect((await points('kortex.requests')).map((p) => [p.attributes, p.value])).toEqual([[{ route: 'chat-default', backend: 'anthropic-eu', status_class: '5xx' }, 1]])
+    expect((await points('kortex.requests')).map((p) => [p.attributes, p.value])).toEqual([[{ route: 'chat-default', backend: 'anthropic-eu', status_class: '5xx', outcome: 'failed', reason: 'upstream_timeout' }, 1]])
   })
 
   it('a refusal before any backend: error.type falls back to the status, no provider or backend', async () => {
@@ -213,7 +213,7 @@ describe('recordRequest with an SDK installed', () => {
       'gen_ai.request.model': 'gpt-3.5-turbo-instruct',
       'error.type': '429',
     })
-    expect((await points('kortex.requests'))[0]!.attributes).toEqual({ route: 'r', status_class: '4xx' })
+    expect((await points('kortex.requests'))[0]!.attributes).toEqual({ route: 'r', backend: '', status_class: '4xx', outcome: 'failed', reason: '429' })
   })
 
   it('an embeddings call: "embeddings {model}", input tokens only, no first chunk; Azure maps to azure.ai.openai', async () => {
@@ -263,7 +263,7 @@ describe('recordRequest with an SDK installed', () => {
     expect(hist(d!).sum).toBeCloseTo(0.08, 10)
     expect(await points('gen_ai.client.operation.time_to_first_chunk')).toEqual([])
     expect((await points('kortex.cost')).map((p) => [p.attributes, p.value])).toEqual([
-      [{ model: 'text-embedding-3-small', currency: 'EUR', backend: 'azure-west', team: 'ml' }, 8.4e-7],
+      [{ route: 'embed', model: 'text-embedding-3-small', currency: 'EUR', backend: 'azure-west', team: 'ml' }, 8.4e-7],
     ])
   })
 
@@ -288,12 +288,12 @@ describe('recordRequest with an SDK installed', () => {
     expect((await points('kortex.cost')).map((p) => p.value)).toEqual([0.00625 * 3])
   })
 
-  it('bounds a metric dimension: past its limit new values report _OTHER, spans keep them', async () => {
+  it('bounds a metric dimension: past its limit new values report other, spans keep them', async () => {
     const { points, spans } = installSdk()
     for (let i = 0; i < 250; i++) recordRequest({ ...streamedChat, team: `team-${i}` })
     const teams = new Set((await points('kortex.cost')).map((p) => p.attributes.team))
-    expect(teams.size).toBeLessThanOrEqual(201)
-    expect(teams.has('_OTHER')).toBe(true)
+    expect(teams.size).toBeLessThanOrEqual(101)
+    expect(teams.has('other')).toBe(true)
     expect(teams.has('team-0')).toBe(true)
     expect(spans.getFinishedSpans().at(-1)!.attributes['kortex.team']).toBe('team-249')
   })

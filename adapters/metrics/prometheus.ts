@@ -1,0 +1,106 @@
+// Prometheus exposition for the Node and Deno gateways: the OpenTelemetry
+// metrics SDK holds the instruments src/ records through @opentelemetry/api,
+// and @opentelemetry/exporter-prometheus serializes them. Web APIs only, so
+// both runtimes answer GET /metrics with the same Response.
+import { metrics } from '@opentelemetry/api'
+import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus'
+import { observeFleet, type FleetView } from '../../src/telemetry/metrics.ts'
+
+export const TEXT = 'text/plain; version=0.0.4; charset=utf-8'
+export const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
+
+export interface MetricsSettings {
+  /** Serve metrics at all (KORTEX_METRICS, on unless `off`/`false`/`0`). */
+  enabled: boolean
+  /** Path of the exposition (KORTEX_METRICS_PATH, default /metrics). */
+  path: string
+  /** A port of its own (KORTEX_METRICS_PORT); on the gateway's port when absent. */
+  port?: number
+}
+
+/** The settings from KORTEX_METRICS, KORTEX_METRICS_PATH and KORTEX_METRICS_PORT. */
+export function metricsSettings(env: (name: string) => string | undefined): MetricsSettings {
+  const on = (env('KORTEX_METRICS') ?? 'on').trim().toLowerCase()
+  const path = env('KORTEX_METRICS_PATH')?.trim() || '/metrics'
+  if (!path.startsWith('/')) throw new Error(`KORTEX_METRICS_PATH must start with '/': ${path}`)
+  const p = env('KORTEX_METRICS_PORT')?.trim()
+  const port = p ? Number(p) : undefined
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new Error(`KORTEX_METRICS_PORT must be a port number: ${p}`)
+  return { enabled: !['off', 'false', '0', 'no'].includes(on), path, port }
+}
+
+export interface Exposition {
+  /** The current metrics as a response, in OpenMetrics when `accept` asks for it, else Prometheus text. */
+  respond(accept: string | null): Promise<Response>
+  /** Report a gateway's breaker, health and in-flight gauges; returns the function that stops it. */
+  observe(view: FleetView): () => void
+}
+
+let installed: Exposition | undefined
+/** Installs the process's meter provider with a Prometheus reader, once; every gateway in the process shares it. */
+export function installExposition(): Exposition {
+  if (installed) return installed
+  // Cumulative, as Prometheus expects; the reader is collected only when scraped.
+  const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true })
+  const provider = new MeterProvider({ readers: [reader] })
+  metrics.setGlobalMeterProvider(provider)
+  const serializer = new PrometheusSerializer('', false, undefined, true, true)
+  installed = {
+    async respond(accept) {
+      const { resourceMetrics } = await reader.collect()
+      const text = serializer.serialize(prometheusNames(resourceMetrics))
+      const om = accept !== null && accept.includes('application/openmetrics-text')
+      return new Response(om ? openMetrics(text) : plainText(text), { headers: { 'content-type': om ? OPENMETRICS : TEXT } })
+    },
+    observe: observeFleet,
+  }
+  return installed
+}
+
+// OpenTelemetry units as Prometheus suffixes (the OTel-to-Prometheus compatibility spec);
+// annotations such as {token} add nothing.
+const UNIT_WORDS: Record<string, string> = { s: 'seconds', ms: 'milliseconds', By: 'bytes', '1': 'ratio' }
+
+/** Metric names as Prometheus shows them: the unit as a suffix (gen_ai.client.operation.duration → _seconds). */
+export function prometheusNames(rm: ResourceMetrics): ResourceMetrics {
+  return {
+    ...rm,
+    scopeMetrics: rm.scopeMetrics.map((sm) => ({
+      ...sm,
+      metrics: sm.metrics.map((m) => {
+        const word = UNIT_WORDS[m.descriptor.unit]
+        const name = word && !m.descriptor.name.endsWith(`.${word}`) && !m.descriptor.name.endsWith(`_${word}`) ? `${m.descriptor.name}_${word}` : m.descriptor.name
+        return { ...m, descriptor: { ...m.descriptor, name, unit: word ?? '' } }
+      }),
+    })),
+  }
+}
+
+// The serializer writes `# UNIT` lines text format 0.0.4 does not have, and
+// names a counter family with its _total sample's name, which OpenMetrics does
+// not allow; the family name and the terminating # EOF are OpenMetrics' own.
+const plainText = (text: string) => text.replace(/^# UNIT .*\n/gm, '') + (text.endsWith('\n') || !text ? '' : '\n')
+
+function openMetrics(text: string): string {
+  const lines = plainText(text).split('\n')
+  const out: string[] = []
+  for (const line of lines) {
+    if (!line) continue
+    const meta = /^# (HELP|TYPE) (\S+)(.*)$/.exec(line)
+    if (meta && meta[2]!.endsWith('_total')) out.push(`# ${meta[1]} ${meta[2]!.slice(0, -'_total'.length)}${meta[3]}`)
+    else out.push(line)
+  }
+  out.push('# EOF', '')
+  return out.join('\n')
+}
+
+/** Whether a request asks for the exposition: GET (or HEAD) at `path`. */
+export function isMetricsRequest(request: Request, path: string): boolean {
+  if (request.method !== 'GET' && request.method !== 'HEAD') return false
+  const url = request.url
+  const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2)
+  if (start < 0) return false
+  const end = url.indexOf('?', start)
+  return (end < 0 ? url.slice(start) : url.slice(start, end)) === path
+}
