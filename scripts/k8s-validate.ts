@@ -20,7 +20,8 @@ function yamlFiles(dir: string): string[] {
   for (const e of readdirSync(dir)) {
     const p = join(dir, e)
     if (statSync(p).isDirectory()) out = out.concat(yamlFiles(p))
-    else if (/\.ya?ml$/.test(e)) out.push(p)
+    // Prometheus's own files beside the manifests (a plain rules file, its promtool tests) are not Kubernetes objects.
+    else if (/\.ya?ml$/.test(e) && !/\.(rules|test)\.ya?ml$/.test(e)) out.push(p)
   }
   return out.sort()
 }
