@@ -251,11 +251,13 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         startedAt: started,
         scrub,
       })
-    } catch (err) {
+    } catch (e) {
+      // Masked with this request's secrets: a reload since may have rotated one the upstream quotes back.
+      const err = e instanceof GatewayError ? scrubError(e, scrub) : e
       if (err instanceof GatewayError) {
         Object.assign(err.headers, headers)
         const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
-        const errorType = scrub.scrub(err.code ?? err.type)
+        const errorType = err.code ?? err.type
         if (config.gateway.accessLog) {
           accessLog({ status: err.status, error: errorType, attempts })
           accessLogged.add(err)
