@@ -308,9 +308,9 @@ const modelsOf = (c: Candidate) => (c.doc.spec as { models?: string[] }).models 
 
 const claimOf = (c: Candidate): ModelClaim => ({ key: c.key, name: `${c.doc.metadata.namespace ?? 'default'}/${c.doc.metadata.name}`, created: c.obj.metadata.creationTimestamp as string | Date | undefined, models: modelsOf(c), serves: servesOf(c) })
 
-/** What the route's rules' model conditions take, if any has one. */
+/** What the route's rules' model conditions take, if any has one; one that takes every name claims none (a catch-all). */
 function servesOf(c: Candidate): ((model: string) => boolean) | undefined {
-  const tests = ((c.doc.spec as { rules?: Array<{ match?: Parameters<typeof modelTest>[0] }> }).rules ?? []).flatMap((r) => modelTest(r.match) ?? [])
+  const tests = ((c.doc.spec as { rules?: Array<{ match?: Match }> }).rules ?? []).flatMap((r) => (anyName(r.match) ? [] : (modelTest(r.match) ?? [])))
   return tests.length ? (m) => tests.some((t) => t(m)) : undefined
 }
 
@@ -330,9 +330,13 @@ type RouteSpec = Extract<Candidate['doc'], { kind: 'InferenceRoute' }>['spec']
 /** Whether a route serves every model name: it lists none and has no model condition, or a rule's model condition matches any name. */
 function takesAnyModel(spec: RouteSpec): boolean {
   const conditions = (spec.rules ?? []).map((r) => r.match).filter((m) => m && (m.model !== undefined || m.modelPrefix !== undefined || m.modelPattern !== undefined))
-  const any = (m: (typeof conditions)[number]) => m!.model === undefined && !m!.modelPrefix && (m!.modelPattern === undefined || /^\**$/.test(m!.modelPattern))
-  return (!spec.models?.length && !conditions.length) || conditions.some(any)
+  return (!spec.models?.length && !conditions.length) || conditions.some(anyName)
 }
+
+type Match = Parameters<typeof modelTest>[0]
+
+/** A model condition every name matches (or none at all). */
+const anyName = (m: Match) => !m || (m.model === undefined && !m.modelPrefix && (m.modelPattern === undefined || /^\**$/.test(m.modelPattern)))
 
 /**
  * Routes in the order they were created, older first (creationTimestamp, then namespace/name): the

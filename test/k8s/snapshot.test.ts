@@ -219,6 +219,14 @@ describe('SnapshotBuilder: model patterns and catch-alls across namespaces', () 
     expect(modelRoute(s.compiled, 'gpt-4o-mini')!.name).toBe('mini')
   })
 
+  it('an older catch-all of the platform claims no name: a tenant\'s newer route keeps the models it lists', async () => {
+    const any = at(pattern('any', 'z-platform', { modelPattern: '*' }), '2026-01-01T00:00:00Z')
+    const mine = at(res('InferenceRoute', 'mine', { models: ['mine'], defaultBackend: { name: 'claude' } }, 'a-team'), '2026-02-01T00:00:00Z')
+    const s = await new SnapshotBuilder({ gatewayConfigNamespaces: ['z-platform'] }).build(cluster([any, claudeIn('z-platform'), mine, claudeIn('a-team')]))
+    expect(modelRoute(s.compiled, 'mine')!.name).toBe('mine')
+    expect(cond(s.statuses.get('InferenceRoute/a-team/mine'), 'ModelConflict')).toMatchObject({ status: 'False' })
+  })
+
   it('the served document tries routes oldest first, whatever their namespaces are called', async () => {
     const platform = at(pattern('family', 'z-platform', { modelPattern: 'gpt-4-*' }), '2026-01-01T00:00:00Z')
     const tenant = at(pattern('prefix', 'a-team', { modelPrefix: 'gpt-4' }), '2026-02-01T00:00:00Z')
