@@ -1,4 +1,4 @@
-// node --import tsx scripts/stall.ts [--huge 6] [--mb 3.9] [--parallel 2]
+// node --import tsx scripts/stall.ts [--huge 6] [--mb 3.9] [--parallel 2] [--words 0]
 // The longest event-loop stall of a Node gateway under a mix of huge prompts
 // and normal traffic. The gateway runs in a child process with a token-
 // limited route (so every prompt is counted exactly at admission) and
@@ -6,6 +6,7 @@
 // process sends `huge` prompts of `mb` MB each, `parallel` at a time, while
 // a steady stream of small chat requests and /healthz checks runs beside
 // them, and prints the longest stall and the slowest normal answers.
+// `--words 3` cuts each prompt into messages of 3 words (100,000s of them).
 import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -82,13 +83,20 @@ function hugePrompt(bytes: number): string {
 const ask = (child: ChildProcess, m: string) => new Promise<Report>((resolve) => (child.once('message', (r) => resolve(r as Report)), child.send(m)))
 
 async function main() {
-  const { values } = parseArgs({ options: { huge: { type: 'string', default: '6' }, mb: { type: 'string', default: '3.9' }, parallel: { type: 'string', default: '2' } } })
+  const { values } = parseArgs({ options: { huge: { type: 'string', default: '6' }, mb: { type: 'string', default: '3.9' }, parallel: { type: 'string', default: '2' }, words: { type: 'string', default: '0' } } })
   const huge = Number(values.huge)
   const bytes = Math.round(Number(values.mb) * 1024 * 1024)
   const parallel = Number(values.parallel)
   const child = fork(new URL(import.meta.url).pathname, ['--serve'], { execArgv: ['--import', 'tsx', ...(process.env.STALL_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.STALL_PROF] : [])] })
   const { url } = await new Promise<{ url: string }>((resolve) => child.once('message', (m) => resolve(m as { url: string })))
-  const chat = (content: string) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content }] }) })
+  const send = (messages: unknown[]) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt-4o', messages }) })
+  const chat = (content: string) => send([{ role: 'user', content }])
+  const words = Number(values.words)
+  const cut = (text: string) => {
+    if (!words) return [{ role: 'user', content: text }]
+    const w = text.split(' ')
+    return Array.from({ length: Math.ceil(w.length / words) }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: w.slice(i * words, (i + 1) * words).join(' ') }))
+  }
   // Warm up: the tokenizer is built on first need (a one-time cost, not what this measures).
   await (await chat('warm up the tokenizer')).text()
   const bodies = Array.from({ length: huge }, () => hugePrompt(bytes))
@@ -116,7 +124,7 @@ async function main() {
   await Promise.all(
     Array.from({ length: parallel }, async () => {
       while (next < bodies.length) {
-        const r = await chat(bodies[next++]!)
+        const r = await send(cut(bodies[next++]!))
         statuses.push(r.status)
         await r.arrayBuffer()
       }
@@ -127,7 +135,7 @@ async function main() {
   await steady
   const loop = await ask(child, 'report')
   child.send('stop')
-  console.log(`huge prompts: ${huge} × ${values.mb} MB, ${parallel} at a time, in ${(elapsed / 1000).toFixed(1)} s (statuses ${[...new Set(statuses)].join(',')})`)
+  console.log(`huge prompts: ${huge} × ${values.mb} MB${words ? ` in messages of ${words} words` : ''}, ${parallel} at a time, in ${(elapsed / 1000).toFixed(1)} s (statuses ${[...new Set(statuses)].join(',')})`)
   console.log(`normal requests meanwhile: ${normal}; slowest chat ${slowest.chat.toFixed(0)} ms, slowest /healthz ${slowest.healthz.toFixed(0)} ms`)
   console.log(`gateway event loop: longest stall ${loop.maxMs.toFixed(0)} ms (of which CPU-bound at most ${loop.busiestMs.toFixed(0)} ms), p99 ${loop.p99Ms.toFixed(1)} ms, mean ${loop.meanMs.toFixed(1)} ms`)
 }

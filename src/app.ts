@@ -252,11 +252,13 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         startedAt: started,
         scrub,
       })
-    } catch (err) {
+    } catch (e) {
+      // Masked with this request's secrets: a reload since may have rotated one the upstream quotes back.
+      const err = e instanceof GatewayError ? scrubError(e, scrub) : e
       if (err instanceof GatewayError) {
         Object.assign(err.headers, headers)
         const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
-        const errorType = scrub.scrub(err.code ?? err.type)
+        const errorType = err.code ?? err.type
         afterAttempts.add(err)
         if (config.gateway.accessLog) accessLog({ status: err.status, error: errorType, attempts })
         if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })

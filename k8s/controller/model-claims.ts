@@ -2,7 +2,10 @@
 // cannot both serve it. The older resource keeps the name (creationTimestamp,
 // then namespace/name): a route created later, whatever its namespace is
 // called, cannot take a model from the route that already serves it. Both
-// routes' conditions name the other.
+// routes' conditions name the other. A rule's model condition (modelPrefix,
+// modelPattern) claims the models it takes from routes of other namespaces
+// too: a listed name is tried before every pattern, so a newer tenant route
+// listing `gpt-4o` would otherwise take it from the platform's `gpt-4*`.
 
 export interface ModelClaim {
   /** The resource's key (kind/namespace/name). */
@@ -12,14 +15,18 @@ export interface ModelClaim {
   /** metadata.creationTimestamp (a string from a watch, a Date from some list calls). */
   created?: string | Date
   models: readonly string[]
+  /** Whether one of its rules' model conditions takes `model`. */
+  serves?: (model: string) => boolean
 }
 
 export interface ClaimOutcome {
-  /** By route key: each model it lists but another route keeps, with that route. */
+  /** By route key: each model it lists but another route keeps, with how that route claims it ("listed by InferenceRoute ns/name"). */
   lost: Map<string, Map<string, string>>
   /** By route key: each model it keeps that other routes list too, with them. */
   kept: Map<string, Map<string, string[]>>
 }
+
+const namespaceOf = (c: ModelClaim) => c.name.slice(0, c.name.indexOf('/'))
 
 const time = (c: ModelClaim) => {
   const t = c.created ? new Date(c.created).getTime() : NaN
@@ -36,16 +43,18 @@ export function settleModelClaims(claims: readonly ModelClaim[]): ClaimOutcome {
     const inner = m.get(key) ?? (m.set(key, new Map()), m.get(key)!)
     inner.set(model, v(inner.get(model)))
   }
-  for (const c of [...claims].sort(olderFirst)) {
+  const sorted = [...claims].sort(olderFirst)
+  sorted.forEach((c, i) => {
     for (const model of new Set(c.models)) {
       const first = owner.get(model)
-      if (!first) {
+      const rule = first ? undefined : sorted.slice(0, i).find((o) => namespaceOf(o) !== namespaceOf(c) && o.serves?.(model))
+      if (!first && !rule) {
         owner.set(model, c)
         continue
       }
-      add(out.lost, c.key, model, () => first.name)
-      add(out.kept, first.key, model, (old) => [...(old ?? []), c.name])
+      add(out.lost, c.key, model, () => (first ? `listed by InferenceRoute ${first.name}` : `served by a rule of InferenceRoute ${rule!.name}`))
+      add(out.kept, (first ?? rule)!.key, model, (old) => [...(old ?? []), c.name])
     }
-  }
+  })
   return out
 }

@@ -16,6 +16,7 @@ import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
 import { ALLOW_EMPTY } from '../../src/config/guard.ts'
+import { modelTest } from '../../src/config/compile-route.ts'
 import { olderFirst, settleModelClaims, type ClaimOutcome, type ModelClaim } from './model-claims.ts'
 
 export const KORTEX_API_VERSION = 'gateway.kortex.io/v1alpha1'
@@ -305,7 +306,13 @@ function exportOf(view: ClusterView, obj: KubeObject, rawSpec: unknown, n?: Note
 
 const modelsOf = (c: Candidate) => (c.doc.spec as { models?: string[] }).models ?? []
 
-const claimOf = (c: Candidate): ModelClaim => ({ key: c.key, name: `${c.doc.metadata.namespace ?? 'default'}/${c.doc.metadata.name}`, created: c.obj.metadata.creationTimestamp as string | Date | undefined, models: modelsOf(c) })
+const claimOf = (c: Candidate): ModelClaim => ({ key: c.key, name: `${c.doc.metadata.namespace ?? 'default'}/${c.doc.metadata.name}`, created: c.obj.metadata.creationTimestamp as string | Date | undefined, models: modelsOf(c), serves: servesOf(c) })
+
+/** What the route's rules' model conditions take, if any has one; one that takes every name claims none (a catch-all). */
+function servesOf(c: Candidate): ((model: string) => boolean) | undefined {
+  const tests = ((c.doc.spec as { rules?: Array<{ match?: Match }> }).rules ?? []).flatMap((r) => (anyName(r.match) ? [] : (modelTest(r.match) ?? [])))
+  return tests.length ? (m) => tests.some((t) => t(m)) : undefined
+}
 
 /** Each route without the model names an older route keeps; a route left with none is out (with no models it would serve every model). */
 function withoutLostModels(candidates: Candidate[], claims: ClaimOutcome): Candidate[] {
@@ -323,9 +330,13 @@ type RouteSpec = Extract<Candidate['doc'], { kind: 'InferenceRoute' }>['spec']
 /** Whether a route serves every model name: it lists none and has no model condition, or a rule's model condition matches any name. */
 function takesAnyModel(spec: RouteSpec): boolean {
   const conditions = (spec.rules ?? []).map((r) => r.match).filter((m) => m && (m.model !== undefined || m.modelPrefix !== undefined || m.modelPattern !== undefined))
-  const any = (m: (typeof conditions)[number]) => m!.model === undefined && !m!.modelPrefix && (m!.modelPattern === undefined || /^\**$/.test(m!.modelPattern))
-  return (!spec.models?.length && !conditions.length) || conditions.some(any)
+  return (!spec.models?.length && !conditions.length) || conditions.some(anyName)
 }
+
+type Match = Parameters<typeof modelTest>[0]
+
+/** A model condition every name matches (or none at all). */
+const anyName = (m: Match) => !m || (m.model === undefined && !m.modelPrefix && (m.modelPattern === undefined || /^\**$/.test(m.modelPattern)))
 
 /**
  * Routes in the order they were created, older first (creationTimestamp, then namespace/name): the
@@ -391,7 +402,7 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   else if (n.kserve && !n.kserve.url && n.kserve.reason === 'InferenceServiceNotFound') conditions.push(cond('ResolvedRefs', false, n.kserve.reason, n.kserve.message))
   else conditions.push(cond('ResolvedRefs', true, 'ResolvedRefs', 'Every reference resolves'))
   const current = served && n.servedPrevious === undefined && !n.invalid.length && !n.refs.length
-  const lost = n.lostModels && [...n.lostModels].map(([m, by]) => `model "${m}" is also listed by InferenceRoute ${by}, which is older and keeps it`).join('; ')
+  const lost = n.lostModels && [...n.lostModels].map(([m, by]) => `model "${m}" is also ${by}, which is older and keeps it`).join('; ')
   if (!served && lost && !n.invalid.length && !n.refs.length) conditions.push(cond('Ready', false, 'ModelConflict', `${lost}; this route serves none of its models`))
   else if (!served) conditions.push(cond('Ready', false, 'NotServed', 'Not in the served config: see Accepted and ResolvedRefs'))
   else if (!current) conditions.push(cond('Ready', false, 'ServingPreviousGeneration', `The served config holds generation ${n.servedPrevious ?? '?'} of this resource, not the current one`))

@@ -64,7 +64,7 @@ function headerTest(name: string, m: HeaderMatch): (h: Headers) => boolean {
   return m.present ? (h) => h.has(name) : (h) => !h.has(name)
 }
 
-function modelTest(match: Match | undefined): ((model: string) => boolean) | undefined {
+export function modelTest(match: Match | undefined): ((model: string) => boolean) | undefined {
   if (!match || (match.model === undefined && match.modelPrefix === undefined && match.modelPattern === undefined)) return undefined
   const { model, modelPrefix, modelPattern } = match
   return (m) => (model === undefined || m === model) && (modelPrefix === undefined || m.startsWith(modelPrefix)) && (modelPattern === undefined || globMatch(modelPattern, m))

@@ -41,6 +41,6 @@ export type ProviderResult =
 export interface Provider {
   /** Throws UpstreamError for every failure, classified so the core can decide to fail over. */
   send(call: UpstreamCall): Promise<ProviderResult>
-  /** Which operations the protocol can carry. */
-  supports(op: Operation): boolean
+  /** Which operations the protocol can carry (to this backend, when its settings decide). */
+  supports(op: Operation, backend?: Backend): boolean
 }

@@ -79,6 +79,12 @@ const RETRY_CLASSES: ReadonlySet<FailureClass> = new Set(['server', 'timeout', '
 
 const OP_TEXT: Record<Operation, string> = { chat: 'chat completions', completions: 'completions', embeddings: 'embeddings' }
 
+/** A backend and the protocol it speaks, for a client told it cannot serve an operation. */
+function protocolOf(b: Backend): string {
+  const p = b.provider === 'kserve' ? (b.spec.kserve?.protocol ?? 'openai') : 'openai'
+  return p === 'openai' ? `'${b.name}' (${b.provider})` : `'${b.name}' (kserve ${p}, reached at /kserve/${b.name}/${p}/...)`
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   random: Math.random,
@@ -117,7 +123,7 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
     const backend = force ? reserve[i - plan.length]! : plan[i]!
     if (backend.contextWindow && backend.contextWindow <= needWindow) continue
     const provider = providers[backend.provider]
-    if (!provider.supports(req.op)) {
+    if (!provider.supports(req.op, backend)) {
       fail(backend, new UpstreamError('unavailable', `does not serve ${req.op}`))
       continue
     }
@@ -165,9 +171,9 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
     }
   }
   if (req.signal.aborted) throw new GatewayError(499, 'Client closed the request', 'invalid_request_error', 'client_closed_request')
-  if (!sent && [...plan, ...reserve].every((b) => !providers[b.provider].supports(req.op))) {
+  if (!sent && [...plan, ...reserve].every((b) => !providers[b.provider].supports(req.op, b))) {
     // No candidate's protocol carries the operation (embeddings to Anthropic): a 4xx, not a 503 that SDKs retry for nothing.
-    const which = [...plan, ...reserve].map((b) => `'${b.name}' (${b.provider})`).join(', ')
+    const which = [...plan, ...reserve].map(protocolOf).join(', ')
     throw new GatewayError(400, `This route cannot serve ${OP_TEXT[req.op]}: its backends ${which} do not support it.`, 'invalid_request_error', 'unsupported_operation', 'model', { 'x-kortex-attempts': '0' })
   }
   const ge = toGatewayError(last!.err, last!.backend.name)

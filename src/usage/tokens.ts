@@ -8,7 +8,7 @@
 // - countPromptTokens: exact for the model's encoding, loading it on first use.
 // promptTokensWithin uses the first and counts only when the range straddles a bound;
 // reservePromptTokens counts exactly, synchronously once the encoder is built.
-import { loadEncoder, loadedEncodings, readyEncoder, type Encoder, type Encoding } from './bpe.ts'
+import { STEP, loadEncoder, loadedEncodings, readyEncoder, type Encoder, type Encoding } from './bpe.ts'
 import { Lru } from './lru.ts'
 
 export { loadedEncodings, type Encoding }
@@ -470,6 +470,8 @@ export function estimateTextTokens(text: string, model?: string): Estimate {
 // message is new: kept, it would only push out what does come back, and a kept
 // string lives long enough to cost the old generation's collector.
 const CACHE_MIN_CHARS = 64
+/** What one text costs to count at the least, in characters' worth of work (a lookup, a generator). */
+const TEXT_WORK = 64
 const caches = new Map<Encoding, Lru<number>>()
 
 function cacheOf(enc: Encoding): Lru<number> {
@@ -481,8 +483,16 @@ function cacheOf(enc: Encoding): Lru<number> {
 /** The prompt's count in steps of bounded work (see Encoder.steps). */
 function* countSteps(e: Encoder | undefined, p: Prompt, enc: Encoding): Generator<void, number, void> {
   let n = fixedTokens(p, enc) + p.images * IMAGE.tokens
+  // A step ends inside a long text, and after a step's worth of short ones: 100,000 messages
+  // of a few words each held the loop for a second, never reaching a step's end.
+  let since = 0
   for (let i = 0; i < p.texts.length; i++) {
+    if (since >= STEP) {
+      since = 0
+      yield
+    }
     const s = p.texts[i]!
+    since += Math.max(s.length, TEXT_WORK)
     const keep = s.length >= CACHE_MIN_CHARS && !(i >= p.newFrom && i < p.newTo)
     const known = keep ? cacheOf(enc).get(s) : undefined
     if (known !== undefined) {

@@ -7,6 +7,7 @@ import { ConfigPuller } from '../../src/config/pull.ts'
 import { SnapshotBuilder, type ClusterView, type KubeObject } from '../../k8s/controller/snapshot.ts'
 import { ConfigServer } from '../../k8s/controller/server.ts'
 import { Metrics } from '../../k8s/controller/metrics.ts'
+import { modelRoute } from '../../src/routing/resolve.ts'
 
 const G = 'gateway.kortex.io/v1alpha1'
 let gen = 0
@@ -197,6 +198,34 @@ describe('SnapshotBuilder: model patterns and catch-alls across namespaces', () 
   const at = (o: KubeObject, created: string): KubeObject => ({ ...o, metadata: { ...o.metadata, creationTimestamp: created } })
   const pattern = (name: string, ns: string, match: Record<string, string>) => res('InferenceRoute', name, { rules: [{ match, backends: [{ name: 'claude', weight: 100 }] }] }, ns)
   const claudeIn = (ns: string) => res('InferenceBackend', 'claude', { type: 'external', external: { url: 'https://api.anthropic.com', provider: 'anthropic' } }, ns)
+
+  it('a newer route in another namespace that lists a model the platform\'s older pattern route serves does not take it; both routes name the other', async () => {
+    const platform = at(pattern('family', 'z-platform', { modelPrefix: 'gpt-4' }), '2026-01-01T00:00:00Z')
+    const grab = at(res('InferenceRoute', 'grab', { models: ['gpt-4o', 'a-model'], defaultBackend: { name: 'claude' } }, 'a-team'), '2026-02-01T00:00:00Z')
+    const s = await new SnapshotBuilder({ gatewayConfigNamespaces: ['z-platform'] }).build(cluster([grab, claudeIn('a-team'), platform, claudeIn('z-platform')]))
+    const served = (model: string) => { const r = modelRoute(s.compiled, model)!; return `${r.namespace}/${r.name}` }
+    expect(served('gpt-4o')).toBe('z-platform/family')
+    expect(served('a-model')).toBe('a-team/grab')
+    expect(cond(s.statuses.get('InferenceRoute/a-team/grab'), 'ModelConflict')).toMatchObject({ status: 'True', reason: 'ModelTaken' })
+    expect(cond(s.statuses.get('InferenceRoute/a-team/grab'), 'ModelConflict').message).toContain('model "gpt-4o" is also served by a rule of InferenceRoute z-platform/family, which is older and keeps it')
+    expect(cond(s.statuses.get('InferenceRoute/z-platform/family'), 'ModelConflict')).toMatchObject({ status: 'True', reason: 'ModelKept' })
+    expect(cond(s.statuses.get('InferenceRoute/z-platform/family'), 'ModelConflict').message).toContain('model "gpt-4o" is also listed by InferenceRoute a-team/grab; this route is older and keeps it')
+  })
+
+  it('within one namespace a route that lists a model still keeps it from a pattern route (one team\'s own choice)', async () => {
+    const family = at(pattern('family', 'a-team', { modelPrefix: 'gpt-4' }), '2026-01-01T00:00:00Z')
+    const mini = at(res('InferenceRoute', 'mini', { models: ['gpt-4o-mini'], defaultBackend: { name: 'claude' } }, 'a-team'), '2026-02-01T00:00:00Z')
+    const s = await new SnapshotBuilder({ gatewayConfigNamespaces: ['z-platform'] }).build(cluster([family, mini, claudeIn('a-team')]))
+    expect(modelRoute(s.compiled, 'gpt-4o-mini')!.name).toBe('mini')
+  })
+
+  it('an older catch-all of the platform claims no name: a tenant\'s newer route keeps the models it lists', async () => {
+    const any = at(pattern('any', 'z-platform', { modelPattern: '*' }), '2026-01-01T00:00:00Z')
+    const mine = at(res('InferenceRoute', 'mine', { models: ['mine'], defaultBackend: { name: 'claude' } }, 'a-team'), '2026-02-01T00:00:00Z')
+    const s = await new SnapshotBuilder({ gatewayConfigNamespaces: ['z-platform'] }).build(cluster([any, claudeIn('z-platform'), mine, claudeIn('a-team')]))
+    expect(modelRoute(s.compiled, 'mine')!.name).toBe('mine')
+    expect(cond(s.statuses.get('InferenceRoute/a-team/mine'), 'ModelConflict')).toMatchObject({ status: 'False' })
+  })
 
   it('the served document tries routes oldest first, whatever their namespaces are called', async () => {
     const platform = at(pattern('family', 'z-platform', { modelPattern: 'gpt-4-*' }), '2026-01-01T00:00:00Z')

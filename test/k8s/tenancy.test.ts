@@ -150,6 +150,19 @@ describe('one tenant cannot take over another', () => {
     }
   })
 
+  it('a newer route in another namespace that lists a model the platform\'s older pattern route serves does not take it; it says which route keeps it', async () => {
+    api.apply(route('listed', { models: ['gpt-4-turbo', 'a-listed'], defaultBackend: { name: 'prefix' } }, 'a-tenant'))
+    await eventually(async () => (await ask('a-listed')).status === 200 && seen.at(-1)!.path.startsWith('/prefix/'))
+    for (let i = 0; i < 3; i++) {
+      expect((await ask('gpt-4-turbo')).status).toBe(200)
+      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer sk-platform' })
+    }
+    const lost = await eventually(() => condition(PATHS.routes, 'a-tenant', 'listed', 'ModelConflict'))
+    expect(lost).toMatchObject({ status: 'True', reason: 'ModelTaken' })
+    expect(lost.message).toContain('model "gpt-4-turbo" is also served by a rule of InferenceRoute kortex/gpt4-family, which is older and keeps it')
+    expect(condition(PATHS.routes, 'kortex', 'gpt4-family', 'ModelConflict')).toMatchObject({ status: 'True', reason: 'ModelKept' })
+  })
+
   it('a route that serves any model is not accepted in a tenant namespace: it would take everyone\'s unknown models', async () => {
     expect((await ask('typo-model')).body.error.code).toBe('model_not_found')
     api.apply(route('swallow', { defaultBackend: { name: 'prefix' } }, 'a-tenant'))

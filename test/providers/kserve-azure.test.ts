@@ -62,9 +62,10 @@ describe('kserve, OpenAI-compatible runtimes', () => {
     expect(c.backends.get('default/b')!.baseUrl).toBe('http://mistral-7b-predictor.models.svc.cluster.local/openai/v1')
   })
 
-  it('a V2 backend asked for chat says where to go instead', async () => {
+  it('a V2 backend asked for chat says where to go instead, as a 400 the SDK does not retry', async () => {
     const err = await client.chat.completions.create({ model: 'iris', messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e)
-    expect(err.status).toBe(503)
+    expect(err.status).toBe(400)
+    expect(err.code).toBe('unsupported_operation')
     expect(err.message).toContain('/kserve/iris/v2/')
   })
 })

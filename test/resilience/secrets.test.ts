@@ -150,3 +150,29 @@ describe('secrets never reach a client or a log', () => {
     expect(leaks(log)).toEqual([])
   })
 })
+
+describe('a credential rotated while a request is in flight', () => {
+  it("the old one, quoted back after the new config took over, is still masked for that request's client and log", async () => {
+    let config = await buildConfig(yaml('openai'), (n) => env[n])
+    const next = await buildConfig(yaml('openai').replace(HEADER, 'hdr-secret-value-NEW-0000000000'), (n) => env[n])
+    let answer: ((r: Response) => void) | undefined
+    const lines: string[] = []
+    const gw = createGateway({
+      config: () => config,
+      // The upstream answers only once the rotation has been applied, quoting what the request was sent with.
+      fetch: () => new Promise<Response>((r) => (answer = r)),
+      log: { record: (r) => lines.push(JSON.stringify(r)), warn: (m, f) => lines.push(JSON.stringify({ m, ...f })), error: (m, f) => lines.push(JSON.stringify({ m, ...f })) },
+      clock: fakeClock(),
+      aggregatesFlushMs: 0,
+      secrets: (n) => env[n],
+    })
+    const pending = gw.fetch(new Request('http://kortex.test/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) }))
+    while (!answer) await new Promise((r) => setTimeout(r, 1))
+    config = next
+    answer(Response.json({ error: { message: `Unknown organization token ${HEADER}`, type: 'invalid_request_error' } }, { status: 400 }))
+    const res = await pending
+    expect(res.status).toBe(400)
+    expect((await res.json()).error.message).toBe('Unknown organization token ***')
+    expect(lines.join('\n')).not.toContain(HEADER)
+  })
+})

@@ -257,6 +257,24 @@ describe('one huge prompt does not hold the event loop', () => {
     }
   })
 
+  it('so does one of many short messages (100,000 of a few words: the same megabytes, cut small)', async () => {
+    const messages = Array.from({ length: 100_000 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: words(3, i) }))
+    const body = { model: 'gpt-4o', messages }
+    // Message by message: each one's count above an empty prompt's, and that once.
+    const none = await countPromptTokens({ messages: [] }, 'gpt-4o')
+    let exact = none
+    for (const m of messages) exact += (await countPromptTokens({ messages: [m] }, 'gpt-4o')) - none
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 0)
+    try {
+      const n = await reservePromptTokens(body, 'gpt-4o')
+      expect(n).toBe(exact)
+      expect(ticks).toBeGreaterThan(1) // other work ran between slices of the count
+    } finally {
+      clearInterval(timer)
+    }
+  })
+
   it('a small prompt is still counted at once, with no promise', async () => {
     await countPromptTokens({ messages: [{ role: 'user', content: 'warm' }] }, 'gpt-4')
     expect(typeof reservePromptTokens({ messages: [{ role: 'user', content: ENGLISH }] }, 'gpt-4')).toBe('number')

@@ -10,8 +10,9 @@ import type { Provider } from '../types.ts'
 export { kservePassthrough, kserveReady, matchKservePath } from './passthrough.ts'
 
 export const kserve: Provider = {
-  // supports() cannot see the backend; send() refuses V1/V2 backends with the way to reach them.
-  supports: () => true,
+  // A predictive model (V1/V2) serves no OpenAI operation: the route's client gets a 400 naming
+  // the pass-through path, not a 503 its SDK retries for ever.
+  supports: (_op, backend) => (backend?.spec.kserve?.protocol ?? 'openai') === 'openai',
   send: async (call) => {
     const protocol = call.backend.spec.kserve?.protocol ?? 'openai'
     if (protocol !== 'openai') {
