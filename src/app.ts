@@ -7,7 +7,7 @@ import { GatewayError, badRequest, errorResponse, notFound } from './api/errors.
 import { readBodyBytes, readJson, readJsonBody } from './api/body.ts'
 import { kservePassthrough, matchKservePath } from './providers/kserve/passthrough.ts'
 import { chatRequest, completionRequest, embeddingRequest, feedbackRequest, quickChat, validate } from './api/schemas.ts'
-import type { CompiledConfig, Principal } from './config/compile.ts'
+import type { Backend, CompiledConfig, Principal, Route } from './config/compile.ts'
 import { ANONYMOUS, authenticate, checkModelAllowed } from './auth/authenticate.ts'
 import { modelRoute, resolveRoute } from './routing/resolve.ts'
 import { planRequest, type Plan } from './routing/plan.ts'
@@ -77,16 +77,20 @@ const schemas: Record<Operation, z.ZodType<Record<string, unknown>>> = { chat: c
 type Env = { Bindings: { ctx?: Partial<ExecutionContext> }; Variables: { requestId: string } }
 
 export function createGateway(deps: GatewayDeps): RunningGateway {
-  // Every secret the config in force holds, and the runtime's own: masked in every error body,
-  // stream error event and warning (an upstream may quote our key back). Built on first use.
-  const scrubbers = new WeakMap<CompiledConfig, Scrubber>()
-  const runtimeScrubber = new Scrubber(() => deps.secretValues?.() ?? [])
-  const scrubberOf = (config: CompiledConfig | undefined): Scrubber => {
-    if (!config) return runtimeScrubber
-    let s = scrubbers.get(config)
-    if (!s) scrubbers.set(config, (s = new Scrubber(() => secretsOf(config, deps))))
+  // Secrets are masked wherever an upstream may quote them back (it may echo our key), built on
+  // first use. Warnings get every secret of the config in force. What a client sees gets the
+  // gateway's own secrets and those of the backends its route can reach: a backend's secrets are
+  // its tenant's to choose, and one set to a common phrase must not garble other tenants' errors.
+  const scrubbers = new WeakMap<object, Scrubber>()
+  const scrubber = (owner: object, values: () => Iterable<string | undefined>) => {
+    let s = scrubbers.get(owner)
+    if (!s) scrubbers.set(owner, (s = new Scrubber(values)))
     return s
   }
+  const gatewayScrubber = (config: CompiledConfig | undefined) => scrubber(config ?? deps, () => gatewaySecrets(config, deps))
+  const scrubberOf = (config: CompiledConfig | undefined): Scrubber =>
+    config ? scrubber(config.backends, () => secretsOf(config.backends.values(), config, deps)) : gatewayScrubber(config)
+  const routeScrubber = (config: CompiledConfig, route: Route) => scrubber(route, () => secretsOf(route.backends.values(), config, deps))
   const log = scrubbingLogger(deps.log ?? consoleLogger, () => scrubberOf(deps.config()))
   const clock: Clock = { ...systemClock, ...deps.clock }
   const now = clock.now
@@ -187,7 +191,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     checkModelAllowed(principal, model)
     const route = resolveRoute(config, model, req.headers, principal)
     sync(config)
-    const scrub = scrubberOf(config)
+    const scrub = routeScrubber(config, route)
     const planned = planRequest(
       route,
       { model, path, headers: req.headers, principal, keyName: keyed ? principal.name : undefined, body, requestId, now: started, random: clock.random, experimentEnded: recorder.ended },
@@ -495,7 +499,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   const failed = (err: unknown, requestId: string, req: Request) => {
     if (err instanceof GatewayError) {
       const config = deps.config()
-      const clean = scrubError(err, scrubberOf(config))
+      // After attempts it is masked already, with its route's secrets; before, it holds no upstream's words.
+      const clean = afterAttempts.has(err) ? err : scrubError(err, gatewayScrubber(config))
       if (!afterAttempts.has(err)) {
         recordRefusal(err.status, clean.code ?? clean.type)
         if (config?.gateway.accessLog && err.status >= 400 && err.status < 500) refused(clean, requestId, req, config)
@@ -568,13 +573,18 @@ function visibleModels(config: CompiledConfig, principal: Principal) {
     .map((m) => ({ id: m.id, object: 'model', created, owned_by: `kortex:${m.route}` }))
 }
 
-/** Every secret a config holds: provider keys, backend header values, the cost sink's token; and the runtime's. */
-function* secretsOf(config: CompiledConfig, deps: GatewayDeps): Iterable<string | undefined> {
-  for (const b of config.backends.values()) {
+/** The backends' secrets (provider keys, header values) and the gateway's. */
+function* secretsOf(backends: Iterable<Backend>, config: CompiledConfig, deps: GatewayDeps): Iterable<string | undefined> {
+  for (const b of backends) {
     yield b.apiKey
     yield* Object.values(b.headers)
   }
-  const env = config.gateway.cost.sink?.tokenEnv
+  yield* gatewaySecrets(config, deps)
+}
+
+/** The gateway's own secrets: the cost sink's token, and the runtime's (the controller token). */
+function* gatewaySecrets(config: CompiledConfig | undefined, deps: GatewayDeps): Iterable<string | undefined> {
+  const env = config?.gateway.cost.sink?.tokenEnv
   if (env) yield deps.secrets?.(env)
   if (deps.secretValues) yield* deps.secretValues()
 }

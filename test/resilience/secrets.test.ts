@@ -176,3 +176,50 @@ describe('a credential rotated while a request is in flight', () => {
     expect(lines.join('\n')).not.toContain(HEADER)
   })
 })
+
+describe("one tenant's secrets cannot garble another's errors", () => {
+  const PHRASE = 'Incorrect API key provided.'
+  const twoTenants = `apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: g }
+spec:
+  auth: { keys: [{ name: app, key: kx-app-key-1234567890 }] }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: up, namespace: team-a }
+spec: { type: external, external: { url: "http://a.test/v1", headers: { x-org: "${HEADER}" } } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: ra, namespace: team-a }
+spec: { models: [a-model], defaultBackend: { name: up } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: noisy, namespace: team-b }
+spec: { type: external, external: { url: "http://b.test/v1", headers: { x-note: "${PHRASE}" } } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: rb, namespace: team-b }
+spec: { models: [b-model], defaultBackend: { name: noisy } }
+`
+  it("team-b's header value set to a common phrase leaves team-a's errors and the gateway's refusals readable; team-a's own secret is still masked", async () => {
+    const config = await buildConfig(twoTenants, () => undefined)
+    const gw = createGateway({
+      config: () => config,
+      fetch: async () => new Response(JSON.stringify({ error: { message: `${PHRASE} (you sent ${HEADER})`, type: 'invalid_request_error', code: 'invalid_value' } }), { status: 400 }),
+      clock: fakeClock(),
+      log: { record() {}, warn() {}, error() {} },
+    })
+    const chat = (key: string, model: string) =>
+      gw.fetch(new Request('http://kortex.test/v1/chat/completions', { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }) }))
+    const refused = (await (await chat('kx-wrong', 'a-model')).json()) as { error: { message: string; code: string } }
+    expect(refused.error).toMatchObject({ message: PHRASE, code: 'invalid_api_key' })
+    const upstream = (await (await chat('kx-app-key-1234567890', 'a-model')).json()) as { error: { message: string; code: string } }
+    expect(upstream.error.message).toContain(PHRASE)
+    expect(upstream.error.message).not.toContain(HEADER)
+    expect(upstream.error.code).toBe('invalid_value')
+  })
+})
