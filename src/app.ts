@@ -69,6 +69,8 @@ export interface RunningGateway extends Gateway {
   fleet: Fleet
   /** Writes what is gathered for later (spend and experiment aggregates, the cost sink's queue): call before shutting down. */
   flush(): Promise<void>
+  /** A refusal the runtime's server made itself (a request it could not parse): counted and logged as the gateway's are. */
+  refused(status: number, code: string, message: string): void
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -534,6 +536,15 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       }
     },
     fleet,
+    refused: (status, code, message) => {
+      recordRefusal(status, code)
+      if (!deps.config()?.gateway.accessLog) return
+      try {
+        refusals.note({ requestId: crypto.randomUUID(), status, code, message, path: '' })
+      } catch {
+        /* the log is the runtime's */
+      }
+    },
     flush: () => {
       try {
         refusals.flush()

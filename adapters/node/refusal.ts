@@ -13,6 +13,9 @@ export function errorJson(status: number, message: string, code: string, type: E
   return JSON.stringify(new GatewayError(status, message, type, code).body())
 }
 
+/** Where the server's own refusals go: the gateway's access log and metrics (RunningGateway.refused). */
+export type RefusalNote = (status: number, code: string, message: string) => void
+
 /** Writes an error on a ServerResponse whose head is not sent yet, and closes the connection after it. */
 export function refuse(out: ServerResponse, status: number, message: string, code: string, type?: ErrorType): void {
   const body = errorJson(status, message, code, type)
@@ -33,7 +36,7 @@ function refusalOf(code: string | undefined): [number, string, string] | undefin
  * The server's `clientError` listener. Answers when the socket can still take
  * an answer (no response of its own under way), and destroys it otherwise.
  */
-export function onClientError(err: Error & { code?: string }, socket: Duplex): void {
+export function onClientError(err: Error & { code?: string }, socket: Duplex, note?: RefusalNote): void {
   const r = refusalOf(err.code)
   const inFlight = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage
   if (!r || !socket.writable || inFlight?.headersSent) {
@@ -41,6 +44,7 @@ export function onClientError(err: Error & { code?: string }, socket: Duplex): v
     return
   }
   const [status, message, code] = r
+  note?.(status, code, message)
   const body = errorJson(status, message, code)
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
   // Not destroyed at once: a reset could reach the client before the answer does.

@@ -4,10 +4,11 @@
 // job with more layers (~100 µs of CPU per proxied request more here).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { ExecutionContext, Gateway } from '../../src/app.ts'
 import { BadRequestLine, IncomingRequest, kRequest } from './request.ts'
 import { installLiteResponse, writeResponse } from './response.ts'
-import { onClientError, refuse } from './refusal.ts'
+import { onClientError, refuse, type RefusalNote } from './refusal.ts'
 import { InFlight, drainServer, type Drained } from './drain.ts'
 import { DEFAULT_LIMITS, type ServerLimits } from './server-limits.ts'
 
@@ -44,7 +45,7 @@ function failed(out: ServerResponse, err: unknown) {
 }
 const NOT_READY = JSON.stringify({ status: 'shutting down' })
 
-export function requestListener(gateway: Pick<Gateway, 'fetch'>, bodyIdleMs = 0, inFlight = new InFlight()): (incoming: IncomingMessage, out: ServerResponse) => void {
+export function requestListener(gateway: Pick<Gateway, 'fetch'> & { refused?: RefusalNote }, bodyIdleMs = 0, inFlight = new InFlight()): (incoming: IncomingMessage, out: ServerResponse) => void {
   installLiteResponse()
   // Node keeps running until background work is done; the core only hands over
   // promises it has already guarded (they never reject). Counted, for a shutdown to wait for.
@@ -65,7 +66,9 @@ export function requestListener(gateway: Pick<Gateway, 'fetch'>, bodyIdleMs = 0,
     try {
       req = new IncomingRequest(incoming, bodyIdleMs)
     } catch (err) {
-      refuse(out, 400, err instanceof BadRequestLine ? err.message : 'Bad request', 'malformed_request')
+      const message = err instanceof BadRequestLine ? err.message : 'Bad request'
+      gateway.refused?.(400, 'malformed_request', message)
+      refuse(out, 400, message, 'malformed_request')
       return
     }
     out[kRequest] = req
@@ -103,7 +106,7 @@ function drain(incoming: IncomingMessage) {
   incoming.resume()
 }
 
-export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: string, limits: ServerLimits = DEFAULT_LIMITS): Promise<RunningServer> {
+export function listen(gateway: Pick<Gateway, 'fetch'> & { refused?: RefusalNote }, port: number, hostname: string, limits: ServerLimits = DEFAULT_LIMITS): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const requestTimeout = limits.requestTimeoutMs
     const headersTimeout = Math.min(limits.headersTimeoutMs, requestTimeout) // Node refuses a longer one
@@ -121,7 +124,7 @@ export function listen(gateway: Pick<Gateway, 'fetch'>, port: number, hostname: 
     const inFlight = new InFlight()
     const server = createServer(options, requestListener(gateway, limits.bodyIdleTimeoutMs, inFlight))
     server.maxConnections = limits.maxConnections
-    server.on('clientError', onClientError)
+    server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => onClientError(err, socket, gateway.refused))
     server.once('error', reject)
     let closing: Promise<Drained> | undefined
     let endDrain = () => {}

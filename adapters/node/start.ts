@@ -1,6 +1,6 @@
 // Starts Kortex on Node: config (a watched file, or the embedded demo),
 // the gateway, the HTTP server. The CLI and the tests both come through here.
-import { createGateway, type Gateway, type RunningGateway } from '../../src/app.ts'
+import { createGateway, type ExecutionContext, type Gateway, type RunningGateway } from '../../src/app.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
 import { DEFAULT_CONFIG_YAML } from '../../src/config/default.ts'
 import { buildConfig } from '../../src/config/source.ts'
@@ -142,14 +142,16 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   // GET /metrics (KORTEX_METRICS_*), on this port or its own; the fleet's gauges once the gateway runs.
   let view: FleetView | undefined
   const metrics = await startMetrics(front, { backends: () => view?.backends() ?? [], routes: () => view?.routes() ?? [] }, opts.host ?? '127.0.0.1')
+  // The server's own refusals (a request it cannot parse) go where the gateway's go.
+  const served = { fetch: (r: Request, c?: Partial<ExecutionContext>) => metrics.gateway.fetch(r, c), refused: (status: number, code: string, message: string) => gateway?.refused(status, code, message) }
   let server: RunningServer
   let ready: Promise<void>
   if (current()) {
     await start()
-    server = await listen(metrics.gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+    server = await listen(served, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
     ready = Promise.resolve()
   } else {
-    server = await listen(metrics.gateway, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
+    server = await listen(served, opts.port ?? 8080, opts.host ?? '127.0.0.1', limits)
     ready = first.then(start)
   }
   let closing: Promise<Drained> | undefined

@@ -3,7 +3,9 @@
 // key is known) and the reason; a flood of the same refusal is one line
 // and then a count, not a line per request.
 import { describe, expect, it } from 'vitest'
+import { connect } from 'node:net'
 import type { Logger } from '../../src/telemetry/log.ts'
+import { listen } from '../../adapters/node/server.ts'
 import { backendsYaml, fakeClock, fakeFleet, keyedGateway, routeYaml, testGateway } from '../helpers/fake-fleet.ts'
 
 const yaml =
@@ -59,5 +61,29 @@ describe('refusals in the access log', () => {
       expect.objectContaining({ status: 404, error: 'model_not_found', principal: 'batch' }),
     ])
     expect(refusals().every((r) => typeof r.requestId === 'string' && r.requestId.length > 0)).toBe(true)
+  })
+})
+
+describe("the Node server's own refusals", () => {
+  it('a scanner sending requests the server cannot parse leaves a trace too: the first in full, the rest counted', async () => {
+    const { gw, clock, refusals } = await setup()
+    const srv = await listen(gw, 0, '127.0.0.1')
+    const send = (text: string) =>
+      new Promise<string>((resolve) => {
+        let out = ''
+        const s = connect(srv.port, '127.0.0.1', () => s.write(text))
+        s.on('data', (d) => (out += d))
+        s.on('close', () => resolve(out))
+        s.on('error', () => resolve(out))
+      })
+    try {
+      for (let i = 0; i < 5; i++) expect(await send(`GARBAGE /${i} HTTP/1.1\r\n\r\n`)).toMatch(/^HTTP\/1\.1 400/)
+      expect(refusals()).toEqual([expect.objectContaining({ status: 400, error: 'malformed_request' })])
+      clock.advance(10_000)
+      gw.flush()
+      expect(refusals()[1]).toEqual(expect.objectContaining({ status: 400, error: 'malformed_request', refusedMore: 4 }))
+    } finally {
+      await srv.close()
+    }
   })
 })
