@@ -84,9 +84,10 @@ export async function watchConfigFile(
       reloading = false
     }
   }
-  // Watch the directory: editors that save by rename replace the file's inode.
+  // Watch the directory: editors that save by rename replace the file's inode, and a Kubernetes
+  // ConfigMap volume swaps its `..data` link (the file itself is a link through it and never changes).
   let watcher: FSWatcher | undefined = watch(dirname(file), (_event, name) => {
-    if (name && name !== basename(file)) return
+    if (name && name !== basename(file) && name !== '..data') return
     clearTimeout(timer)
     timer = setTimeout(reload, 50)
   })

@@ -1,4 +1,7 @@
-import { writeFileSync, renameSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startKortex } from '../../adapters/node/start.ts'
 import { open } from 'node:fs/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startTestKortex, eventually, type TestKortex } from '../helpers/kortex.ts'
@@ -116,4 +119,27 @@ it('dropping every route is applied when the file says it is meant', async () =>
 
 it('an empty config file is refused at start, not served as a gateway that answers nothing', async () => {
   await expect(startTestKortex('')).rejects.toThrow(/no resources/)
+})
+
+it('a config mounted from a Kubernetes ConfigMap is reloaded when the volume swaps its data (the file itself is a link that never changes)', async () => {
+  // The layout the kubelet writes: kortex.yaml -> ..data/kortex.yaml, ..data -> ..<timestamp>/; an update writes a new
+  // timestamped folder and renames a new ..data link over the old one.
+  const dir = mkdtempSync(join(tmpdir(), 'kortex-cm-'))
+  const version = (n: number, model: string) => {
+    mkdirSync(join(dir, `..v${n}`))
+    writeFileSync(join(dir, `..v${n}`, 'kortex.yaml'), config(model))
+    symlinkSync(`..v${n}`, join(dir, '..data_tmp'))
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'))
+  }
+  version(1, 'from-configmap')
+  symlinkSync(join('..data', 'kortex.yaml'), join(dir, 'kortex.yaml'))
+  const cm = await startKortex({ configPath: join(dir, 'kortex.yaml'), port: 0, notice: () => {}, log: { record() {}, warn() {}, error() {} } })
+  try {
+    const ids = async () => ((await (await fetch(`${cm.url}/v1/models`)).json()).data as { id: string }[]).map((m) => m.id)
+    expect(await ids()).toEqual(['from-configmap'])
+    version(2, 'updated-configmap')
+    await eventually(async () => (await ids()).includes('updated-configmap'))
+  } finally {
+    await cm.close()
+  }
 })
