@@ -6,6 +6,7 @@ import { metrics } from '@opentelemetry/api'
 import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus'
 import { observeFleet, type FleetView } from '../../src/telemetry/metrics.ts'
+import { kortexHistograms } from './producer.ts'
 
 export const TEXT = 'text/plain; version=0.0.4; charset=utf-8'
 export const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
@@ -42,7 +43,7 @@ let installed: Exposition | undefined
 export function installExposition(): Exposition {
   if (installed) return installed
   // Cumulative, as Prometheus expects; the reader is collected only when scraped.
-  const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true })
+  const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [kortexHistograms] })
   const provider = new MeterProvider({ readers: [reader] })
   metrics.setGlobalMeterProvider(provider)
   const serializer = new PrometheusSerializer('', false, undefined, true, true)

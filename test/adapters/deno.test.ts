@@ -114,5 +114,10 @@ describe('Deno config from the controller', () => {
     expect(seen.length).toBeGreaterThan(n)
     expect(await models()).toEqual(['model-d2'])
     down = false
+    // The update counts as an applied reload, the second generation; the outage refused nothing.
+    const text = await (await fetch(`${k.url}/metrics`)).text()
+    expect(text).toMatch(/^kortex_config_reloads_total\{result="applied"\} 1$/m)
+    expect(text).toMatch(/^kortex_config_reloads_total\{result="refused"\} 0$/m)
+    expect(text).toMatch(/^kortex_config_generation 2$/m)
   })
 })

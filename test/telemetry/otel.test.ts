@@ -8,6 +8,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { MeterProvider, MetricReader, DataPointType, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics'
 import { recordRequest, type RequestSummary } from '../../src/telemetry/otel.ts'
 import { SECONDS_BUCKETS, TOKEN_BUCKETS } from '../../src/telemetry/genai.ts'
+import { kortexHistograms } from '../../adapters/metrics/producer.ts'
 
 class Reader extends MetricReader {
   protected override async onForceFlush() {}
@@ -17,7 +18,7 @@ class Reader extends MetricReader {
 function installSdk() {
   const spans = new InMemorySpanExporter()
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] })
-  const reader = new Reader()
+  const reader = new Reader({ metricProducers: [kortexHistograms] })
   const meterProvider = new MeterProvider({ readers: [reader] })
   trace.setGlobalTracerProvider(tracerProvider)
   metrics.setGlobalMeterProvider(meterProvider)
