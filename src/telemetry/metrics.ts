@@ -272,12 +272,12 @@ export function instrumentsNow(): Instruments | undefined {
 
 export const statusClass = (status: number) => (status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other')
 
-/** A request refused before any attempt (bad request, auth, unknown model, limits): its status and code. */
+/** A request refused before any attempt (bad request, auth, unknown model, limits): its status and code, and its route once it was routed (limits, budgets). */
 export function recordRefusal(status: number, reason: string, route?: string): void {
   const m = instrumentsNow()
   if (!m) return
   try {
-    m.requests.add(1, [route ?? '', '', statusClass(status), 'refused', bounded('error', reason)])
+    m.requests.add(1, [route === undefined ? '' : bounded('route', route), '', statusClass(status), 'refused', bounded('error', reason)])
   } catch {
     /* telemetry never breaks a request */
   }
