@@ -289,6 +289,18 @@ describe('recordRequest with an SDK installed', () => {
     expect((await points('kortex.cost')).map((p) => p.value)).toEqual([0.00625 * 3])
   })
 
+  it('streams by outcome (completed, cut, cancelled) and a failover with its failed attempt and retry', async () => {
+    const { points } = installSdk()
+    recordRequest(streamedChat)
+    recordRequest({ ...streamedChat, errorType: 'stream_error' })
+    recordRequest({ ...streamedChat, cancelled: true })
+    recordRequest({ ...streamedChat, stream: false, attempts: 2, failures: [{ backend: 'anthropic-eu' }] })
+    expect((await points('kortex.streams')).map((p) => [p.attributes.outcome, p.value])).toEqual([['completed', 1], ['cut', 1], ['cancelled', 1]])
+    expect((await points('kortex.requests')).map((p) => [p.attributes.outcome, p.value])).toEqual([['served', 3], ['failed_over', 1]])
+    expect((await points('kortex.upstream.attempts')).map((p) => [p.attributes.backend, p.attributes.result, p.value])).toEqual([['openai-main', 'ok', 4], ['anthropic-eu', 'failed', 1]])
+    expect((await points('kortex.upstream.retries')).map((p) => [p.attributes, p.value])).toEqual([[{ route: 'chat-default' }, 1]])
+  })
+
   it('bounds a metric dimension: past its limit new values report other, spans keep them', async () => {
     const { points, spans } = installSdk()
     for (let i = 0; i < 250; i++) recordRequest({ ...streamedChat, team: `team-${i}` })
