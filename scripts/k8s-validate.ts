@@ -69,6 +69,8 @@ export async function validateManifests(root: string): Promise<ValidationReport>
         for (const r of (o.resources ?? []) as string[]) if (!existsSync(join(dirname(f), r))) problems.push(`${where}: resource ${r} does not exist`)
         return
       }
+      // Prometheus rule files and their promtool tests (k8s/observability) are not Kubernetes objects: parsing them is the check here.
+      if (o.kind === undefined && (Array.isArray(o.groups) || Array.isArray(o.rule_files))) return
       resources++
       if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string' || typeof o.metadata?.name !== 'string') {
         return void problems.push(`${where}: needs apiVersion, kind and metadata.name`)

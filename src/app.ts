@@ -106,6 +106,8 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   const refusals = new RefusalLog(log, now)
   // Errors from attempts have their access line and metrics already; the others are refusals.
   const afterAttempts = new WeakSet<GatewayError>()
+  // The route a limit or budget refused on, for the refusal's metrics (refusals before routing have none).
+  const refusedOn = new WeakMap<GatewayError, string>()
   const spend = new SpendBuffer(store, flushMs)
   // The cost sink follows the config; a new sink only when its settings change.
   let sinkFor: string | undefined
@@ -205,6 +207,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     const admission = limiter.admit({ config, route, modelRoute: home, principal, keyed, headers: req.headers, body, model, candidates: plan.reserve.length ? [...plan.backends, ...plan.reserve] : plan.backends, now: started })
     const admitted = admission === undefined ? undefined : await admission.catch((err: unknown) => {
       if (err instanceof BudgetExceeded) waitUntil(ctx, alertRefusal(store, err.budget, deps.fetch, log, now()))
+      if (err instanceof GatewayError) refusedOn.set(err, route.name)
       throw err
     })
     const stream = op !== 'embeddings' && body.stream === true
@@ -504,7 +507,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
       // After attempts it is masked already, with its route's secrets; before, it holds no upstream's words.
       const clean = afterAttempts.has(err) ? err : scrubError(err, gatewayScrubber(config))
       if (!afterAttempts.has(err)) {
-        recordRefusal(err.status, clean.code ?? clean.type)
+        recordRefusal(err.status, clean.code ?? clean.type, refusedOn.get(err))
         if (config?.gateway.accessLog && err.status >= 400 && err.status < 500) refused(clean, requestId, req, config)
       }
       return errorResponse(clean, { 'x-request-id': requestId })

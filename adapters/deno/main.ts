@@ -25,7 +25,7 @@ import { HealthMonitor } from '../../src/resilience/health.ts'
 import type { StateStore } from '../../src/state/store.ts'
 import { consoleLogger } from '../../src/telemetry/log.ts'
 import { RedisStore } from '../redis/store.ts'
-import { installExposition, isMetricsRequest, metricsSettings } from '../metrics/prometheus.ts'
+import { isMetricsRequest, metricsSettings } from '../metrics/settings.ts'
 import { fleetView } from '../../src/telemetry/fleet-view.ts'
 
 declare const Deno: {
@@ -126,7 +126,7 @@ const ctx = {
 // GET /metrics (KORTEX_METRICS, KORTEX_METRICS_PATH, KORTEX_METRICS_PORT), as on Node.
 const hostname = env('HOST') ?? (env('DENO_DEPLOYMENT_ID') ? '0.0.0.0' : '127.0.0.1')
 const ms = metricsSettings(env)
-const exposition = ms.enabled ? installExposition() : undefined
+const exposition = ms.enabled ? (await import('../metrics/prometheus.ts')).installExposition() : undefined
 exposition?.observe(fleetView(gateway.fleet, current, health))
 const scrape = (req: Request) => exposition!.respond(req.headers.get('accept'))
 const onMain = exposition !== undefined && ms.port === undefined

@@ -6,29 +6,10 @@ import { metrics } from '@opentelemetry/api'
 import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus'
 import { observeFleet, type FleetView } from '../../src/telemetry/metrics.ts'
+import { kortexHistograms } from './producer.ts'
 
 export const TEXT = 'text/plain; version=0.0.4; charset=utf-8'
 export const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
-
-export interface MetricsSettings {
-  /** Serve metrics at all (KORTEX_METRICS, on unless `off`/`false`/`0`). */
-  enabled: boolean
-  /** Path of the exposition (KORTEX_METRICS_PATH, default /metrics). */
-  path: string
-  /** A port of its own (KORTEX_METRICS_PORT); on the gateway's port when absent. */
-  port?: number
-}
-
-/** The settings from KORTEX_METRICS, KORTEX_METRICS_PATH and KORTEX_METRICS_PORT. */
-export function metricsSettings(env: (name: string) => string | undefined): MetricsSettings {
-  const on = (env('KORTEX_METRICS') ?? 'on').trim().toLowerCase()
-  const path = env('KORTEX_METRICS_PATH')?.trim() || '/metrics'
-  if (!path.startsWith('/')) throw new Error(`KORTEX_METRICS_PATH must start with '/': ${path}`)
-  const p = env('KORTEX_METRICS_PORT')?.trim()
-  const port = p ? Number(p) : undefined
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new Error(`KORTEX_METRICS_PORT must be a port number: ${p}`)
-  return { enabled: !['off', 'false', '0', 'no'].includes(on), path, port }
-}
 
 export interface Exposition {
   /** The current metrics as a response, in OpenMetrics when `accept` asks for it, else Prometheus text. */
@@ -42,7 +23,7 @@ let installed: Exposition | undefined
 export function installExposition(): Exposition {
   if (installed) return installed
   // Cumulative, as Prometheus expects; the reader is collected only when scraped.
-  const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true })
+  const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [kortexHistograms] })
   const provider = new MeterProvider({ readers: [reader] })
   metrics.setGlobalMeterProvider(provider)
   const serializer = new PrometheusSerializer('', false, undefined, true, true)
@@ -93,14 +74,4 @@ function openMetrics(text: string): string {
   }
   out.push('# EOF', '')
   return out.join('\n')
-}
-
-/** Whether a request asks for the exposition: GET (or HEAD) at `path`. */
-export function isMetricsRequest(request: Request, path: string): boolean {
-  if (request.method !== 'GET' && request.method !== 'HEAD') return false
-  const url = request.url
-  const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2)
-  if (start < 0) return false
-  const end = url.indexOf('?', start)
-  return (end < 0 ? url.slice(start) : url.slice(start, end)) === path
 }

@@ -5,8 +5,6 @@
 // atomically.
 import type { CompiledConfig, SecretLookup } from '../../src/config/compile.ts'
 import { ConfigPuller } from '../../src/config/pull.ts'
-import { ConfigError } from '../../src/config/load.ts'
-import { recordConfigLoad } from '../../src/telemetry/metrics.ts'
 import type { FetchLike } from '../../src/providers/types.ts'
 
 export interface FollowOptions {
@@ -34,7 +32,6 @@ export interface FollowedConfig {
 export function followController(o: FollowOptions): FollowedConfig {
   let first: (() => void) | undefined
   const ready = new Promise<void>((r) => (first = r))
-  let loads = 0
   const puller = new ConfigPuller({
     url: o.url,
     token: o.token,
@@ -44,15 +41,10 @@ export function followController(o: FollowOptions): FollowedConfig {
     intervalMs: o.intervalMs ?? 2000,
     maxBackoffMs: 30_000,
     onUpdate: (config, version) => {
-      recordConfigLoad(loads++ ? 'applied' : 'initial')
       o.loaded(config, version)
       first?.()
     },
-    onError: (err) => {
-      // A config the gateway would not take is refused; a controller out of reach is not a reload.
-      if (err instanceof ConfigError) recordConfigLoad('refused')
-      o.failed(err, !!puller.current())
-    },
+    onError: (err) => o.failed(err, !!puller.current()),
   })
   puller.start()
   return { current: () => puller.current(), ready, version: () => puller.version, close: () => puller.stop() }

@@ -5,7 +5,8 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Gateway } from '../../src/app.ts'
 import type { FleetView } from '../../src/telemetry/metrics.ts'
-import { installExposition, isMetricsRequest, metricsSettings, type Exposition } from '../metrics/prometheus.ts'
+import type { Exposition } from '../metrics/prometheus.ts'
+import { isMetricsRequest, metricsSettings } from '../metrics/settings.ts'
 
 export interface NodeMetrics {
   /** The gateway, answering the metrics path too when metrics share its port. */
@@ -18,7 +19,8 @@ export interface NodeMetrics {
 export async function startMetrics(gateway: Pick<Gateway, 'fetch'>, view: FleetView, host: string, env: NodeJS.ProcessEnv = process.env): Promise<NodeMetrics> {
   const settings = metricsSettings((n) => env[n])
   if (!settings.enabled) return { gateway, close: async () => {} }
-  const exposition = installExposition()
+  // The SDK and exporter load only now: with metrics off they cost no memory either.
+  const exposition = (await import('../metrics/prometheus.ts')).installExposition()
   const unobserve = exposition.observe(view)
   if (settings.port === undefined) {
     const path = settings.path

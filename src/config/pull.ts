@@ -15,8 +15,9 @@
 // own namespace's Secret: never another namespace's, never this runtime's
 // environment (which holds the controller token).
 import { clusterSecretKey, compileConfig, type CompiledConfig, type SecretLookup } from './compile.ts'
-import { parseConfigText } from './load.ts'
-import { guardConfig, shapeOf, type ConfigShape } from './guard.ts'
+import { ConfigError, parseConfigText } from './load.ts'
+import { recordConfigLoad } from '../telemetry/metrics.ts'
+import { ConfigRefused, guardConfig, shapeOf, type ConfigShape } from './guard.ts'
 import type { FetchLike } from '../providers/types.ts'
 
 export interface ConfigDocument {
@@ -77,6 +78,8 @@ export class ConfigPuller {
     } catch (err) {
       if (signal?.aborted) return 'failed'
       this.#failures++
+      // A config the gateway would not take is a refused reload; a controller out of reach is not.
+      if (err instanceof ConfigError || err instanceof ConfigRefused) recordConfigLoad('refused')
       this.o.onError?.(ctrl.signal.aborted ? ctrl.signal.reason : withCause(err))
       return 'failed'
     } finally {
@@ -110,6 +113,7 @@ export class ConfigPuller {
     const config = await compileConfig(parseConfigText(text, `controller config ${version}`), this.o.secrets, `controller config ${version}`, (ns, ref) => secrets[clusterSecretKey(ns, ref)])
     // Once a config runs, one that drops every route, backend or the GatewayConfig is refused (guard.ts).
     const shape = this.#config ? guardConfig(this.#shape, doc.resources, `controller config ${version}`) : shapeOf(doc.resources)
+    recordConfigLoad(this.#config ? 'applied' : 'initial')
     this.#config = config
     this.#shape = shape
     this.#etag = res.headers.get('etag') ?? undefined

@@ -1,7 +1,7 @@
 // One request, told to OpenTelemetry after the response: a GenAI client span
 // and the GenAI client metrics, plus Kortex's own request and cost counters.
 // Only @opentelemetry/api is used; each runtime installs (or not) an SDK, and
-// without one this costs two identity checks.
+// without one this costs two identity checks. Metrics go through metrics.ts.
 import { SpanKind, SpanStatusCode, diag, trace } from '@opentelemetry/api'
 import type { Attributes, Tracer, TracerProvider } from '@opentelemetry/api'
 import * as g from './genai.ts'
@@ -133,33 +133,28 @@ function span(t: Tracer, s: RequestSummary, op: string, provider: string | undef
 }
 
 function measure(m: Instruments, s: RequestSummary, op: string, provider: string | undefined, errorType: string | undefined, embeddings: boolean, ttft: number | undefined) {
-  const a: Attributes = { [g.GEN_AI_OPERATION_NAME]: op, [g.GEN_AI_REQUEST_MODEL]: bounded('model', s.requestModel) }
-  if (provider !== undefined) a[g.GEN_AI_PROVIDER_NAME] = bounded('provider', provider)
-  if (s.responseModel !== undefined) a[g.GEN_AI_RESPONSE_MODEL] = bounded('model', s.responseModel)
-
-  if (s.inputTokens !== undefined) m.tokens.record(s.inputTokens, { ...a, [g.GEN_AI_TOKEN_TYPE]: g.GenAiTokenType.input })
-  if (s.outputTokens !== undefined && !embeddings) m.tokens.record(s.outputTokens, { ...a, [g.GEN_AI_TOKEN_TYPE]: g.GenAiTokenType.output })
-  if (ttft !== undefined) m.ttfc.record(ttft, a)
-  if (errorType !== undefined) a[g.ERROR_TYPE] = bounded('error', errorType)
-  m.duration.record(Math.max(0, s.endTime - s.startTime) / 1000, a)
+  // GenAI attributes in the order of GENAI_NAMES (metrics.ts); an empty one is left out.
+  const model = bounded('model', s.requestModel)
+  const p = provider === undefined ? '' : bounded('provider', provider)
+  const rm = s.responseModel === undefined ? '' : bounded('model', s.responseModel)
+  if (s.inputTokens !== undefined) m.tokens.record(s.inputTokens, [op, model, p, rm, g.GenAiTokenType.input])
+  if (s.outputTokens !== undefined && !embeddings) m.tokens.record(s.outputTokens, [op, model, p, rm, g.GenAiTokenType.output])
+  if (ttft !== undefined) m.ttfc.record(ttft, [op, model, p, rm, ''])
+  m.duration.record(Math.max(0, s.endTime - s.startTime) / 1000, [op, model, p, rm, errorType === undefined ? '' : bounded('error', errorType)])
 
   // Kortex's own: every label present on every series (empty when not known), so queries need no `or`.
   const route = bounded('route', s.route)
   const backend = s.backend === undefined ? '' : bounded('backend', s.backend)
   const failovers = s.failures?.length ?? 0
   const outcome = s.status >= 400 ? 'failed' : failovers ? 'failed_over' : 'served'
-  m.requests.add(1, { route, backend, status_class: statusClass(s.status), outcome, reason: s.status >= 400 && errorType !== undefined ? bounded('error', errorType) : '' })
-  if (s.failures) for (const f of s.failures) m.attempts.add(1, { route, backend: bounded('backend', f.backend), result: 'failed' })
-  if (s.status < 400 && s.backend !== undefined) m.attempts.add(1, { route, backend, result: 'ok' })
-  else if (s.attempts > failovers) m.attempts.add(s.attempts - failovers, { route, backend: '', result: 'failed' })
-  if (s.attempts > 1) m.retries.add(s.attempts - 1, { route })
-  if (s.stream && s.status < 400) m.streams.add(1, { route, backend, outcome: s.cancelled ? 'cancelled' : s.errorType !== undefined ? 'cut' : 'completed' })
+  m.requests.add(1, [route, backend, statusClass(s.status), outcome, s.status >= 400 && errorType !== undefined ? bounded('error', errorType) : ''])
+  if (s.failures) for (const f of s.failures) m.attempts.add(1, [route, bounded('backend', f.backend), 'failed'])
+  if (s.status < 400 && s.backend !== undefined) m.attempts.add(1, [route, backend, 'ok'])
+  else if (s.attempts > failovers) m.attempts.add(s.attempts - failovers, [route, '', 'failed'])
+  if (s.attempts > 1) m.retries.add(s.attempts - 1, [route])
+  if (s.stream && s.status < 400) m.streams.add(1, [route, backend, s.cancelled ? 'cancelled' : s.errorType !== undefined ? 'cut' : 'completed'])
 
   if (s.costNano !== undefined && s.currency !== undefined) {
-    const c: Attributes = { route, model: bounded('model', s.requestModel), currency: bounded('currency', s.currency) }
-    if (backend) c.backend = backend
-    if (s.team !== undefined) c.team = bounded('team', s.team)
-    if (s.feature !== undefined) c.feature = bounded('feature', s.feature)
-    m.cost.add(s.costNano / 1e9, c)
+    m.cost.add(s.costNano / 1e9, [route, bounded('model', s.requestModel), bounded('currency', s.currency), backend, s.team === undefined ? '' : bounded('team', s.team), s.feature === undefined ? '' : bounded('feature', s.feature)])
   }
 }

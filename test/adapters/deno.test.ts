@@ -59,7 +59,7 @@ describe.skipIf(!redisUp)('Deno instances on Redis', () => {
     }))
     const total = (re: RegExp) => texts.reduce((n, t) => n + [...t.matchAll(re)].reduce((m, x) => m + Number(x[1]), 0), 0)
     expect(total(new RegExp(`kortex_requests_total\\{route="r-${run}",backend="echo",status_class="2xx",outcome="served",reason=""\\} (\\d+)`, 'g'))).toBe(6)
-    expect(total(/kortex_requests_total\{route="",backend="",status_class="4xx",outcome="refused",reason="rate_limit_exceeded"\} (\d+)/g)).toBe(10)
+    expect(total(new RegExp(`kortex_requests_total\\{route="r-${run}",backend="",status_class="4xx",outcome="refused",reason="rate_limit_exceeded"\\} (\\d+)`, 'g'))).toBe(10)
     expect(total(/kortex_rate_limit_refusals_total\{scope="route"\} (\d+)/g)).toBe(10)
     expect(texts[0]).toMatch(/gen_ai_client_operation_duration_seconds_bucket\{/)
   })
@@ -114,5 +114,10 @@ describe('Deno config from the controller', () => {
     expect(seen.length).toBeGreaterThan(n)
     expect(await models()).toEqual(['model-d2'])
     down = false
+    // The update counts as an applied reload, the second generation; the outage refused nothing.
+    const text = await (await fetch(`${k.url}/metrics`)).text()
+    expect(text).toMatch(/^kortex_config_reloads_total\{result="applied"\} 1$/m)
+    expect(text).toMatch(/^kortex_config_reloads_total\{result="refused"\} 0$/m)
+    expect(text).toMatch(/^kortex_config_generation 2$/m)
   })
 })

@@ -223,10 +223,13 @@ scrape_configs:
     expect(states.filter(([, h]: [string, string]) => h !== 'ok')).toEqual([])
   })
 
-  it('the breaker that opened and the route left without a backend read as the alerts expect', async () => {
+  it('the breaker that opened, the route left without a backend, the failover and the refusals read as the alerts and panels expect', async () => {
     expect(await query('kortex_breaker_state{state="open"} == 1')).toMatchObject([{ metric: { backend: 'flaky' } }])
     expect(await query('min by (route) (kortex_route_backends_available) == 0')).toMatchObject([{ metric: { route: 'lonely' } }])
     expect(await query('sum by (reason) (kortex_requests_total{outcome="refused"})')).toHaveLength(5)
+    expect(await query('kortex_requests_total{outcome="refused",reason="rate_limit_exceeded",route="limited"}')).toHaveLength(1)
+    expect(await query('kortex_rate_limit_refusals_total{scope="route"}')).toHaveLength(1)
+    expect(await query('kortex_requests_total{outcome="failed_over",route="chat",backend="steady"}')).toHaveLength(1)
     expect(await query('kortex_config_reloads_total{result="refused"} > 0')).toHaveLength(1)
   })
 })

@@ -8,6 +8,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { MeterProvider, MetricReader, DataPointType, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics'
 import { recordRequest, type RequestSummary } from '../../src/telemetry/otel.ts'
 import { SECONDS_BUCKETS, TOKEN_BUCKETS } from '../../src/telemetry/genai.ts'
+import { kortexHistograms } from '../../adapters/metrics/producer.ts'
 
 class Reader extends MetricReader {
   protected override async onForceFlush() {}
@@ -17,7 +18,7 @@ class Reader extends MetricReader {
 function installSdk() {
   const spans = new InMemorySpanExporter()
   const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] })
-  const reader = new Reader()
+  const reader = new Reader({ metricProducers: [kortexHistograms] })
   const meterProvider = new MeterProvider({ readers: [reader] })
   trace.setGlobalTracerProvider(tracerProvider)
   metrics.setGlobalMeterProvider(meterProvider)
@@ -286,6 +287,18 @@ describe('recordRequest with an SDK installed', () => {
     expect(spans.getFinishedSpans()).toHaveLength(3)
     expect((await points('kortex.requests')).map((p) => [p.attributes.status_class, p.value])).toEqual([['2xx', 2], ['5xx', 1]])
     expect((await points('kortex.cost')).map((p) => p.value)).toEqual([0.00625 * 3])
+  })
+
+  it('streams by outcome (completed, cut, cancelled) and a failover with its failed attempt and retry', async () => {
+    const { points } = installSdk()
+    recordRequest(streamedChat)
+    recordRequest({ ...streamedChat, errorType: 'stream_error' })
+    recordRequest({ ...streamedChat, cancelled: true })
+    recordRequest({ ...streamedChat, stream: false, attempts: 2, failures: [{ backend: 'anthropic-eu' }] })
+    expect((await points('kortex.streams')).map((p) => [p.attributes.outcome, p.value])).toEqual([['completed', 1], ['cut', 1], ['cancelled', 1]])
+    expect((await points('kortex.requests')).map((p) => [p.attributes.outcome, p.value])).toEqual([['served', 3], ['failed_over', 1]])
+    expect((await points('kortex.upstream.attempts')).map((p) => [p.attributes.backend, p.attributes.result, p.value])).toEqual([['openai-main', 'ok', 4], ['anthropic-eu', 'failed', 1]])
+    expect((await points('kortex.upstream.retries')).map((p) => [p.attributes, p.value])).toEqual([[{ route: 'chat-default' }, 1]])
   })
 
   it('bounds a metric dimension: past its limit new values report other, spans keep them', async () => {
