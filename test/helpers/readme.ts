@@ -27,7 +27,7 @@ export function readmeBlocks(file = join(root, 'README.md')): Block[] {
 }
 
 /** The blocks of one section, by its heading. */
-export const blocksUnder = (heading: string, lang?: string) => readmeBlocks().filter((b) => b.heading === heading && (!lang || b.lang === lang))
+export const blocksUnder = (heading: string, lang?: string, file?: string) => readmeBlocks(file).filter((b) => b.heading === heading && (!lang || b.lang === lang))
 
 /** The README shows the default address; a test's gateway listens on a free port. */
 export const onPort = (text: string, url: string) => text.replaceAll('http://127.0.0.1:8080', url).replaceAll('localhost:8080', new URL(url).host)
