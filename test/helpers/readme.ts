@@ -49,9 +49,13 @@ export function shownOutput(body: string): RegExp {
   return new RegExp(`^${shown.split('...').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}\n?$`)
 }
 
-/** Runs a shell example's commands (sh -c) and returns what they print. */
-export async function sh(lines: string[], env: Record<string, string> = {}, cwd = root): Promise<string> {
-  const { stdout } = await run('sh', ['-c', lines.join('\n')], { cwd, env: { ...process.env, ...env }, timeout: 15_000 })
+/** Runs a shell example's commands (sh -c) and returns what they print (stdout, or both streams with `all`). */
+export async function sh(lines: string[], env: Record<string, string> = {}, cwd = root, opts: { all?: boolean } = {}): Promise<string> {
+  const script = opts.all ? `{ ${lines.join('\n')}\n} 2>&1` : lines.join('\n')
+  const { stdout } = await run('sh', ['-c', script], { cwd, env: { ...process.env, ...env }, timeout: 15_000 }).catch((err) => {
+    if (opts.all && typeof err.stdout === 'string') return err as { stdout: string } // an example that shows a failure exits non-zero
+    throw err
+  })
   return stdout
 }
 

@@ -2,7 +2,7 @@
 // (Its YAML blocks are loaded by test/config/config.test.ts; the clone-and-start check
 // by test/newcomer/.)
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -60,5 +60,20 @@ describe('Routes and rules', () => {
     const gw = await gateway(['--config', join(work, 'kortex.yaml')], secrets)
     const block = blocksUnder('Routes and rules', 'sh').find((b) => b.body.includes('X-Route'))!
     expect(await sh(commands(onPort(block.body, gw.url)), secrets)).toMatch(shownOutput(block.body))
+  })
+})
+
+describe('Budgets', () => {
+  it('a budget smaller than one request: validate prints what the README shows', async () => {
+    const config = readmeBlocks().find((b) => b.lang === 'yaml' && b.body.includes('name: production-route'))!.body
+    const withBudget = config.replace('spec:\n  auth:\n', 'spec:\n  budgets: [{ scope: team, name: web, amount: "0.01", period: day }]\n  auth:\n')
+    expect(withBudget).not.toBe(config)
+    const dir = join(work, 'budget')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'kortex.yaml'), withBudget)
+    const block = blocksUnder('Budgets', 'sh')[0]!
+    // `npx kortex-gateway` is this repository's bin (test/ship runs it from the packed tarball).
+    const lines = commands(block.body).map((l) => l.replace(/^npx kortex-gateway /, `node ${join(root, 'bin/kortex.js')} `))
+    expect(await sh(lines, { ML_TEAM_KEY: 'kx-ml-team-key' }, dir, { all: true })).toMatch(shownOutput(block.body))
   })
 })
