@@ -77,3 +77,15 @@ describe('Budgets', () => {
     expect(await sh(lines, { ML_TEAM_KEY: 'kx-ml-team-key' }, dir, { all: true })).toMatch(shownOutput(block.body))
   })
 })
+
+describe('A/B experiments', () => {
+  it('the try-out config: a sticky variant, feedback recorded, and the report the README shows (needs jq)', async () => {
+    const config = blocksUnder('A/B experiments', 'yaml')[0]!.body
+    const dir = join(work, 'experiment')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'kortex.yaml'), config)
+    const gw = await gateway(['--config', join(dir, 'kortex.yaml')])
+    const block = blocksUnder('A/B experiments', 'sh')[0]!
+    expect(await sh(commands(onPort(block.body, gw.url)))).toMatch(shownOutput(block.body))
+  })
+})
