@@ -8,6 +8,7 @@ import { gatewaySpec } from './schema.ts'
 import { sha256Hex } from '../auth/hash.ts'
 import { compileFailover, compileRules, type FailoverPolicy, type Rule, type WeightedRef } from './compile-route.ts'
 import { fromInline, fromResource, type Experiment } from './compile-experiment.ts'
+import { formatNano, maxCostNano, parseNano } from '../usage/cost.ts'
 
 export type { WeightedRef, Rule, FailoverPolicy, Experiment }
 
@@ -172,6 +173,9 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
   for (const r of routes) r.backends = byNamespace.get(r.namespace) ?? new Map()
 
   const settings = gateway ?? gatewaySpec.parse({})
+  const gatewayDoc = docs.find((d) => d.resource.kind === 'GatewayConfig')
+  const tooSmall = budgetsBelowOneRequest(settings, routes, gatewayDoc?.index ?? 0, `GatewayConfig ${gatewayDoc?.resource.metadata.name ?? ''}`)
+  if (tooSmall.length) throw new ConfigError(tooSmall, source)
   const keys = new Map<string, Principal>()
   for (const k of settings.auth.keys) {
     let hash = k.keySha256?.toLowerCase()
@@ -183,6 +187,41 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
   if (!settings.auth.open && keys.size === 0) warnings.push('auth is closed and no API keys are defined: every request will get 401')
 
   return { backends, routes, experiments, gateway: settings, keys, models: listModels(routes, backends), warnings }
+}
+
+/**
+ * A budget is reserved a request's worst case before it is sent: `defaultMaxTokens` of
+ * output (when the client sets no max_tokens) at the priciest backend the request may
+ * reach. A budget below that, even with an empty prompt, would refuse those requests
+ * with a 402 from its first one: say so at load instead.
+ */
+function budgetsBelowOneRequest(settings: GatewaySpec, routes: Route[], doc: number, resource: string): ConfigProblem[] {
+  if (!settings.budgets.length) return []
+  const maxTokens = settings.limits.defaultMaxTokens
+  let worst = 0
+  let where = ''
+  for (const r of routes) {
+    for (const name of new Set([...routeBackends(r), ...r.fallback])) {
+      const b = r.backends.get(name)
+      const cost = b ? maxCostNano(b, 0, maxTokens) : 0
+      if (cost > worst) [worst, where] = [cost, `backend "${name}" of route "${r.name}"`]
+    }
+  }
+  return settings.budgets.flatMap((b, i) => {
+    const amount = parseNano(b.amount)
+    if (amount >= worst) return []
+    const who = b.scope === 'user' ? 'every user' : `${b.scope} '${b.name}'`
+    return [{
+      doc,
+      resource,
+      path: `spec.budgets[${i}].amount`,
+      message:
+        `the budget of ${who} (${b.amount} ${b.currency} a ${b.period}) is smaller than one request's worst case, ` +
+        `${formatNano(worst)} ${b.currency}: ${maxTokens} output tokens (limits.defaultMaxTokens, reserved when a request sets no max_tokens) at ${where}, ` +
+        `so every such request would be refused with 402. Raise the budget well above ${formatNano(worst)} ${b.currency} (prompts cost too), ` +
+        `or lower limits.defaultMaxTokens (and have clients set max_tokens)`,
+    }]
+  })
 }
 
 function compileBackend(name: string, namespace: string, spec: BackendSpec, secrets: SecretLookup, warnings: string[], clusterSecrets?: ClusterSecretLookup): Backend {

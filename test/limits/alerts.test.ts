@@ -24,6 +24,7 @@ metadata: { name: g }
 spec:
   accessLog: false
   auth: { keys: [{ name: web-app, key: kx-web-app-0001, team: web }] }
+  limits: { defaultMaxTokens: 16 }   # a budget must hold one request's worst case
   budgets:
     - { scope: team, name: web, amount: "0.01", period: day, alertAt: [50, 80, 100], webhook: "${hooks.url}/budget" }
 ---

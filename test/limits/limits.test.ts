@@ -160,6 +160,7 @@ describe('budgets', () => {
   it('refuse at the boundary with 402 budget_exceeded, and alert once per threshold', async () => {
     const alerts: any[] = []
     const yaml = gateway(`${keys}
+  limits: { defaultMaxTokens: 16 }   # a budget must hold one request's worst case
   budgets:
     - { scope: team, name: web, amount: "0.001", period: day, alertAt: [50, 80, 100], webhook: "http://hooks.test/budget" }`)
     const clock = fakeClock(Date.parse('2026-11-30T12:00:00Z'))

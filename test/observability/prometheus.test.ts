@@ -70,6 +70,7 @@ spec:
     keys:
       - { name: web-app, key: kx-web-app-0001, team: web }
       - { name: ml-app, key: kx-ml-app-00001, team: ml }
+  limits: { defaultMaxTokens: 16 }   # a budget must hold one request's worst case
   budgets:
     - { scope: team, name: web, amount: "0.001", period: day, alertAt: [100] }
 ---

@@ -7,7 +7,7 @@
 // HEALTHCHECK run against each, and nothing written under the directory.
 // Then `npx kortex-gateway --config kortex.yaml` from the same tarball, as a
 // user runs it once the package is published.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, type ChildProcess } from 'node:child_process'
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { FakeApiServer } from '../k8s/fake-apiserver.ts'
 import { G } from '../k8s/helpers.ts'
 import { echoConfig } from '../helpers/configs.ts'
+import { serve as serveCommand, stopAll } from '../helpers/serve.ts'
 
 const root = new URL('../../', import.meta.url).pathname
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
@@ -23,7 +24,7 @@ const work = mkdtempSync(join(tmpdir(), 'kortex-ship-'))
 const app = join(work, 'app')
 const children: ChildProcess[] = []
 // As the image's USER: an unprivileged user, so the read-only directory is really read-only (root ignores modes).
-const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+const asUser: { uid?: number; gid?: number } = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
 let tarball: string
 let api: FakeApiServer
 
@@ -57,23 +58,9 @@ function tree(dir: string): string[] {
     .sort()
 }
 
-/** Starts a command; resolves with the URL it prints once it serves. */
-function serve(cmd: string, args: string[], env: Record<string, string>, opts: { user?: boolean } = {}): Promise<{ url: string; output: () => string }> {
-  // Its own process group: npx runs the server as a grandchild, and the whole group is stopped at the end.
-  const child = spawn(cmd, args, { cwd: work, env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...(opts.user ? asUser : {}) })
-  children.push(child)
-  let out = ''
-  return new Promise((resolve, reject) => {
-    const on = (d: Buffer) => {
-      out += d
-      const m = /(?:listening on|serving) (http:\/\/[\d.:]+)/.exec(out)
-      if (m && (!/listening on/.test(m[0]) || /Try it:[\s\S]*-d '/.test(out))) resolve({ url: m[1]!, output: () => out })
-    }
-    child.stdout!.on('data', on)
-    child.stderr!.on('data', on)
-    child.on('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`)))
-  })
-}
+/** Starts a command from the work directory; resolves with the URL it prints once it serves. */
+const serve = (cmd: string, args: string[], env: Record<string, string>, opts: { user?: boolean } = {}) =>
+  serveCommand(cmd, args, env, { cwd: work, children, as: opts.user ? asUser : undefined })
 
 async function chatAndStream(url: string, model: string) {
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused' })
@@ -99,7 +86,7 @@ beforeAll(() => {
 }, 120_000)
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null) process.kill(-c.pid!, 'SIGKILL')
+  stopAll(children)
   await api?.stop().catch(() => {})
   // npx's own install of the tarball, under the npm cache.
   const npx = join(homedir(), '.npm/_npx')
