@@ -12,6 +12,8 @@
 // - State (limits, budgets, aggregates, the shared breaker board) in Durable
 //   Objects when KORTEX_STATE is bound (the KortexState class below), else
 //   in this isolate's memory.
+// - The tokenizer's tables (exact prompt-token counts) from the static
+//   assets (ASSETS), on first use: the bundle holds none.
 // - Health checks on the Cron Trigger (scheduled); cost records and metrics
 //   after the response through ctx.waitUntil.
 // - Traces: with OTEL_EXPORTER_OTLP_ENDPOINT set, @microlabs/otel-cf-workers
@@ -29,7 +31,9 @@ import { configFromEnv } from '../../src/config/env.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
 import { consoleLogger } from '../../src/telemetry/log.ts'
+import { useRankSource } from '../../src/usage/tokens.ts'
 import { DurableObjectStore, type StateNamespace } from './do-store.ts'
+import { assetRanks, type AssetsBinding } from './tokenizer-ranks.ts'
 
 export { KortexState } from './state-object.ts'
 
@@ -49,6 +53,8 @@ export interface Env {
   KORTEX_STATE?: StateNamespace
   /** How many objects the keys are spread over; default 16. */
   KORTEX_STATE_SHARDS?: string
+  /** The static assets (wrangler.toml [assets]): the tokenizer's tables, fetched when a count must be exact. */
+  ASSETS?: AssetsBinding
   /** OTLP/HTTP traces endpoint, e.g. https://otel.example.com (spans go to its /v1/traces); traces off when absent. */
   OTEL_EXPORTER_OTLP_ENDPOINT?: string
   /** Headers for the exporter, `k1=v1,k2=v2` (a secret when it holds a token). */
@@ -150,6 +156,7 @@ async function load(env: Env, ctx?: ExecutionContext): Promise<Loaded> {
 
 function gatewayFor(env: Env): NonNullable<typeof instance> {
   if (instance) return instance
+  useRankSource(assetRanks(env.ASSETS, consoleLogger))
   const fetcher = (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
   const health = new HealthMonitor({ fetch: fetcher, log: consoleLogger, periodic: false })
   const store = env.KORTEX_STATE ? new DurableObjectStore(env.KORTEX_STATE, { shards: env.KORTEX_STATE_SHARDS ? Number(env.KORTEX_STATE_SHARDS) : undefined }) : undefined
