@@ -14,8 +14,9 @@
 //   in this isolate's memory.
 // - The tokenizer's tables (exact prompt-token counts) from the static
 //   assets (ASSETS), on first use: the bundle holds none.
-// - Health checks on the Cron Trigger (scheduled); cost records and metrics
-//   after the response through ctx.waitUntil.
+// - Health checks on the Cron Trigger (scheduled), their results kept in the
+//   state object that holds the breaker board, so every isolate skips a sick
+//   backend; cost records and metrics after the response through ctx.waitUntil.
 // - Traces: with OTEL_EXPORTER_OTLP_ENDPOINT set, @microlabs/otel-cf-workers
 //   wraps the handlers (a span per request and per subrequest, the gateway's
 //   GenAI spans inside it) and exports OTLP over HTTP after each request;
@@ -78,7 +79,7 @@ const secretsOf = (env: Env) => (name: string) => (typeof env[name] === 'string'
 let loaded: { text: string; result: Promise<Loaded> } | undefined
 let puller: { url: string; p: ConfigPuller; first: Promise<unknown>; lastPull: number } | undefined
 let current: CompiledConfig | undefined
-let instance: { gateway: RunningGateway; health: HealthMonitor; seen?: CompiledConfig } | undefined
+let instance: { gateway: RunningGateway; health: HealthMonitor; store?: DurableObjectStore; seen?: CompiledConfig; shared?: Promise<void> } | undefined
 
 /** The config text the bindings name, or the reason they name none usable. */
 function bound(env: Env): { text: string; source: string } | { error: string } {
@@ -160,6 +161,8 @@ function gatewayFor(env: Env): NonNullable<typeof instance> {
   const fetcher = (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
   const health = new HealthMonitor({ fetch: fetcher, log: consoleLogger, periodic: false })
   const store = env.KORTEX_STATE ? new DurableObjectStore(env.KORTEX_STATE, { shards: env.KORTEX_STATE_SHARDS ? Number(env.KORTEX_STATE_SHARDS) : undefined }) : undefined
+  // The Cron's health-check results come back with the breaker board the core pulls every 2 s: no extra call.
+  if (store) store.onHealth = (states) => health.adopt(states)
   const gateway = createGateway({
     config: () => current,
     fetch: fetcher,
@@ -168,7 +171,7 @@ function gatewayFor(env: Env): NonNullable<typeof instance> {
     health,
     secrets: secretsOf(env),
   })
-  instance = { gateway, health }
+  instance = { gateway, health, store }
   return instance
 }
 
@@ -177,7 +180,32 @@ function use(config: CompiledConfig, inst: NonNullable<typeof instance>) {
   if (inst.seen !== config) {
     inst.seen = config
     inst.health.update(config.backends.values())
+    // A fresh isolate (or config) learns what the last Cron found before its first request is routed: one call, once.
+    const probed = [...config.backends.values()].some((b) => b.spec.healthCheck)
+    const p = probed ? adoptShared(inst) : undefined
+    inst.shared = p
+    void p?.then(() => {
+      if (inst.shared === p) inst.shared = undefined // later requests make no promise for it
+    })
   }
+}
+
+/** The health-check results every isolate shares, taken into this one's monitor. */
+async function adoptShared(inst: NonNullable<typeof instance>): Promise<void> {
+  try {
+    if (inst.store) inst.health.adopt(await inst.store.readHealth())
+  } catch (err) {
+    consoleLogger.warn('kortex: reading shared health checks failed', { error: err instanceof Error ? err.message : String(err) })
+  }
+}
+
+/** The Cron's probes, counted on from the shared results (another isolate may have run the last Cron), then published. */
+async function checkAndShare(inst: NonNullable<typeof instance>): Promise<void> {
+  await adoptShared(inst)
+  await inst.health.checkAll()
+  await inst.store?.reportHealth(inst.health.shared()).catch((err: unknown) => {
+    consoleLogger.warn('kortex: publishing health checks failed', { error: err instanceof Error ? err.message : String(err) })
+  })
 }
 
 const handler = {
@@ -186,12 +214,13 @@ const handler = {
     if (!r.ok) return errorResponse(r.error)
     const inst = gatewayFor(env)
     use(r.config, inst)
+    if (inst.shared) await inst.shared
     // Breaker trips are shared by the core through the store's board (a Durable Object), in the background.
     return inst.gateway.fetch(request, { waitUntil: (p) => ctx.waitUntil(p) })
   },
 
   /** The Cron Trigger: pull the controller's config, then probe every backend that has a health check. */
-  async scheduled(_controller: unknown, env: Env, ctx: ExecutionContext): Promise<void> {
+  async scheduled(_controller: unknown, env: Env, _ctx: ExecutionContext): Promise<void> {
     const pull = pullerFor(env)
     if (pull) {
       await pull.first
@@ -202,7 +231,8 @@ const handler = {
     if (!r.ok) return
     const inst = gatewayFor(env)
     use(r.config, inst)
-    ctx.waitUntil(inst.health.checkAll())
+    // Awaited: the event lasts until every isolate can read what it found.
+    await checkAndShare(inst)
   },
 }
 
