@@ -8,7 +8,7 @@ import { Miniflare } from 'miniflare'
 import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
 import { buildWorker, workerOptions, type BuiltWorker } from './cloudflare-harness.ts'
 
-const config = (up: OpenAIUpstream) => `
+const config = (up: OpenAIUpstream, failureThreshold = 1) => `
 apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
 metadata: { name: edge }
@@ -25,7 +25,7 @@ metadata: { name: sick }
 spec:
   type: external
   external: { url: "${up.base('503')}", model: gpt-4o-mini }
-  healthCheck: { failureThreshold: 1 }
+  healthCheck: { failureThreshold: ${failureThreshold} }
 ---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
@@ -40,11 +40,13 @@ spec:
 let worker: BuiltWorker
 let up: OpenAIUpstream
 let mf: Miniflare
+/** Two failed probes needed, each Cron in another isolate. */
+let mf2: Miniflare
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const sickChats = () => up.requests.filter((r) => r.path === '/mode/503/v1/chat/completions').length
 
-async function chat(isolate: string) {
-  const res = await mf.dispatchFetch(`http://${isolate}.kortex.test/v1/chat/completions`, {
+async function chat(isolate: string, on = mf) {
+  const res = await on.dispatchFetch(`http://${isolate}.kortex.test/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'probed', messages: [{ role: 'user', content: 'hi' }] }),
@@ -64,10 +66,15 @@ beforeAll(async () => {
       workerOptions(worker, 'fresh', env, { state: 'cron' }),
     ],
   })
+  const twice = { KORTEX_CONFIG_YAML: config(up, 2) }
+  mf2 = new Miniflare({
+    workers: [workerOptions(worker, 'a', twice), workerOptions(worker, 'b', twice, { state: 'a' }), workerOptions(worker, 'c', twice, { state: 'a' })],
+  })
 })
 
 afterAll(async () => {
   await mf?.dispose()
+  await mf2?.dispose()
   await up?.close()
   await worker?.remove()
 })
@@ -96,5 +103,14 @@ describe('health checks from the Cron, across isolates', () => {
     const settled = sickChats()
     expect(await chat('warm')).toEqual({ status: 200, backend: 'good', attempts: '1' })
     expect(sickChats()).toBe(settled)
+  })
+
+  it('failures count on from Cron to Cron, whichever isolate each runs in', async () => {
+    const cron = async (isolate: string) => ((await mf2.getWorker(isolate)) as unknown as { scheduled(o: { cron: string }): Promise<unknown> }).scheduled({ cron: '* * * * *' })
+    expect(await chat('b', mf2)).toEqual({ status: 200, backend: 'good', attempts: '2' }) // b serving before any probe
+    await cron('a') // one failed probe of two
+    expect(await chat('a', mf2)).toEqual({ status: 200, backend: 'good', attempts: '2' })
+    await cron('b') // the second, in another isolate
+    expect(await chat('c', mf2)).toEqual({ status: 200, backend: 'good', attempts: '1' })
   })
 })
