@@ -14,6 +14,7 @@
 // give-back is refused for a few milliseconds. Settlements that span
 // objects go the same way (settleAcross), after the response.
 import type { Admission, AdmissionResult, Settlement, StateStore } from '../../src/state/store.ts'
+import type { SharedHealth } from '../../src/resilience/health.ts'
 
 /** What the Worker calls on one state object (KortexState's RPC methods). */
 export interface StateStub {
@@ -31,6 +32,8 @@ export interface StateStub {
   get(key: string): Promise<string | undefined>
   tripBreaker(key: string, until: number): Promise<void>
   openBreakers(): Promise<Record<string, number>>
+  reportHealth(states: Record<string, SharedHealth>): Promise<void>
+  boards(): Promise<{ open: Record<string, number>; health: Record<string, SharedHealth> }>
 }
 
 /** The Durable Object namespace binding, as far as this store needs it. */
@@ -260,8 +263,28 @@ export class DurableObjectStore implements StateStore {
     return this.stub(BREAKERS).tripBreaker(key, untilMs)
   }
 
-  openBreakers(): Promise<Record<string, number>> {
-    return this.stub(BREAKERS).openBreakers()
+  /**
+   * Where health-check results go when they come with the board (the Worker's
+   * HealthMonitor.adopt): the same background call then brings both, so
+   * sharing health costs no extra call.
+   */
+  onHealth: ((states: Record<string, SharedHealth>) => void) | undefined
+
+  async openBreakers(): Promise<Record<string, number>> {
+    if (!this.onHealth) return this.stub(BREAKERS).openBreakers()
+    const b = await this.stub(BREAKERS).boards()
+    this.onHealth(b.health)
+    return b.open
+  }
+
+  /** Health-check results (the Cron's), kept with the breaker board for every isolate. */
+  reportHealth(states: Record<string, SharedHealth>): Promise<void> {
+    return this.stub(BREAKERS).reportHealth(states)
+  }
+
+  /** Every backend's latest shared health-check result. */
+  async readHealth(): Promise<Record<string, SharedHealth>> {
+    return (await this.stub(BREAKERS).boards()).health
   }
 }
 

@@ -1,7 +1,7 @@
 // The Durable Object that holds Kortex's shared state on Cloudflare: rate-limit
 // windows (GCRA theoretical arrival times), token reservations, budget
-// counters, experiment aggregates (hashes), assignments and shared breaker
-// trips (values). SQLite-backed, called through RPC methods; each method runs
+// counters, experiment aggregates (hashes), assignments, shared breaker
+// trips and health-check results (values). SQLite-backed, called through RPC methods; each method runs
 // without awaiting anything, so the object's single thread makes it atomic.
 // Many objects share the keys (see do-store.ts: a key always lives in the same
 // one, chosen by hashing it), so no single object becomes a hot spot. An
@@ -14,6 +14,7 @@
 // when the KORTEX_TEST_CLOCK binding is "1".
 import { DurableObject, type SqlStorage } from 'cloudflare:workers'
 import { gcra, type Admission, type AdmissionResult, type RateState, type Settlement } from '../../src/state/store.ts'
+import type { SharedHealth } from '../../src/resilience/health.ts'
 import { ShardCoordinator, type Layout, type StateNamespace } from './do-store.ts'
 
 /** Expired rows are swept every this many writes. */
@@ -52,6 +53,26 @@ export class KortexState extends DurableObject {
     this.#sql.exec('CREATE TABLE IF NOT EXISTS hf (k TEXT NOT NULL, f TEXT NOT NULL, v REAL NOT NULL, PRIMARY KEY (k, f))')
     this.#sql.exec('CREATE TABLE IF NOT EXISTS hx (k TEXT PRIMARY KEY, exp REAL)')
     this.#sql.exec('CREATE TABLE IF NOT EXISTS brk (k TEXT PRIMARY KEY, until REAL NOT NULL)')
+    // at: the probe's time (epoch ms); v: SharedHealth as JSON.
+    this.#sql.exec('CREATE TABLE IF NOT EXISTS hlth (k TEXT PRIMARY KEY, at REAL NOT NULL, v TEXT NOT NULL)')
+  }
+
+  /** Health-check results from the isolate a Cron ran in: per backend key, the newest probe wins. */
+  reportHealth(states: Record<string, SharedHealth>): void {
+    for (const k in states) {
+      const s = states[k]!
+      this.#sql.exec('INSERT INTO hlth (k, at, v) VALUES (?, ?, ?) ON CONFLICT (k) DO UPDATE SET at = excluded.at, v = excluded.v WHERE excluded.at >= at', k, s.lastCheck, JSON.stringify(s))
+    }
+  }
+
+  /** The breaker board and the health results together: one call for an isolate's background refresh. */
+  boards(): { open: Record<string, number>; health: Record<string, SharedHealth> } {
+    const now = this.#now()
+    // A result a day old is nobody's any more (the backend left the config, or the Cron stopped).
+    this.#sql.exec('DELETE FROM hlth WHERE at <= ?', now - 86_400_000)
+    const health: Record<string, SharedHealth> = {}
+    for (const r of this.#sql.exec<{ k: string; v: string }>('SELECT k, v FROM hlth')) health[r.k] = JSON.parse(r.v) as SharedHealth
+    return { open: this.openBreakers(), health }
   }
 
   /** A breaker opened somewhere until `until` (epoch ms); the latest trip wins. */

@@ -12,8 +12,11 @@
 // - State (limits, budgets, aggregates, the shared breaker board) in Durable
 //   Objects when KORTEX_STATE is bound (the KortexState class below), else
 //   in this isolate's memory.
-// - Health checks on the Cron Trigger (scheduled); cost records and metrics
-//   after the response through ctx.waitUntil.
+// - The tokenizer's tables (exact prompt-token counts) from the static
+//   assets (ASSETS), on first use: the bundle holds none.
+// - Health checks on the Cron Trigger (scheduled), their results kept in the
+//   state object that holds the breaker board, so every isolate skips a sick
+//   backend; cost records and metrics after the response through ctx.waitUntil.
 // - Traces: with OTEL_EXPORTER_OTLP_ENDPOINT set, @microlabs/otel-cf-workers
 //   wraps the handlers (a span per request and per subrequest, the gateway's
 //   GenAI spans inside it) and exports OTLP over HTTP after each request;
@@ -29,7 +32,9 @@ import { configFromEnv } from '../../src/config/env.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
 import { consoleLogger } from '../../src/telemetry/log.ts'
+import { useRankSource } from '../../src/usage/tokens.ts'
 import { DurableObjectStore, type StateNamespace } from './do-store.ts'
+import { assetRanks, type AssetsBinding } from './tokenizer-ranks.ts'
 
 export { KortexState } from './state-object.ts'
 
@@ -49,6 +54,8 @@ export interface Env {
   KORTEX_STATE?: StateNamespace
   /** How many objects the keys are spread over; default 16. */
   KORTEX_STATE_SHARDS?: string
+  /** The static assets (wrangler.toml [assets]): the tokenizer's tables, fetched when a count must be exact. */
+  ASSETS?: AssetsBinding
   /** OTLP/HTTP traces endpoint, e.g. https://otel.example.com (spans go to its /v1/traces); traces off when absent. */
   OTEL_EXPORTER_OTLP_ENDPOINT?: string
   /** Headers for the exporter, `k1=v1,k2=v2` (a secret when it holds a token). */
@@ -72,7 +79,7 @@ const secretsOf = (env: Env) => (name: string) => (typeof env[name] === 'string'
 let loaded: { text: string; result: Promise<Loaded> } | undefined
 let puller: { url: string; p: ConfigPuller; first: Promise<unknown>; lastPull: number } | undefined
 let current: CompiledConfig | undefined
-let instance: { gateway: RunningGateway; health: HealthMonitor; seen?: CompiledConfig } | undefined
+let instance: { gateway: RunningGateway; health: HealthMonitor; store?: DurableObjectStore; seen?: CompiledConfig; shared?: Promise<void> } | undefined
 
 /** The config text the bindings name, or the reason they name none usable. */
 function bound(env: Env): { text: string; source: string } | { error: string } {
@@ -150,9 +157,12 @@ async function load(env: Env, ctx?: ExecutionContext): Promise<Loaded> {
 
 function gatewayFor(env: Env): NonNullable<typeof instance> {
   if (instance) return instance
+  useRankSource(assetRanks(env.ASSETS, consoleLogger))
   const fetcher = (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
   const health = new HealthMonitor({ fetch: fetcher, log: consoleLogger, periodic: false })
   const store = env.KORTEX_STATE ? new DurableObjectStore(env.KORTEX_STATE, { shards: env.KORTEX_STATE_SHARDS ? Number(env.KORTEX_STATE_SHARDS) : undefined }) : undefined
+  // The Cron's health-check results come back with the breaker board the core pulls every 2 s: no extra call.
+  if (store) store.onHealth = (states) => health.adopt(states)
   const gateway = createGateway({
     config: () => current,
     fetch: fetcher,
@@ -161,7 +171,7 @@ function gatewayFor(env: Env): NonNullable<typeof instance> {
     health,
     secrets: secretsOf(env),
   })
-  instance = { gateway, health }
+  instance = { gateway, health, store }
   return instance
 }
 
@@ -170,7 +180,32 @@ function use(config: CompiledConfig, inst: NonNullable<typeof instance>) {
   if (inst.seen !== config) {
     inst.seen = config
     inst.health.update(config.backends.values())
+    // A fresh isolate (or config) learns what the last Cron found before its first request is routed: one call, once.
+    const probed = [...config.backends.values()].some((b) => b.spec.healthCheck)
+    const p = probed ? adoptShared(inst) : undefined
+    inst.shared = p
+    void p?.then(() => {
+      if (inst.shared === p) inst.shared = undefined // later requests make no promise for it
+    })
   }
+}
+
+/** The health-check results every isolate shares, taken into this one's monitor. */
+async function adoptShared(inst: NonNullable<typeof instance>): Promise<void> {
+  try {
+    if (inst.store) inst.health.adopt(await inst.store.readHealth())
+  } catch (err) {
+    consoleLogger.warn('kortex: reading shared health checks failed', { error: err instanceof Error ? err.message : String(err) })
+  }
+}
+
+/** The Cron's probes, counted on from the shared results (another isolate may have run the last Cron), then published. */
+async function checkAndShare(inst: NonNullable<typeof instance>): Promise<void> {
+  await adoptShared(inst)
+  await inst.health.checkAll()
+  await inst.store?.reportHealth(inst.health.shared()).catch((err: unknown) => {
+    consoleLogger.warn('kortex: publishing health checks failed', { error: err instanceof Error ? err.message : String(err) })
+  })
 }
 
 const handler = {
@@ -179,12 +214,13 @@ const handler = {
     if (!r.ok) return errorResponse(r.error)
     const inst = gatewayFor(env)
     use(r.config, inst)
+    if (inst.shared) await inst.shared
     // Breaker trips are shared by the core through the store's board (a Durable Object), in the background.
     return inst.gateway.fetch(request, { waitUntil: (p) => ctx.waitUntil(p) })
   },
 
   /** The Cron Trigger: pull the controller's config, then probe every backend that has a health check. */
-  async scheduled(_controller: unknown, env: Env, ctx: ExecutionContext): Promise<void> {
+  async scheduled(_controller: unknown, env: Env, _ctx: ExecutionContext): Promise<void> {
     const pull = pullerFor(env)
     if (pull) {
       await pull.first
@@ -195,7 +231,8 @@ const handler = {
     if (!r.ok) return
     const inst = gatewayFor(env)
     use(r.config, inst)
-    ctx.waitUntil(inst.health.checkAll())
+    // Awaited: the event lasts until every isolate can read what it found.
+    await checkAndShare(inst)
   },
 }
 

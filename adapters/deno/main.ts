@@ -27,6 +27,8 @@ import { consoleLogger } from '../../src/telemetry/log.ts'
 import { RedisStore } from '../redis/store.ts'
 import { isMetricsRequest, metricsSettings } from '../metrics/settings.ts'
 import { fleetView } from '../../src/telemetry/fleet-view.ts'
+import { packageRanks } from '../../src/usage/package-ranks.ts'
+import { useRankSource } from '../../src/usage/tokens.ts'
 
 declare const Deno: {
   env: { get(name: string): string | undefined }
@@ -112,6 +114,8 @@ const current = () => {
   return c
 }
 current()
+// Exact token counts load the tokenizer's tables from the js-tiktoken package, on first use.
+useRankSource(packageRanks)
 const gateway = createGateway({ config: current, fetch: fetcher, log, store, health, secrets: env })
 
 // Deno has no waitUntil: work after the response runs on; keep it for a clean shutdown.

@@ -19,6 +19,11 @@ import { drainMs, type Drained } from './drain.ts'
 import { startMetrics } from './metrics.ts'
 import { fleetView } from '../../src/telemetry/fleet-view.ts'
 import type { FleetView } from '../../src/telemetry/metrics.ts'
+import { packageRanks } from '../../src/usage/package-ranks.ts'
+import { useRankSource } from '../../src/usage/tokens.ts'
+
+// Exact token counts load the tokenizer's tables from the js-tiktoken package, on first use.
+useRankSource(packageRanks)
 
 export interface StartOptions {
   /** A config file to serve and watch; the embedded demo config when absent. */

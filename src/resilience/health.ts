@@ -101,6 +101,22 @@ export interface HealthSnapshot {
   consecutiveFailures: number
 }
 
+/**
+ * One backend's probe results as instances share them (edge isolates, through
+ * the Durable Object that holds the breaker board): the isolate the Cron ran
+ * in publishes, the others adopt.
+ */
+export interface SharedHealth {
+  health: Health
+  /** Epoch ms of the last probe. */
+  lastCheck: number
+  lastError?: string
+  failures: number
+  successes: number
+  /** The probe's URL without credentials or query: a result for another probe is not taken. */
+  probe: string
+}
+
 export interface HealthMonitorOptions {
   fetch: FetchLike
   now?: () => number
@@ -203,6 +219,34 @@ export class HealthMonitor {
     return s
   }
 
+  /** This instance's probe results, for others to adopt: backends probed here only. */
+  shared(): Record<string, SharedHealth> {
+    const out: Record<string, SharedHealth> = {}
+    for (const e of this.entries.values()) {
+      if (!e.probe || e.lastCheck === undefined) continue
+      out[e.key] = { health: e.health, lastCheck: e.lastCheck, failures: e.failures, successes: e.successes, probe: safeUrl(e.probe.url), ...(e.lastError === undefined ? {} : { lastError: e.lastError }) }
+    }
+    return out
+  }
+
+  /**
+   * Takes the results another instance published, each when it is for the same
+   * probe, newer than this instance's own and at most `maxAgeMs` old (a Cron
+   * that stopped leaves no verdict standing for long). A change is not logged
+   * again: the instance that probed logged it.
+   */
+  adopt(states: Record<string, SharedHealth>, maxAgeMs = 5 * 60_000): void {
+    const now = this.now()
+    for (const key in states) {
+      const s = states[key]!
+      const e = this.entries.get(key)
+      if (!e?.probe || s.probe !== safeUrl(e.probe.url)) continue
+      if (now - s.lastCheck > maxAgeMs || (e.lastCheck !== undefined && e.lastCheck >= s.lastCheck)) continue
+      Object.assign(e, { lastCheck: s.lastCheck, lastError: s.lastError, failures: s.failures, successes: s.successes })
+      if (e.health !== s.health) this.set(e, s.health, true)
+    }
+  }
+
   /** Run every probe once now (a Cron Trigger on the edge; tests). A probe already running is awaited, not doubled. */
   async checkAll(): Promise<void> {
     await Promise.all([...this.entries.values()].map((e) => this.check(e)))
@@ -279,10 +323,10 @@ export class HealthMonitor {
     }
   }
 
-  private set(e: Entry, to: Health): void {
+  private set(e: Entry, to: Health, quiet = false): void {
     const from = e.health
     e.health = to
-    const log = this.opts.log
+    const log = quiet ? undefined : this.opts.log
     const fields = { backend: e.key, probe: e.probe && safeUrl(e.probe.url), from, to }
     if (to === 'unhealthy') log?.warn('backend unhealthy', { ...fields, error: e.lastError, consecutiveFailures: e.failures })
     else if (from === 'unhealthy') log?.record({ level: 'info', message: 'backend healthy again', ...fields })

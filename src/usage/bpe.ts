@@ -13,10 +13,19 @@ import { PieceTable, hashOf } from './piece-table.ts'
 
 export type Encoding = 'o200k_base' | 'cl100k_base'
 
-interface Ranks {
+/** A rank file of js-tiktoken's (`js-tiktoken/ranks/<encoding>`): the split pattern and the ranks. */
+export interface Ranks {
   pat_str: string
   bpe_ranks: string
 }
+
+/**
+ * Where an encoding's rank file comes from. The tables are 3.4 MB, so the core
+ * does not import them: each runtime's entry says (`useRankSource`), a package
+ * import on Node and Deno (package-ranks.ts), static assets on Workers. With no
+ * source, exact counts fail and their callers fall back on the estimate.
+ */
+export type RankSource = (name: Encoding) => Promise<Ranks>
 
 export interface Encoder {
   /** Tokens in `text`, special tokens (`<|endoftext|>`) counted as plain text, as the API does. */
@@ -32,10 +41,11 @@ export interface Encoder {
 /** Work per step: characters split into pieces, or merges in one long piece. */
 export const STEP = 4096
 
-// Literal specifiers so bundlers (wrangler, esbuild) see and include both files.
-const sources: Record<Encoding, () => Promise<{ default: Ranks }>> = {
-  o200k_base: () => import('js-tiktoken/ranks/o200k_base'),
-  cl100k_base: () => import('js-tiktoken/ranks/cl100k_base'),
+let source: RankSource | undefined
+
+/** Sets where rank files are loaded from (once, at start); encoders already built stay. */
+export function useRankSource(s: RankSource | undefined): void {
+  source = s
 }
 
 const loading = new Map<Encoding, Promise<Encoder>>()
@@ -45,8 +55,9 @@ const ready = new Map<Encoding, Encoder>()
 export function loadEncoder(name: Encoding): Promise<Encoder> {
   let p = loading.get(name)
   if (!p) {
-    p = sources[name]().then((m) => {
-      const e = buildEncoder(m.default)
+    const from = source
+    p = (from ? from(name) : Promise.reject(new Error(`no tokenizer rank source for ${name}`))).then((r) => {
+      const e = buildEncoder(r)
       ready.set(name, e)
       return e
     })

@@ -8,10 +8,10 @@
 // - countPromptTokens: exact for the model's encoding, loading it on first use.
 // promptTokensWithin uses the first and counts only when the range straddles a bound;
 // reservePromptTokens counts exactly, synchronously once the encoder is built.
-import { STEP, loadEncoder, loadedEncodings, readyEncoder, type Encoder, type Encoding } from './bpe.ts'
+import { STEP, loadEncoder, loadedEncodings, readyEncoder, useRankSource, type Encoder, type Encoding, type RankSource } from './bpe.ts'
 import { Lru } from './lru.ts'
 
-export { loadedEncodings, type Encoding }
+export { loadedEncodings, useRankSource, type Encoding, type RankSource }
 
 export interface Estimate {
   tokens: number

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { build } from 'esbuild'
+// @ts-expect-error a plain-JS build step (wrangler.toml [build]), no types
+import { writeTokenizerAssets } from '../../adapters/cloudflare/tokenizer-assets.js'
 
 export const COMPATIBILITY_DATE = '2026-04-01' // keep in step with wrangler.toml
 /** otel-cf-workers imports node:async_hooks, node:buffer and node:events. */
@@ -13,6 +15,8 @@ export const COMPATIBILITY_FLAGS = ['nodejs_compat']
 
 export interface BuiltWorker {
   dir: string
+  /** The static assets wrangler.toml's build command writes (the tokenizer's tables). */
+  assetsDir: string
   scriptPath: string
   bytes: number
   gzipBytes: number
@@ -36,11 +40,15 @@ export async function buildWorker(): Promise<BuiltWorker> {
     logLevel: 'warning',
   })
   const bundle = await readFile(scriptPath)
-  return { dir, scriptPath, bytes: bundle.length, gzipBytes: gzipSync(bundle).length, remove: () => rm(dir, { recursive: true, force: true }) }
+  const assetsDir = await writeTokenizerAssets(join(dir, 'assets'))
+  return { dir, assetsDir, scriptPath, bytes: bundle.length, gzipBytes: gzipSync(bundle).length, remove: () => rm(dir, { recursive: true, force: true }) }
 }
 
-/** The miniflare options of one Worker running the bundle; `stateFrom` binds the KortexState objects of another Worker (shared state). */
-export function workerOptions(w: BuiltWorker, name: string, bindings: Record<string, string> = {}, opts: { state?: boolean | string } = {}) {
+/**
+ * The miniflare options of one Worker running the bundle; `state` as a script name binds the KortexState
+ * objects of another Worker (shared state); `assets: false` leaves out the ASSETS binding.
+ */
+export function workerOptions(w: BuiltWorker, name: string, bindings: Record<string, string> = {}, opts: { state?: boolean | string; assets?: boolean } = {}) {
   const state = opts.state === undefined ? true : opts.state
   return {
     name,
@@ -51,6 +59,8 @@ export function workerOptions(w: BuiltWorker, name: string, bindings: Record<str
     compatibilityFlags: COMPATIBILITY_FLAGS,
     routes: [`${name}.kortex.test/*`],
     bindings,
+    // As wrangler.toml: run_worker_first, the assets reachable through the binding only.
+    ...(opts.assets === false ? {} : { assets: { directory: w.assetsDir, binding: 'ASSETS', routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true } } }),
     ...(state ? { durableObjects: { KORTEX_STATE: typeof state === 'string' ? { className: 'KortexState', scriptName: state, useSQLite: true } : { className: 'KortexState', useSQLite: true } } } : {}),
   }
 }

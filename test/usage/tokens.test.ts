@@ -14,6 +14,7 @@ import {
   type Encoding,
 } from '../../src/usage/tokens.ts'
 import { buildEncoder, nextPieceEnd, readyEncoder } from '../../src/usage/bpe.ts'
+import { packageRanks } from '../../src/usage/package-ranks.ts'
 import { readFileSync } from 'node:fs'
 
 const ENGLISH = `The gateway receives every request before any backend sees it, so it is the natural place
@@ -85,7 +86,9 @@ const COOKBOOK_TOOLS = {
 /** A fresh copy of the modules, so nothing another test loaded counts. */
 async function fresh() {
   vi.resetModules()
-  return import('../../src/usage/tokens.ts')
+  const t = await import('../../src/usage/tokens.ts')
+  t.useRankSource(packageRanks)
+  return t
 }
 
 describe('encodingFor', () => {
