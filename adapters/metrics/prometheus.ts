@@ -17,6 +17,8 @@ export interface Exposition {
   respond(accept: string | null): Promise<Response>
   /** Report a gateway's breaker, health and in-flight gauges; returns the function that stops it. */
   observe(view: FleetView): () => void
+  /** The meter provider it installed as the global one. */
+  provider: MeterProvider
 }
 
 let installed: Exposition | undefined
@@ -36,6 +38,7 @@ export function installExposition(also: { readers?: MetricReader[]; resource?: R
       return new Response(om ? openMetrics(text) : plainText(text), { headers: { 'content-type': om ? OPENMETRICS : TEXT } })
     },
     observe: observeFleet,
+    provider,
   }
   return installed
 }

@@ -21,8 +21,8 @@ export interface NodeMetrics {
 export async function startMetrics(gateway: Pick<Gateway, 'fetch'>, view: FleetView, host: string, env: NodeJS.ProcessEnv = process.env, otel?: Otel): Promise<NodeMetrics> {
   const settings = metricsSettings((n) => env[n])
   if (!settings.enabled) {
-    const unobserve = otel?.metricReader ? (await import('../otel/sdk.ts')).installOtlpMeter(otel, view) : () => {}
-    return { gateway, close: async () => void unobserve() }
+    if (otel?.metricReader) (await import('../otel/sdk.ts')).installOtlpMeter(otel, view)
+    return { gateway, close: async () => {} }
   }
   // The SDK and exporter load only now: with metrics off they cost no memory either.
   const exposition = (await import('../metrics/prometheus.ts')).installExposition({ readers: otel?.metricReader && [otel.metricReader], resource: otel?.resource })

@@ -51,9 +51,11 @@ export async function installOtel(s: OtlpSettings, version?: string): Promise<Ot
   }
 }
 
-/** The meter provider for OTLP alone (no Prometheus exposition): Kortex's gauges and counters read by `reader`. */
-export function installOtlpMeter(otel: Otel, view: FleetView): () => void {
-  if (!otel.metricReader) return () => {}
-  metrics.setGlobalMeterProvider(new MeterProvider({ resource: otel.resource, readers: [otel.metricReader] }))
-  return observeFleet(view)
+/** The meter provider for OTLP alone (no Prometheus exposition), installed as the global one, with the fleet's gauges. */
+export function installOtlpMeter(otel: Otel, view: FleetView): MeterProvider | undefined {
+  if (!otel.metricReader) return undefined
+  const provider = new MeterProvider({ resource: otel.resource, readers: [otel.metricReader] })
+  metrics.setGlobalMeterProvider(provider)
+  observeFleet(view)
+  return provider
 }

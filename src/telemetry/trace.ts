@@ -3,7 +3,7 @@
 // retries and failovers are siblings), whose context goes upstream as
 // `traceparent`. Only @opentelemetry/api: without an SDK, startRequest
 // returns undefined and nothing else runs.
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, diag, propagation, trace } from '@opentelemetry/api'
+import { SpanKind, SpanStatusCode, context, diag, propagation, trace } from '@opentelemetry/api'
 import type { Attributes, Context, Span, TextMapGetter } from '@opentelemetry/api'
 import type { FetchLike, Operation } from '../providers/types.ts'
 import * as g from './genai.ts'
@@ -27,10 +27,14 @@ export function startRequest(req: Request, path: string, startTime: number): Req
   const t = tracerNow()
   if (!t) return undefined
   try {
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers, fromHeaders)
+    // A runtime that traces its own server (Deno with OTEL_DENO) has made the server span and
+    // continued the client's trace: ours goes inside it. Otherwise ours is the server span.
+    const active = context.active()
+    const nested = trace.getSpan(active) !== undefined
+    const parent = nested ? active : propagation.extract(active, req.headers, fromHeaders)
     const span = t.startSpan(
       `POST ${path}`,
-      { kind: SpanKind.SERVER, startTime: new Date(startTime), attributes: { 'http.request.method': 'POST', 'http.route': path, 'url.path': path } },
+      { kind: nested ? SpanKind.INTERNAL : SpanKind.SERVER, startTime: new Date(startTime), attributes: { 'http.request.method': 'POST', 'http.route': path, 'url.path': path } },
       parent,
     )
     return { span, ctx: trace.setSpan(parent, span), content: false }
@@ -100,14 +104,16 @@ export function startAttempt(t: RequestTrace, a: AttemptInfo, fetch: FetchLike):
     if (t.content && a.messages !== undefined) attributes[g.GEN_AI_INPUT_MESSAGES] = JSON.stringify(a.messages)
     const span = tracer.startSpan(`${op} ${a.upstreamModel}`, { kind: SpanKind.CLIENT, startTime: new Date(a.startTime), attributes }, t.ctx)
     const carrier: Record<string, string> = {}
-    propagation.inject(trace.setSpan(t.ctx, span), carrier)
+    const ctx = trace.setSpan(t.ctx, span)
+    propagation.inject(ctx, carrier)
     // No propagator installed (an SDK without one): the span's own context, as W3C says.
     if (!carrier.traceparent) {
       const sc = span.spanContext()
       carrier.traceparent = `00-${sc.traceId}-${sc.spanId}-0${sc.traceFlags & 1}`
     }
     return {
-      fetch: (input, init) => fetch(input, { ...init, headers: withHeaders(init?.headers, carrier) }),
+      // In the attempt's context too: a runtime whose fetch traces itself (Deno) nests its span here.
+      fetch: (input, init) => context.with(ctx, () => fetch(input, { ...init, headers: withHeaders(init?.headers, carrier) })),
       answered(body, endTime) {
         try {
           if (body) {
