@@ -6,7 +6,7 @@
 import { metrics, propagation, trace } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources'
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base'
+import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-base'
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics'
 import { kortexHistograms } from '../metrics/producer.ts'
 import type { OtlpSettings } from './settings.ts'
@@ -32,7 +32,9 @@ export async function installOtel(s: OtlpSettings, version?: string): Promise<Ot
   let provider: BasicTracerProvider | undefined
   if (s.traces) {
     const { OTLPTraceExporter } = s.traces === 'http/json' ? await import('@opentelemetry/exporter-trace-otlp-http') : await import('@opentelemetry/exporter-trace-otlp-proto')
-    provider = new BasicTracerProvider({ resource: res, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter() as SpanExporter)] })
+    // OTEL_TRACES_SAMPLER, when set, is read by the provider itself.
+    const sampler = s.defaultSampleRatio === undefined ? undefined : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(s.defaultSampleRatio) })
+    provider = new BasicTracerProvider({ resource: res, ...(sampler ? { sampler } : {}), spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter() as SpanExporter)] })
     trace.setGlobalTracerProvider(provider)
     propagation.setGlobalPropagator(new W3CTraceContextPropagator())
   }

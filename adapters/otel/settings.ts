@@ -8,11 +8,20 @@ export interface OtlpSettings {
   traces?: OtlpProtocol
   /** Metrics over OTLP: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT, unless OTEL_METRICS_EXPORTER=none. */
   metrics?: OtlpProtocol
+  /**
+   * With OTEL_TRACES_SAMPLER unset, Kortex samples parent-based with this ratio for requests that
+   * come with no trace (OTEL_TRACES_SAMPLER_ARG, else 0.01): recording and exporting every request's
+   * spans costs more CPU than the gateway's own work on a plain request. A caller's sampled trace is
+   * always continued. OTEL_TRACES_SAMPLER=parentbased_always_on records every request.
+   */
+  defaultSampleRatio?: number
   /** OTEL_METRIC_EXPORT_INTERVAL, ms (default 60000). */
   metricIntervalMs: number
   /** What the environment asked for that Kortex does not do (grpc), said once at start. */
   warnings: string[]
 }
+
+export const DEFAULT_RATIO = 0.01
 
 const PROTOCOLS: ReadonlySet<string> = new Set(['http/protobuf', 'http/json'])
 
@@ -30,7 +39,13 @@ export function otlpSettings(env: (name: string) => string | undefined): OtlpSet
   const s: OtlpSettings = { metricIntervalMs: interval > 0 ? interval : 60_000, warnings }
   if (get('OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return s
   const base = get('OTEL_EXPORTER_OTLP_ENDPOINT')
-  if ((get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? base) && !none(get('OTEL_TRACES_EXPORTER'))) s.traces = protocol('TRACES')
+  if ((get('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ?? base) && !none(get('OTEL_TRACES_EXPORTER'))) {
+    s.traces = protocol('TRACES')
+    if (!get('OTEL_TRACES_SAMPLER')) {
+      const arg = Number(get('OTEL_TRACES_SAMPLER_ARG') ?? DEFAULT_RATIO)
+      s.defaultSampleRatio = arg >= 0 && arg <= 1 ? arg : DEFAULT_RATIO
+    }
+  }
   if ((get('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT') ?? base) && !none(get('OTEL_METRICS_EXPORTER'))) s.metrics = protocol('METRICS')
   return s
 }

@@ -141,6 +141,7 @@ function span(t: Tracer, s: RequestSummary, op: string, provider: string | undef
 
 /** The server span's outcome: what was asked, where it went, how it ended. Token usage stays on the attempt that used it (no double counting). */
 function serverSpan(t: RequestTrace, s: RequestSummary, op: string, errorType: string | undefined) {
+  if (!t.span.isRecording()) return t.span.end()
   const a: Attributes = {
     [g.GEN_AI_OPERATION_NAME]: op,
     [g.GEN_AI_REQUEST_MODEL]: s.requestModel,

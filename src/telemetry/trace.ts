@@ -13,6 +13,8 @@ import { OPERATION, genAiProviderName, tracerNow } from './otel.ts'
 export interface RequestTrace {
   span: Span
   ctx: Context
+  /** What its attempts use when the span is not recorded (built once). */
+  unsampled?: AttemptSpan
   /** Prompts and completions may go on attempt spans (GatewayConfig telemetry.recordContent). */
   content: boolean
 }
@@ -48,6 +50,7 @@ export function startRequest(req: Request, path: string, startTime: number): Req
 export function endRefused(t: RequestTrace | undefined, status: number, errorType: string, endTime: number): void {
   if (!t) return
   try {
+    if (!t.span.isRecording()) return t.span.end()
     t.span.setAttributes({ [g.HTTP_RESPONSE_STATUS_CODE]: status, [g.ERROR_TYPE]: errorType })
     t.span.setStatus({ code: SpanStatusCode.ERROR, message: errorType })
     t.span.end(new Date(endTime))
@@ -87,22 +90,14 @@ interface UsageLike {
 export function startAttempt(t: RequestTrace, a: AttemptInfo, fetch: FetchLike): AttemptSpan | undefined {
   const tracer = tracerNow()
   if (!tracer) return undefined
+  // A request the sampler left out: no attempt spans, the upstream gets the request's context as it is (unsampled).
+  if (!t.span.isRecording()) return (t.unsampled ??= unsampled(t, fetch))
   try {
     const op = OPERATION[a.op] ?? a.op
-    const attributes: Attributes = {
-      [g.GEN_AI_OPERATION_NAME]: op,
-      [g.GEN_AI_PROVIDER_NAME]: genAiProviderName(a.provider),
-      [g.GEN_AI_REQUEST_MODEL]: a.upstreamModel,
-      'kortex.backend': a.backend,
-      'kortex.attempt': a.number,
-    }
-    const server = serverOf(a.baseUrl)
-    if (server) {
-      attributes[g.SERVER_ADDRESS] = server.address
-      if (server.port !== undefined) attributes[g.SERVER_PORT] = server.port
-    }
-    if (t.content && a.messages !== undefined) attributes[g.GEN_AI_INPUT_MESSAGES] = JSON.stringify(a.messages)
-    const span = tracer.startSpan(`${op} ${a.upstreamModel}`, { kind: SpanKind.CLIENT, startTime: new Date(a.startTime), attributes }, t.ctx)
+    const span = tracer.startSpan(`${op} ${a.upstreamModel}`, { kind: SpanKind.CLIENT, startTime: new Date(a.startTime) }, t.ctx)
+    // A span the sampler dropped still sends its context upstream, but its attributes would be built for nothing.
+    const recording = span.isRecording()
+    if (recording) span.setAttributes(attemptAttributes(t, a, op))
     const carrier: Record<string, string> = {}
     const ctx = trace.setSpan(t.ctx, span)
     propagation.inject(ctx, carrier)
@@ -116,7 +111,7 @@ export function startAttempt(t: RequestTrace, a: AttemptInfo, fetch: FetchLike):
       fetch: (input, init) => context.with(ctx, () => fetch(input, { ...init, headers: withHeaders(init?.headers, carrier) })),
       answered(body, endTime) {
         try {
-          if (body) {
+          if (body && recording) {
             if (typeof body.model === 'string') span.setAttribute(g.GEN_AI_RESPONSE_MODEL, body.model)
             const u = body.usage as UsageLike | undefined
             const input = u?.prompt_tokens ?? u?.input_tokens
@@ -132,6 +127,7 @@ export function startAttempt(t: RequestTrace, a: AttemptInfo, fetch: FetchLike):
       },
       failed(errorType, status, endTime) {
         try {
+          if (!recording) return span.end()
           span.setAttribute(g.ERROR_TYPE, errorType)
           if (status !== undefined) span.setAttribute(g.HTTP_RESPONSE_STATUS_CODE, status)
           span.setStatus({ code: SpanStatusCode.ERROR, message: errorType })
@@ -147,8 +143,42 @@ export function startAttempt(t: RequestTrace, a: AttemptInfo, fetch: FetchLike):
   }
 }
 
+function unsampled(t: RequestTrace, fetch: FetchLike): AttemptSpan {
+  const carrier: Record<string, string> = {}
+  propagation.inject(t.ctx, carrier)
+  const none = () => {}
+  return { fetch: carrier.traceparent ? (input, init) => fetch(input, { ...init, headers: withHeaders(init?.headers, carrier) }) : fetch, answered: none, failed: none }
+}
+
+function attemptAttributes(t: RequestTrace, a: AttemptInfo, op: string): Attributes {
+  const attributes: Attributes = {
+    [g.GEN_AI_OPERATION_NAME]: op,
+    [g.GEN_AI_PROVIDER_NAME]: genAiProviderName(a.provider),
+    [g.GEN_AI_REQUEST_MODEL]: a.upstreamModel,
+    'kortex.backend': a.backend,
+    'kortex.attempt': a.number,
+  }
+  const server = serverOf(a.baseUrl)
+  if (server) {
+    attributes[g.SERVER_ADDRESS] = server.address
+    if (server.port !== undefined) attributes[g.SERVER_PORT] = server.port
+  }
+  if (t.content && a.messages !== undefined) attributes[g.GEN_AI_INPUT_MESSAGES] = JSON.stringify(a.messages)
+  return attributes
+}
+
+// Parsed once per base URL (there are as many as backends).
+const servers = new Map<string, { address: string; port?: number } | undefined>()
 /** The upstream's host and port, from the backend's base URL ('demo:' has none). */
 function serverOf(baseUrl: string): { address: string; port?: number } | undefined {
+  if (servers.has(baseUrl)) return servers.get(baseUrl)
+  if (servers.size > 10_000) servers.clear()
+  const s = parseServer(baseUrl)
+  servers.set(baseUrl, s)
+  return s
+}
+
+function parseServer(baseUrl: string): { address: string; port?: number } | undefined {
   try {
     const u = new URL(baseUrl)
     if (!u.hostname) return undefined

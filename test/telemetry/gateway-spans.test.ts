@@ -116,3 +116,13 @@ it('prompts and completions go on the attempt span only when the GatewayConfig o
   expect(attempt.attributes['gen_ai.input.messages']).toContain('a secret plan')
   expect(attempt.attributes['gen_ai.output.messages']).toContain('from a')
 })
+
+it('a caller trace the sampler leaves out: no spans, and the upstream still gets the trace, marked unsampled', async () => {
+  const fleet = tracedFleet()
+  const gw = await testGateway(`${openGateway}---\n${backendsYaml(['a'])}${routeYaml('  defaultBackend: { name: a }\n')}`, fleet)
+  expect((await gw.chat({ traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-00` }, { model: 'gpt-4o' })).status).toBe(200)
+  await gw.settle()
+  expect(finished()).toEqual([])
+  expect(fleet.traceparents).toHaveLength(1)
+  expect(fleet.traceparents[0]).toMatch(new RegExp(`^00-${CLIENT_TRACE}-[0-9a-f]{16}-00$`))
+})
