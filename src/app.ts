@@ -30,6 +30,7 @@ import { attributionOf, costRecord, usageOf, type Served } from './usage/record.
 import { SpendBuffer, dayOf, readSpend } from './usage/spend.ts'
 import { HttpSink } from './usage/sink.ts'
 import { recordRequest, telemetryOn } from './telemetry/otel.ts'
+import { endRefused, startRequest, type RequestTrace } from './telemetry/trace.ts'
 import { recordRefusal } from './telemetry/metrics.ts'
 import { isoTime } from './telemetry/iso-time.ts'
 import { Scrubber } from './telemetry/scrub.ts'
@@ -183,9 +184,9 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     return c.json(m)
   })
 
-  const handle = async (op: Operation, req: Request, path: string, requestId: string, ctx: Partial<ExecutionContext> | undefined): Promise<Response> => {
-    const started = now()
+  const handle = async (op: Operation, req: Request, path: string, requestId: string, ctx: Partial<ExecutionContext> | undefined, started: number, traced: RequestTrace | undefined): Promise<Response> => {
     const config = current()
+    if (traced) traced.content = config.gateway.telemetry.recordContent
     const auth = authenticate(config, req.headers)
     const principal = auth instanceof Promise ? await auth : auth
     const keyed = principal !== ANONYMOUS
@@ -260,6 +261,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         clock,
         startedAt: started,
         scrub,
+        trace: traced,
       })
     } catch (e) {
       // Masked with this request's secrets: a reload since may have rotated one the upstream quotes back.
@@ -270,7 +272,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         const errorType = err.code ?? err.type
         afterAttempts.add(err)
         if (config.gateway.accessLog) accessLog({ status: err.status, error: errorType, attempts })
-        if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name })
+        if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: now(), stream, status: err.status, errorType, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name }, traced)
         const upstreamFault = err.status >= 500 || err.status === 429
         waitUntil(ctx, settle({ ok: false }))
         if (plan.experiment && upstreamFault) waitUntil(ctx, recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, { ok: false, latencyMs: now() - started }))
@@ -358,7 +360,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         requestId,
         experiment: plan.experiment?.exp.name,
         variant: plan.experiment?.variant.name,
-      })
+      }, traced)
       if (work.length === 1) await work[0]
       else if (work.length) await Promise.all(work)
     }
@@ -522,7 +524,17 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   // Neither is an async function: each would add promise hops to every request for nothing.
   const serve = (op: Operation, request: Request, path: string, ctx: Partial<ExecutionContext> | undefined): Promise<Response> => {
     const requestId = requestIdOf(request)
-    return handle(op, request, path, requestId, ctx).catch((err) => failed(err, requestId, request))
+    const started = now()
+    const traced = startRequest(request, path, started)
+    const answer = handle(op, request, path, requestId, ctx, started, traced)
+    if (!traced) return answer.catch((err) => failed(err, requestId, request))
+    return answer.catch((err) => {
+      // After attempts, recordRequest ended the span with the outcome; a refusal ends it here.
+      if (!(err instanceof GatewayError && afterAttempts.has(err))) {
+        endRefused(traced, err instanceof GatewayError ? err.status : 500, err instanceof GatewayError ? (err.code ?? err.type) : 'internal_error', now())
+      }
+      return failed(err, requestId, request)
+    })
   }
 
   return {

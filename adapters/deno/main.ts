@@ -29,6 +29,8 @@ import { isMetricsRequest, metricsSettings } from '../metrics/settings.ts'
 import { fleetView } from '../../src/telemetry/fleet-view.ts'
 import { packageRanks } from '../../src/usage/package-ranks.ts'
 import { useRankSource } from '../../src/usage/tokens.ts'
+import { otlpSettings } from '../otel/settings.ts'
+import { metrics } from '@opentelemetry/api'
 
 declare const Deno: {
   env: { get(name: string): string | undefined }
@@ -43,7 +45,19 @@ declare const Deno: {
 
 const env = (name: string) => Deno.env.get(name)
 const log = consoleLogger
-const fetcher = (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
+// With OTEL_DENO=true Deno traces each fetch itself (a span inside the attempt's) and sends that
+// span's traceparent: the gateway's own would go too, twice in one header.
+const denoTraces = /^(true|1)$/i.test(env('OTEL_DENO') ?? '')
+const fetcher = denoTraces
+  ? (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init?.headers ? { ...init, headers: untraced(init.headers) } : init)
+  : (input: RequestInfo | URL, init?: RequestInit) => fetch(input, init)
+
+function untraced(h: HeadersInit): Headers {
+  const out = new Headers(h)
+  out.delete('traceparent')
+  out.delete('tracestate')
+  return out
+}
 
 /** The config the environment names (its text and where it came from), or undefined. */
 async function local(): Promise<{ text: string; from: string } | undefined> {
@@ -89,6 +103,14 @@ try {
   Deno.exit(1)
 }
 
+// OTLP export (OTEL_EXPORTER_OTLP_*) through the OpenTelemetry SDK, as on Node. With OTEL_DENO=true,
+// Deno exports the spans itself (with its own server and fetch spans around the gateway's); the
+// metrics still go through the SDK here, which alone has Kortex's GenAI histograms.
+const otlp = otlpSettings(env)
+for (const w of otlp.warnings) console.error(`kortex: ${w}`)
+if (denoTraces) otlp.traces = undefined
+const otel = otlp.traces || otlp.metrics ? await (await import('../otel/sdk.ts')).installOtel(otlp) : undefined
+
 const first = config()
 let store: StateStore | undefined
 if (first?.gateway.state.store === 'redis') {
@@ -130,8 +152,17 @@ const ctx = {
 // GET /metrics (KORTEX_METRICS, KORTEX_METRICS_PATH, KORTEX_METRICS_PORT), as on Node.
 const hostname = env('HOST') ?? (env('DENO_DEPLOYMENT_ID') ? '0.0.0.0' : '127.0.0.1')
 const ms = metricsSettings(env)
-const exposition = ms.enabled ? (await import('../metrics/prometheus.ts')).installExposition() : undefined
-exposition?.observe(fleetView(gateway.fleet, current, health))
+const view = fleetView(gateway.fleet, current, health)
+const exposition = ms.enabled ? (await import('../metrics/prometheus.ts')).installExposition({ readers: otel?.metricReader && [otel.metricReader], resource: otel?.resource }) : undefined
+exposition?.observe(view)
+const meterProvider = exposition?.provider ?? (otel && (await import('../otel/sdk.ts')).installOtlpMeter(otel, view))
+// Deno's OpenTelemetry (OTEL_DENO=true) holds the API's globals under its own version (1.999.999),
+// which refuses any other registration: its meter provider has neither the Prometheus reader nor
+// Kortex's GenAI histograms, so ours takes its place where the API reads it.
+if (denoTraces && meterProvider) {
+  const api = (globalThis as unknown as Record<symbol, Record<string, unknown> | undefined>)[Symbol.for('opentelemetry.js.api.1')]
+  if (api && metrics.getMeterProvider() !== meterProvider) api.metrics = meterProvider
+}
 const scrape = (req: Request) => exposition!.respond(req.headers.get('accept'))
 const onMain = exposition !== undefined && ms.port === undefined
 if (exposition && ms.port !== undefined) {
@@ -155,6 +186,7 @@ for (const sig of ['SIGTERM', 'SIGINT']) {
     Deno.addSignalListener?.(sig, async () => {
       await server.shutdown()
       await Promise.allSettled([...pending])
+      await otel?.shutdown()
       health.stop()
       await (store as RedisStore | undefined)?.close?.()
       Deno.exit(0)

@@ -3,7 +3,8 @@
 // and @opentelemetry/exporter-prometheus serializes them. Web APIs only, so
 // both runtimes answer GET /metrics with the same Response.
 import { metrics } from '@opentelemetry/api'
-import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
+import { MeterProvider, type MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics'
+import type { Resource } from '@opentelemetry/resources'
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus'
 import { observeFleet, type FleetView } from '../../src/telemetry/metrics.ts'
 import { kortexHistograms } from './producer.ts'
@@ -16,15 +17,17 @@ export interface Exposition {
   respond(accept: string | null): Promise<Response>
   /** Report a gateway's breaker, health and in-flight gauges; returns the function that stops it. */
   observe(view: FleetView): () => void
+  /** The meter provider it installed as the global one. */
+  provider: MeterProvider
 }
 
 let installed: Exposition | undefined
-/** Installs the process's meter provider with a Prometheus reader, once; every gateway in the process shares it. */
-export function installExposition(): Exposition {
+/** Installs the process's meter provider with a Prometheus reader (and any others, such as OTLP's), once; every gateway in the process shares it. */
+export function installExposition(also: { readers?: MetricReader[]; resource?: Resource } = {}): Exposition {
   if (installed) return installed
   // Cumulative, as Prometheus expects; the reader is collected only when scraped.
   const reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, withoutTargetInfo: true, metricProducers: [kortexHistograms] })
-  const provider = new MeterProvider({ readers: [reader] })
+  const provider = new MeterProvider({ resource: also.resource, readers: [reader, ...(also.readers ?? [])] })
   metrics.setGlobalMeterProvider(provider)
   const serializer = new PrometheusSerializer('', false, undefined, true, true)
   installed = {
@@ -35,6 +38,7 @@ export function installExposition(): Exposition {
       return new Response(om ? openMetrics(text) : plainText(text), { headers: { 'content-type': om ? OPENMETRICS : TEXT } })
     },
     observe: observeFleet,
+    provider,
   }
   return installed
 }

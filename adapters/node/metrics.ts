@@ -7,6 +7,7 @@ import type { Gateway } from '../../src/app.ts'
 import type { FleetView } from '../../src/telemetry/metrics.ts'
 import type { Exposition } from '../metrics/prometheus.ts'
 import { isMetricsRequest, metricsSettings } from '../metrics/settings.ts'
+import type { Otel } from '../otel/sdk.ts'
 
 export interface NodeMetrics {
   /** The gateway, answering the metrics path too when metrics share its port. */
@@ -16,11 +17,15 @@ export interface NodeMetrics {
   close(): Promise<void>
 }
 
-export async function startMetrics(gateway: Pick<Gateway, 'fetch'>, view: FleetView, host: string, env: NodeJS.ProcessEnv = process.env): Promise<NodeMetrics> {
+/** `otel`: OTLP export, whose metric reader joins the exposition's meter provider (or has one of its own with metrics off). */
+export async function startMetrics(gateway: Pick<Gateway, 'fetch'>, view: FleetView, host: string, env: NodeJS.ProcessEnv = process.env, otel?: Otel): Promise<NodeMetrics> {
   const settings = metricsSettings((n) => env[n])
-  if (!settings.enabled) return { gateway, close: async () => {} }
+  if (!settings.enabled) {
+    if (otel?.metricReader) (await import('../otel/sdk.ts')).installOtlpMeter(otel, view)
+    return { gateway, close: async () => {} }
+  }
   // The SDK and exporter load only now: with metrics off they cost no memory either.
-  const exposition = (await import('../metrics/prometheus.ts')).installExposition()
+  const exposition = (await import('../metrics/prometheus.ts')).installExposition({ readers: otel?.metricReader && [otel.metricReader], resource: otel?.resource })
   const unobserve = exposition.observe(view)
   if (settings.port === undefined) {
     const path = settings.path

@@ -17,6 +17,7 @@ import { createUpstreamFetch } from './upstream-fetch.ts'
 import { liteAborter } from './abort.ts'
 import { drainMs, type Drained } from './drain.ts'
 import { startMetrics } from './metrics.ts'
+import { startOtel } from './otel.ts'
 import { fleetView } from '../../src/telemetry/fleet-view.ts'
 import type { FleetView } from '../../src/telemetry/metrics.ts'
 import { packageRanks } from '../../src/usage/package-ranks.ts'
@@ -66,6 +67,8 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   const notice = opts.notice ?? ((line: string) => console.error(line))
   const limits = serverLimits(opts.server, process.env)
   const drainDeadline = drainMs(opts.drainSeconds, process.env)
+  // OTLP export (OTEL_EXPORTER_OTLP_*): installed before the gateway so its first request is traced.
+  const otel = await startOtel(process.env, notice)
   const log = opts.log ?? stdoutLogger()
   const fetch = opts.fetch ?? createUpstreamFetch()
   // Our undici fetch takes the cheap attempt signals (abort.ts); a fetch given by the caller gets AbortControllers.
@@ -146,7 +149,7 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
   }
   // GET /metrics (KORTEX_METRICS_*), on this port or its own; the fleet's gauges once the gateway runs.
   let view: FleetView | undefined
-  const metrics = await startMetrics(front, { backends: () => view?.backends() ?? [], routes: () => view?.routes() ?? [] }, opts.host ?? '127.0.0.1')
+  const metrics = await startMetrics(front, { backends: () => view?.backends() ?? [], routes: () => view?.routes() ?? [] }, opts.host ?? '127.0.0.1', process.env, otel)
   // The server's own refusals (a request it cannot parse) go where the gateway's go.
   const served = { fetch: (r: Request, c?: Partial<ExecutionContext>) => metrics.gateway.fetch(r, c), refused: (status: number, code: string, message: string) => gateway?.refused(status, code, message) }
   let server: RunningServer
@@ -179,6 +182,8 @@ export async function startKortex(opts: StartOptions = {}): Promise<Kortex> {
         await stopController()
         health.stop()
         await metrics.close()
+        // Spans and metrics still buffered go to the collector.
+        await otel?.shutdown()
         // What the gateway gathered for later (spend aggregates, the cost sink's queue) goes out before the store closes.
         await gateway?.flush().catch((err) => log.error('kortex: writing spend or cost records at shutdown failed', { error: err instanceof Error ? err.message : String(err) }))
         await store?.close()

@@ -371,6 +371,13 @@ export const gatewaySpec = z.strictObject({
   maxBodyBytes: z.int().min(1024).default(4 * 1024 * 1024),
   /** One JSON line per request on the log. */
   accessLog: z.boolean().default(true),
+  /** What traces may carry beyond the GenAI attributes (traces are on when the runtime exports them: OTEL_* variables). */
+  telemetry: z
+    .strictObject({
+      /** Prompts and completions on the upstream call spans (gen_ai.input.messages, gen_ai.output.messages). Off: they may hold personal data. */
+      recordContent: z.boolean().default(false),
+    })
+    .default({ recordContent: false }),
   limits: z
     .strictObject({
       /** The default for every limit that does not say. */

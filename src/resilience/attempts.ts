@@ -13,6 +13,8 @@ import { GatewayError } from '../api/errors.ts'
 import { openStream, responseAsStream, type StreamOutcome } from './stream.ts'
 import type { Fleet, Lease } from './fleet.ts'
 import type { Scrubber } from '../telemetry/scrub.ts'
+import { ERROR_TYPE_OTHER } from '../telemetry/genai.ts'
+import { startAttempt, type AttemptSpan, type RequestTrace } from '../telemetry/trace.ts'
 
 export interface Clock {
   now(): number
@@ -50,6 +52,8 @@ export interface AttemptRequest {
   startedAt: number
   /** Masks the gateway's secrets in what upstreams said (failure messages, stream error events). */
   scrub?: Scrubber
+  /** The request's trace, when an SDK traces: each attempt gets its span and sends its traceparent. */
+  trace?: RequestTrace
 }
 
 export interface AttemptFailure {
@@ -194,8 +198,9 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
   }
   const body = backend.model ? { ...req.body, model: backend.model } : req.body
   const raw = body === req.body ? req.raw : undefined
+  const span = req.trace && attemptSpan(req.trace, backend, body, req, attempts, sentAt)
   try {
-    const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, raw, stream: req.stream, signal: ctl.signal, fetch: req.fetch, requestId: req.requestId })
+    const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, raw, stream: req.stream, signal: ctl.signal, fetch: span ? span.fetch : req.fetch, requestId: req.requestId })
     if (result.kind === 'json') {
       let s: ReadableStream<Uint8Array> | undefined
       try {
@@ -207,6 +212,7 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
       const latencyMs = req.clock.now() - sentAt
       lease.answered(latencyMs)
       lease.end('success')
+      span?.answered(result.body, req.clock.now())
       if (!s) return { kind: 'json', backend, attempts, failures, latencyMs, body: result.body, raw: result.raw }
       return { kind: 'stream', backend, attempts, failures, latencyMs, body: s, done: Promise.resolve({ usage: result.body.usage as never, chunks: 0 }) }
     }
@@ -226,10 +232,24 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
       () => lease.end('failure'),
     )
     opened.done.finally(cleanup)
+    if (span) {
+      const model = backend.model ?? (body.model as string)
+      opened.done.then(
+        (o) => (o.error ? span.failed('stream_error', undefined, req.clock.now()) : span.answered({ model, usage: o.usage }, req.clock.now())),
+        () => span.failed('stream_error', undefined, req.clock.now()),
+      )
+    }
     return { kind: 'stream', backend, attempts, failures, latencyMs, body: opened.body, done: opened.done }
   } catch (err) {
     cleanup()
     ctl.abort()
+    // An upstream's HTTP status says it best; else the failure's class (timeout, connection).
+    span?.failed(err instanceof UpstreamError ? (err.upstreamStatus !== undefined ? String(err.upstreamStatus) : err.cls) : ERROR_TYPE_OTHER, err instanceof UpstreamError ? err.upstreamStatus : undefined, req.clock.now())
     throw err
   }
+}
+
+function attemptSpan(t: RequestTrace, backend: Backend, body: Record<string, unknown>, req: AttemptRequest, number: number, startTime: number): AttemptSpan | undefined {
+  const upstreamModel = typeof body.model === 'string' ? body.model : ''
+  return startAttempt(t, { op: req.op, upstreamModel, provider: backend.provider, backend: backend.name, baseUrl: backend.baseUrl, number, startTime, messages: body.messages ?? body.prompt ?? body.input }, req.fetch)
 }

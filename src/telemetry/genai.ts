@@ -27,6 +27,9 @@ export const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.usage.cache_read.inp
 export const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.usage.reasoning.output_tokens'
 /** Seconds, double; streaming requests only. */
 export const GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk'
+/** Opt-in content (GatewayConfig telemetry.recordContent): the chat history sent and the choices answered, as JSON. */
+export const GEN_AI_INPUT_MESSAGES = 'gen_ai.input.messages'
+export const GEN_AI_OUTPUT_MESSAGES = 'gen_ai.output.messages'
 /** Metric attribute of gen_ai.client.token.usage. */
 export const GEN_AI_TOKEN_TYPE = 'gen_ai.token.type'
 

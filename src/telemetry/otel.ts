@@ -5,6 +5,7 @@
 import { SpanKind, SpanStatusCode, diag, trace } from '@opentelemetry/api'
 import type { Attributes, Tracer, TracerProvider } from '@opentelemetry/api'
 import * as g from './genai.ts'
+import type { RequestTrace } from './trace.ts'
 import { M, bounded, instrumentsNow, statusClass, type Instruments } from './metrics.ts'
 
 export { recordStoreFailure } from './metrics.ts'
@@ -51,7 +52,7 @@ export const KORTEX_REQUESTS = M.requests
 export const KORTEX_COST = M.cost
 export const KORTEX_STORE_FAILURES = M.storeFailures
 
-const OPERATION: Record<RequestSummary['op'], string> = {
+export const OPERATION: Record<RequestSummary['op'], string> = {
   chat: g.GenAiOperation.chat,
   completions: g.GenAiOperation.textCompletion,
   embeddings: g.GenAiOperation.embeddings,
@@ -70,7 +71,7 @@ export const genAiProviderName = (provider: string): string => PROVIDER[provider
 type Proxy = TracerProvider & { getDelegate?(): TracerProvider; getDelegateTracer?(name: string): Tracer | undefined }
 let tracerProvider: TracerProvider | undefined
 let tracer: Tracer | undefined
-function tracerNow(): Tracer | undefined {
+export function tracerNow(): Tracer | undefined {
   const p = trace.getTracerProvider() as Proxy
   const delegate = p.getDelegate ? p.getDelegate() : p
   if (delegate === tracerProvider) return tracer
@@ -81,19 +82,25 @@ function tracerNow(): Tracer | undefined {
 /** Whether an SDK records anything: callers skip building the summary when none does. */
 export const telemetryOn = (): boolean => tracerNow() !== undefined || instrumentsNow() !== undefined
 
-/** One span `{op} {model}` (kind CLIENT, start/end from the summary, status error when status >= 400) and the metrics, through @opentelemetry/api's global tracer/meter: a no-op unless the runtime installed an SDK. Never throws. */
-export function recordRequest(s: RequestSummary): void {
+/**
+ * The metrics, and the request's span, through @opentelemetry/api's global tracer/meter: a no-op
+ * unless the runtime installed an SDK. Never throws. With `t` (the request traced as it ran) its
+ * server span gets the outcome and ends; without, one span `{op} {model}` (kind CLIENT, start/end
+ * from the summary, status error when status >= 400) tells the whole request after the fact.
+ */
+export function recordRequest(s: RequestSummary, t?: RequestTrace): void {
   try {
-    const t = tracerNow()
+    const tracer = t ? undefined : tracerNow()
     const m = instrumentsNow()
-    if (!t && !m) return
+    if (!t && !tracer && !m) return
     const op = OPERATION[s.op] ?? s.op
     const provider = s.provider === undefined ? undefined : genAiProviderName(s.provider)
     const failed = s.status >= 400 || s.errorType !== undefined
     const errorType = failed ? s.errorType || (s.status >= 400 ? String(s.status) : g.ERROR_TYPE_OTHER) : undefined
     const embeddings = s.op === 'embeddings'
     const ttft = s.stream && s.ttftMs !== undefined ? s.ttftMs / 1000 : undefined
-    if (t) span(t, s, op, provider, errorType, embeddings, ttft)
+    if (t) serverSpan(t, s, op, errorType)
+    else if (tracer) span(tracer, s, op, provider, errorType, embeddings, ttft)
     if (m) measure(m, s, op, provider, errorType, embeddings, ttft)
   } catch (err) {
     diag.warn('kortex: recording request telemetry failed', err)
@@ -130,6 +137,33 @@ function span(t: Tracer, s: RequestSummary, op: string, provider: string | undef
   const sp = t.startSpan(`${op} ${s.requestModel}`, { kind: SpanKind.CLIENT, startTime: new Date(s.startTime), attributes: a })
   if (errorType !== undefined) sp.setStatus({ code: SpanStatusCode.ERROR, message: errorType })
   sp.end(new Date(Math.max(s.endTime, s.startTime)))
+}
+
+/** The server span's outcome: what was asked, where it went, how it ended. Token usage stays on the attempt that used it (no double counting). */
+function serverSpan(t: RequestTrace, s: RequestSummary, op: string, errorType: string | undefined) {
+  if (!t.span.isRecording()) return t.span.end()
+  const a: Attributes = {
+    [g.GEN_AI_OPERATION_NAME]: op,
+    [g.GEN_AI_REQUEST_MODEL]: s.requestModel,
+    [g.HTTP_RESPONSE_STATUS_CODE]: s.status,
+    'kortex.route': s.route,
+    'kortex.attempts': s.attempts,
+    'kortex.request_id': s.requestId,
+  }
+  if (errorType !== undefined) a[g.ERROR_TYPE] = errorType
+  if (s.backend !== undefined) a['kortex.backend'] = s.backend
+  if (s.costNano !== undefined && s.currency !== undefined) {
+    a['kortex.cost'] = s.costNano / 1e9
+    a['kortex.currency'] = s.currency
+  }
+  if (s.team !== undefined) a['kortex.team'] = s.team
+  if (s.feature !== undefined) a['kortex.feature'] = s.feature
+  if (s.experiment !== undefined) a['kortex.experiment'] = s.experiment
+  if (s.variant !== undefined) a['kortex.variant'] = s.variant
+  if (s.cancelled) a['kortex.cancelled'] = true
+  t.span.setAttributes(a)
+  if (errorType !== undefined) t.span.setStatus({ code: SpanStatusCode.ERROR, message: errorType })
+  t.span.end(new Date(Math.max(s.endTime, s.startTime)))
 }
 
 function measure(m: Instruments, s: RequestSummary, op: string, provider: string | undefined, errorType: string | undefined, embeddings: boolean, ttft: number | undefined) {

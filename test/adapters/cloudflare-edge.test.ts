@@ -277,12 +277,13 @@ describe('Workers traces (otel-cf-workers)', () => {
     const res = await mf.dispatchFetch(url('traced', '/v1/chat/completions'), chat('limited'))
     expect(res.status).toBe(200)
     await res.text()
-    for (let i = 0; i < 100 && !exported.some((e) => e.body.includes('chat limited')); i++) await sleep(50)
+    for (let i = 0; i < 100 && !exported.some((e) => e.body.includes('chat gpt-4o-mini')); i++) await sleep(50)
     const traces = exported.filter((e) => e.path === '/v1/traces')
     expect(traces.length).toBeGreaterThan(0)
     const all = traces.map((t) => t.body).join('\n')
     expect(all).toContain('kortex-edge-test')
-    expect(all).toContain('chat limited') // the GenAI client span, {operation} {model}
+    expect(all).toContain('"name":"POST /v1/chat/completions"') // the gateway's request span
+    expect(all).toContain('"name":"chat gpt-4o-mini"') // the attempt's GenAI client span, {operation} {model as sent upstream}
     expect(all).toContain('gen_ai.request.model')
   })
 

@@ -206,7 +206,7 @@ describe('the README', () => {
       const r =
         'circuitBreaker' in spec
           ? backendSpec.safeParse({ type: 'demo', ...spec })
-          : 'cost' in spec || 'budgets' in spec
+          : 'cost' in spec || 'budgets' in spec || 'telemetry' in spec
             ? gatewaySpec.safeParse(spec)
             : routeSpec.safeParse({ defaultBackend: { name: 'x' }, ...spec })
       expect(r.error?.issues ?? [], f).toEqual([])
