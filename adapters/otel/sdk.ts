@@ -11,6 +11,7 @@ import { MeterProvider, PeriodicExportingMetricReader, type MetricReader, type P
 import { kortexHistograms } from '../metrics/producer.ts'
 import type { OtlpSettings } from './settings.ts'
 import { observeFleet, type FleetView } from '../../src/telemetry/metrics.ts'
+import { sampleRootsAt } from '../../src/telemetry/trace.ts'
 
 export interface Otel {
   /** The OTLP metric reader, for the process's one meter provider (metrics/prometheus.ts installs it). */
@@ -37,6 +38,8 @@ export async function installOtel(s: OtlpSettings, version?: string): Promise<Ot
     provider = new BasicTracerProvider({ resource: res, ...(sampler ? { sampler } : {}), spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter() as SpanExporter)] })
     trace.setGlobalTracerProvider(provider)
     propagation.setGlobalPropagator(new W3CTraceContextPropagator())
+    // The same ratio, applied before the SDK is asked: a request left out costs nothing.
+    sampleRootsAt(s.defaultSampleRatio)
   }
   let metricReader: MetricReader | undefined
   if (s.metrics) {

@@ -88,9 +88,21 @@ export const telemetryOn = (): boolean => tracerNow() !== undefined || instrumen
  * server span gets the outcome and ends; without, one span `{op} {model}` (kind CLIENT, start/end
  * from the summary, status error when status >= 400) tells the whole request after the fact.
  */
+// The ratio at which requests that come with no trace start one, when the runtime installed
+// Kortex's default sampler (parent-based, a ratio for roots): the rest are left out before the
+// SDK is asked (trace.ts startRequest), and get no span here either. Asking the SDK costs ~9 µs a
+// request (a span, ids, a traceparent upstream), more than a tenth of a plain request's CPU, for
+// requests nobody records. Undefined: the SDK decides for every request.
+let rootRatio: number | undefined
+export function sampleRootsAt(ratio: number | undefined): void {
+  rootRatio = ratio
+}
+export const rootSampleRatio = (): number | undefined => rootRatio
+
 export function recordRequest(s: RequestSummary, t?: RequestTrace): void {
   try {
-    const tracer = t ? undefined : tracerNow()
+    // No request trace: no SDK traces, or the request was left out by the sampler (no span then).
+    const tracer = t || rootRatio !== undefined ? undefined : tracerNow()
     const m = instrumentsNow()
     if (!t && !tracer && !m) return
     const op = OPERATION[s.op] ?? s.op

@@ -7,7 +7,9 @@ import { SpanKind, SpanStatusCode, context, diag, propagation, trace } from '@op
 import type { Attributes, Context, Span, TextMapGetter } from '@opentelemetry/api'
 import type { FetchLike, Operation } from '../providers/types.ts'
 import * as g from './genai.ts'
-import { OPERATION, genAiProviderName, tracerNow } from './otel.ts'
+import { OPERATION, genAiProviderName, rootSampleRatio, tracerNow } from './otel.ts'
+
+export { sampleRootsAt } from './otel.ts'
 
 /** A request being traced: its server span and the context its attempts start in. */
 export interface RequestTrace {
@@ -33,6 +35,9 @@ export function startRequest(req: Request, path: string, startTime: number): Req
     // continued the client's trace: ours goes inside it. Otherwise ours is the server span.
     const active = context.active()
     const nested = trace.getSpan(active) !== undefined
+    // Kortex's default sampler leaves most untraced requests out: here, before the SDK is asked (otel.ts).
+    const ratio = rootSampleRatio()
+    if (ratio !== undefined && !nested && Math.random() >= ratio && !req.headers.has('traceparent')) return undefined
     const parent = nested ? active : propagation.extract(active, req.headers, fromHeaders)
     const span = t.startSpan(
       `POST ${path}`,

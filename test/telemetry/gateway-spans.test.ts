@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
 import { SpanKind, SpanStatusCode, propagation, trace } from '@opentelemetry/api'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
+import { sampleRootsAt } from '../../src/telemetry/trace.ts'
 import { backendsYaml, fakeFleet, keyedGateway, openGateway, routeYaml, testGateway, type FakeFleet } from '../helpers/fake-fleet.ts'
 
 const spans = new InMemorySpanExporter()
@@ -125,4 +126,23 @@ it('a caller trace the sampler leaves out: no spans, and the upstream still gets
   expect(finished()).toEqual([])
   expect(fleet.traceparents).toHaveLength(1)
   expect(fleet.traceparents[0]).toMatch(new RegExp(`^00-${CLIENT_TRACE}-[0-9a-f]{16}-00$`))
+})
+
+it("Kortex's default sampler: untraced requests outside the ratio are left out before the SDK (no span, no traceparent upstream); a caller's sampled trace is always continued", async () => {
+  const fleet = tracedFleet()
+  const gw = await testGateway(`${openGateway}---\n${backendsYaml(['a'])}${routeYaml('  defaultBackend: { name: a }\n')}`, fleet)
+  sampleRootsAt(0)
+  try {
+    for (let i = 0; i < 5; i++) expect((await gw.chat({}, { model: 'gpt-4o' })).status).toBe(200)
+    expect((await gw.chat({ traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` }, { model: 'gpt-4o' })).status).toBe(200)
+    await gw.settle()
+    expect(fleet.traceparents.slice(0, 5)).toEqual(['', '', '', '', ''])
+    expect(finished().map((s) => s.spanContext().traceId)).toEqual([CLIENT_TRACE, CLIENT_TRACE])
+    sampleRootsAt(1)
+    expect((await gw.chat({}, { model: 'gpt-4o' })).status).toBe(200)
+    await gw.settle()
+    expect(finished()).toHaveLength(4)
+  } finally {
+    sampleRootsAt(undefined)
+  }
 })
