@@ -84,7 +84,7 @@ let instance: { gateway: RunningGateway; health: HealthMonitor; store?: DurableO
 /** The config text the bindings name, or the reason they name none usable. */
 function bound(env: Env): { text: string; source: string } | { error: string } {
   try {
-    const named = configFromEnv(secretsOf(env), { files: false, legacy: 'text' })
+    const named = configFromEnv(secretsOf(env), { files: false })
     return named && 'text' in named ? { text: named.text, source: named.from } : { text: DEFAULT_CONFIG_YAML, source: 'embedded demo config' }
   } catch (err) {
     return { error: (err as Error).message }

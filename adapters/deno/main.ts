@@ -61,7 +61,7 @@ function untraced(h: HeadersInit): Headers {
 
 /** The config the environment names (its text and where it came from), or undefined. */
 async function local(): Promise<{ text: string; from: string } | undefined> {
-  const named = configFromEnv(env, { files: true, legacy: 'text' })
+  const named = configFromEnv(env, { files: true })
   if (!named || 'text' in named) return named
   try {
     return { text: await Deno.readTextFile(named.file), from: named.file }

@@ -50,7 +50,7 @@ async function main() {
   }
   let fromEnv
   try {
-    fromEnv = args.config ? undefined : configFromEnv((n) => process.env[n], { files: true, legacy: 'path' })
+    fromEnv = args.config ? undefined : configFromEnv((n) => process.env[n], { files: true })
   } catch (err) {
     console.error((err as Error).message)
     process.exit(1)
