@@ -81,3 +81,14 @@ kind: InferenceRoute
 metadata: { name: bench }
 spec: { models: [bench-model], defaultBackend: { name: upstream } }
 `
+
+/** The plain route's request: a short chat of about 400 bytes, as the benchmarks send it. */
+export const BENCH_BODY = JSON.stringify({
+  model: 'bench-model',
+  messages: [
+    { role: 'system', content: 'You are a helpful assistant. '.repeat(10) },
+    { role: 'user', content: 'Summarise the following text in one sentence: ' + 'lorem ipsum dolor sit amet '.repeat(22) },
+  ],
+  temperature: 0.2,
+  max_tokens: 256,
+})

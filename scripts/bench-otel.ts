@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
-import { benchConfig, cpuSeconds, hasTaskset, pin, pinSelf, start, startFlags } from './bench-children.ts'
+import { BENCH_BODY, benchConfig, cpuSeconds, hasTaskset, pin, pinSelf, start, startFlags } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
@@ -23,15 +23,7 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5))
 const GATEWAY_FLAGS = startFlags()
 pinSelf()
 
-const body = JSON.stringify({
-  model: 'bench-model',
-  messages: [
-    { role: 'system', content: 'You are a helpful assistant. '.repeat(10) },
-    { role: 'user', content: 'Summarise the following text in one sentence: ' + 'lorem ipsum dolor sit amet '.repeat(22) },
-  ],
-  temperature: 0.2,
-  max_tokens: 256,
-})
+const body = BENCH_BODY
 
 /** The collector: takes every post; counts the server spans in the protobuf by their name. */
 async function collector() {

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { buildConfig } from '../src/config/source.ts'
 import { resolveRoute } from '../src/routing/resolve.ts'
-import { benchConfig, cpuSeconds, hasTaskset, peakRssMb, pin, pinSelf, start, startFlags } from './bench-children.ts'
+import { BENCH_BODY, benchConfig, cpuSeconds, hasTaskset, peakRssMb, pin, pinSelf, start, startFlags } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
@@ -25,15 +25,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5))
 pinSelf()
 
-const body = JSON.stringify({
-  model: 'bench-model',
-  messages: [
-    { role: 'system', content: 'You are a helpful assistant. '.repeat(10) },
-    { role: 'user', content: 'Summarise the following text in one sentence: ' + 'lorem ipsum dolor sit amet '.repeat(22) },
-  ],
-  temperature: 0.2,
-  max_tokens: 256,
-})
+const body = BENCH_BODY
 
 let sent = 0
 function load(url: string, seconds: number, model?: string) {

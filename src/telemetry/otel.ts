@@ -136,6 +136,15 @@ function span(t: Tracer, s: RequestSummary, op: string, provider: string | undef
   if (s.outputTokens !== undefined && !embeddings) a[g.GEN_AI_USAGE_OUTPUT_TOKENS] = s.outputTokens
   if (s.cachedInputTokens !== undefined) a[g.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = s.cachedInputTokens
   if (ttft !== undefined) a[g.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttft
+  kortexAttributes(a, s)
+  // Attributes at start, so samplers see them; Dates, because a small epoch number reads as performance time.
+  const sp = t.startSpan(`${op} ${s.requestModel}`, { kind: SpanKind.CLIENT, startTime: new Date(s.startTime), attributes: a })
+  if (errorType !== undefined) sp.setStatus({ code: SpanStatusCode.ERROR, message: errorType })
+  sp.end(new Date(Math.max(s.endTime, s.startTime)))
+}
+
+/** Where a request went and whom it is for: Kortex's attributes on its span. */
+function kortexAttributes(a: Attributes, s: RequestSummary): void {
   if (s.backend !== undefined) a['kortex.backend'] = s.backend
   if (s.costNano !== undefined && s.currency !== undefined) {
     a['kortex.cost'] = s.costNano / 1e9
@@ -145,10 +154,6 @@ function span(t: Tracer, s: RequestSummary, op: string, provider: string | undef
   if (s.feature !== undefined) a['kortex.feature'] = s.feature
   if (s.experiment !== undefined) a['kortex.experiment'] = s.experiment
   if (s.variant !== undefined) a['kortex.variant'] = s.variant
-  // Attributes at start, so samplers see them; Dates, because a small epoch number reads as performance time.
-  const sp = t.startSpan(`${op} ${s.requestModel}`, { kind: SpanKind.CLIENT, startTime: new Date(s.startTime), attributes: a })
-  if (errorType !== undefined) sp.setStatus({ code: SpanStatusCode.ERROR, message: errorType })
-  sp.end(new Date(Math.max(s.endTime, s.startTime)))
 }
 
 /** The server span's outcome: what was asked, where it went, how it ended. Token usage stays on the attempt that used it (no double counting). */
@@ -163,15 +168,7 @@ function serverSpan(t: RequestTrace, s: RequestSummary, op: string, errorType: s
     'kortex.request_id': s.requestId,
   }
   if (errorType !== undefined) a[g.ERROR_TYPE] = errorType
-  if (s.backend !== undefined) a['kortex.backend'] = s.backend
-  if (s.costNano !== undefined && s.currency !== undefined) {
-    a['kortex.cost'] = s.costNano / 1e9
-    a['kortex.currency'] = s.currency
-  }
-  if (s.team !== undefined) a['kortex.team'] = s.team
-  if (s.feature !== undefined) a['kortex.feature'] = s.feature
-  if (s.experiment !== undefined) a['kortex.experiment'] = s.experiment
-  if (s.variant !== undefined) a['kortex.variant'] = s.variant
+  kortexAttributes(a, s)
   if (s.cancelled) a['kortex.cancelled'] = true
   t.span.setAttributes(a)
   if (errorType !== undefined) t.span.setStatus({ code: SpanStatusCode.ERROR, message: errorType })
