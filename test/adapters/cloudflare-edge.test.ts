@@ -140,6 +140,7 @@ beforeAll(async () => {
       workerOptions(worker, 'traced', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_ENDPOINT: otel.url, OTEL_SERVICE_NAME: 'kortex-edge-test' }, { state: false }),
       // Metrics only (no traces endpoint), exported after every request.
       workerOptions(worker, 'metered', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${otel.url}/v1/metrics`, OTEL_METRIC_EXPORT_INTERVAL: '0', OTEL_SERVICE_NAME: 'kortex-edge-metrics' }, { state: false }),
+      workerOptions(worker, 'throttled', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_ENDPOINT: otel.url, OTEL_METRIC_EXPORT_INTERVAL: '600000', OTEL_SERVICE_NAME: 'kortex-edge-throttled' }, { state: false }),
       workerOptions(worker, 'health', { KORTEX_CONFIG: healthConfig(up) }, { state: false }),
       workerOptions(worker, 'late', { KORTEX_CONFIG_URL: `${ctl.url}/late-config` }, { state: false }),
       workerOptions(worker, 'pulled', { KORTEX_CONFIG_URL: `${ctl.url}/config`, KORTEX_CONFIG_TOKEN: 'ctl-token', KORTEX_CONFIG_REFRESH_SECONDS: '0' }, { state: false }),
@@ -319,6 +320,14 @@ describe('Workers traces (otel-cf-workers)', () => {
     expect(points('kortex.breaker.state').length).toBeGreaterThan(0)
     // No traces from a Worker given only a metrics endpoint.
     expect(exported.some((e) => e.path === '/v1/traces' && e.body.includes('kortex-edge-metrics'))).toBe(false)
+  })
+
+  it('exports metrics at most once per OTEL_METRIC_EXPORT_INTERVAL per isolate', async () => {
+    const mine = () => exported.filter((e) => e.path === '/v1/metrics' && e.body.includes('kortex-edge-throttled'))
+    for (let i = 0; i < 3; i++) await (await mf.dispatchFetch(url('throttled', '/v1/chat/completions'), chat('limited'))).text()
+    for (let i = 0; i < 100 && mine().length === 0; i++) await sleep(50)
+    await sleep(300)
+    expect(mine().length).toBe(1)
   })
 
   it('exports nothing from a Worker without an endpoint', async () => {
