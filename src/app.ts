@@ -32,6 +32,7 @@ import { HttpSink } from './usage/sink.ts'
 import { recordRequest, telemetryOn } from './telemetry/otel.ts'
 import { endRefused, startRequest, type RequestTrace } from './telemetry/trace.ts'
 import { recordRefusal } from './telemetry/metrics.ts'
+import { labelSets } from './telemetry/labels.ts'
 import { isoTime } from './telemetry/iso-time.ts'
 import { Scrubber } from './telemetry/scrub.ts'
 import { RefusalLog } from './telemetry/refusals.ts'
@@ -352,8 +353,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         cachedInputTokens: record.cachedInputTokens,
         costNano: record.costNano,
         currency: record.currency ?? undefined,
-        team: principal.team,
+        // The key's team, else the request's attribution header: a client-chosen value, bounded by telemetry.labels or the cap.
+        team: record.attribution.team,
         feature: record.attribution.feature,
+        labels: labelSets(config.gateway),
         attempts: answer.attempts,
         failures: answer.failures,
         cancelled: o.cancelled,

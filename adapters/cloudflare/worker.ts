@@ -21,6 +21,10 @@
 //   wraps the handlers (a span per request and per subrequest, the gateway's
 //   GenAI spans inside it) and exports OTLP over HTTP after each request;
 //   without it, requests skip the wrapper entirely.
+// - Metrics: with that endpoint (or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT) the
+//   same instruments as /metrics on Node, exported over OTLP/HTTP once a
+//   request's background work is done, at most every OTEL_METRIC_EXPORT_INTERVAL
+//   ms per isolate (metrics.ts).
 import { instrument, type ResolveConfigFn } from '@microlabs/otel-cf-workers'
 import { createGateway, type RunningGateway } from '../../src/app.ts'
 import { GatewayError, errorResponse } from '../../src/api/errors.ts'
@@ -31,15 +35,17 @@ import { ConfigPuller } from '../../src/config/pull.ts'
 import { configFromEnv } from '../../src/config/env.ts'
 import { buildConfig } from '../../src/config/source.ts'
 import { HealthMonitor } from '../../src/resilience/health.ts'
+import { fleetView } from '../../src/telemetry/fleet-view.ts'
 import { consoleLogger } from '../../src/telemetry/log.ts'
 import { useRankSource } from '../../src/usage/tokens.ts'
 import { DurableObjectStore, type StateNamespace } from './do-store.ts'
+import { otlpHeaders, workerMetrics, type MetricsEnv } from './metrics.ts'
 import { assetRanks, type AssetsBinding } from './tokenizer-ranks.ts'
 
 export { KortexState } from './state-object.ts'
 
 /** The bindings Kortex reads; any other string binding may hold a secret. */
-export interface Env {
+export interface Env extends MetricsEnv {
   /** The gateway config (multi-document YAML, or JSON); the embedded demo config when absent. */
   KORTEX_CONFIG_YAML?: string
   /** The older name of KORTEX_CONFIG_YAML. */
@@ -56,7 +62,7 @@ export interface Env {
   KORTEX_STATE_SHARDS?: string
   /** The static assets (wrangler.toml [assets]): the tokenizer's tables, fetched when a count must be exact. */
   ASSETS?: AssetsBinding
-  /** OTLP/HTTP traces endpoint, e.g. https://otel.example.com (spans go to its /v1/traces); traces off when absent. */
+  /** OTLP/HTTP endpoint, e.g. https://otel.example.com (spans go to its /v1/traces, metrics to /v1/metrics); off when absent. */
   OTEL_EXPORTER_OTLP_ENDPOINT?: string
   /** Headers for the exporter, `k1=v1,k2=v2` (a secret when it holds a token). */
   OTEL_EXPORTER_OTLP_HEADERS?: string
@@ -208,6 +214,15 @@ async function checkAndShare(inst: NonNullable<typeof instance>): Promise<void> 
   })
 }
 
+/** Once every promise in `pending` has settled, including those added meanwhile. */
+async function settled(pending: Promise<unknown>[]): Promise<void> {
+  for (let n = 0; n < pending.length; ) {
+    const batch = pending.slice(n)
+    n = pending.length
+    await Promise.allSettled(batch)
+  }
+}
+
 const handler = {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const r = await load(env, ctx)
@@ -215,8 +230,14 @@ const handler = {
     const inst = gatewayFor(env)
     use(r.config, inst)
     if (inst.shared) await inst.shared
+    const exporter = workerMetrics(env, fleetView(inst.gateway.fleet, () => current, inst.health))
     // Breaker trips are shared by the core through the store's board (a Durable Object), in the background.
-    return inst.gateway.fetch(request, { waitUntil: (p) => ctx.waitUntil(p) })
+    if (!exporter) return inst.gateway.fetch(request, { waitUntil: (p) => ctx.waitUntil(p) })
+    // The request's metrics are recorded in its background work (a stream's when it ends): export after that.
+    const pending: Promise<unknown>[] = []
+    const response = await inst.gateway.fetch(request, { waitUntil: (p) => (pending.push(p), ctx.waitUntil(p)) })
+    ctx.waitUntil(settled(pending).then(() => exporter.flush()).catch(() => {}))
+    return response
   },
 
   /** The Cron Trigger: pull the controller's config, then probe every backend that has a health check. */
@@ -238,13 +259,7 @@ const handler = {
 
 const traceConfig: ResolveConfigFn<Env> = (env) => {
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT!.replace(/\/+$/, '')
-  const headers = Object.fromEntries(
-    (env.OTEL_EXPORTER_OTLP_HEADERS ?? '')
-      .split(',')
-      .map((kv) => kv.split('=').map((x) => x.trim()))
-      .filter((kv) => kv.length === 2 && kv[0])
-      .map(([k, v]) => [k!, decodeURIComponent(v!)]),
-  )
+  const headers = otlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS)
   return {
     exporter: { url: base.endsWith('/v1/traces') ? base : `${base}/v1/traces`, headers },
     service: { name: env.OTEL_SERVICE_NAME ?? 'kortex' },

@@ -376,6 +376,12 @@ export const gatewaySpec = z.strictObject({
     .strictObject({
       /** Prompts and completions on the upstream call spans (gen_ai.input.messages, gen_ai.output.messages). Off: they may hold personal data. */
       recordContent: z.boolean().default(false),
+      /**
+       * The values an attribution dimension (team, feature, ...) may take as a metric label; any other
+       * is reported as `other`. The teams of the config's keys and teams are always allowed. A dimension
+       * without a list keeps its first 100 distinct values.
+       */
+      labels: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be a lowercase name like team or feature'), z.array(z.string().min(1)).max(1000)).optional(),
     })
     .default({ recordContent: false }),
   limits: z

@@ -5,6 +5,7 @@
 import { SpanKind, SpanStatusCode, diag, trace } from '@opentelemetry/api'
 import type { Attributes, Tracer, TracerProvider } from '@opentelemetry/api'
 import * as g from './genai.ts'
+import { attributionLabel, type LabelSets } from './labels.ts'
 import type { RequestTrace } from './trace.ts'
 import { M, bounded, instrumentsNow, statusClass, type Instruments } from './metrics.ts'
 
@@ -35,6 +36,8 @@ export interface RequestSummary {
   /** bounded dimensions only (team, feature) — never user ids */
   team?: string
   feature?: string
+  /** The values team and feature may take as metric labels (GatewayConfig telemetry.labels). */
+  labels?: LabelSets
   attempts: number
   /** Attempts that failed before the answer (a failover when any), by backend name. */
   failures?: ReadonlyArray<{ backend: string }>
@@ -198,6 +201,6 @@ function measure(m: Instruments, s: RequestSummary, op: string, provider: string
   if (s.stream && s.status < 400) m.streams.add(1, [route, backend, s.cancelled ? 'cancelled' : s.errorType !== undefined ? 'cut' : 'completed'])
 
   if (s.costNano !== undefined && s.currency !== undefined) {
-    m.cost.add(s.costNano / 1e9, [route, bounded('model', s.requestModel), bounded('currency', s.currency), backend, s.team === undefined ? '' : bounded('team', s.team), s.feature === undefined ? '' : bounded('feature', s.feature)])
+    m.cost.add(s.costNano / 1e9, [route, bounded('model', s.requestModel), bounded('currency', s.currency), backend, s.team === undefined ? '' : attributionLabel('team', s.team, s.labels), s.feature === undefined ? '' : attributionLabel('feature', s.feature, s.labels)])
   }
 }

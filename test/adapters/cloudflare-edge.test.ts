@@ -82,7 +82,12 @@ function controller(req: IncomingMessage, res: ServerResponse) {
   res.writeHead(200, { 'content-type': 'application/json', etag }).end(JSON.stringify(controllerDoc()))
 }
 
-// An OTLP/HTTP collector: what otel-cf-workers exports.
+// OTLP/JSON metrics, as much of them as the tests read.
+type OtlpPoint = { attributes: Array<{ key: string; value: { stringValue?: string } }>; asInt?: number; asDouble?: number; count?: number | string }
+type OtlpMetrics = { resourceMetrics: Array<{ resource: unknown; scopeMetrics: Array<{ metrics: Array<{ name: string; sum: { dataPoints: OtlpPoint[] }; histogram: { dataPoints: OtlpPoint[] } }> }> }> }
+const attr = (p: OtlpPoint, key: string) => p.attributes.find((a) => a.key === key)?.value.stringValue
+
+// An OTLP/HTTP collector: what otel-cf-workers exports, and the Worker's metrics.
 const exported: Array<{ path: string; body: string }> = []
 function collector(req: IncomingMessage, res: ServerResponse) {
   let body = ''
@@ -133,6 +138,9 @@ beforeAll(async () => {
       workerOptions(worker, 'edge-a', shared),
       workerOptions(worker, 'edge-b', shared, { state: 'edge-a' }),
       workerOptions(worker, 'traced', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_ENDPOINT: otel.url, OTEL_SERVICE_NAME: 'kortex-edge-test' }, { state: false }),
+      // Metrics only (no traces endpoint), exported after every request.
+      workerOptions(worker, 'metered', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${otel.url}/v1/metrics`, OTEL_METRIC_EXPORT_INTERVAL: '0', OTEL_SERVICE_NAME: 'kortex-edge-metrics' }, { state: false }),
+      workerOptions(worker, 'throttled', { KORTEX_CONFIG: sharedConfig(up), OTEL_EXPORTER_OTLP_ENDPOINT: otel.url, OTEL_METRIC_EXPORT_INTERVAL: '600000', OTEL_SERVICE_NAME: 'kortex-edge-throttled' }, { state: false }),
       workerOptions(worker, 'health', { KORTEX_CONFIG: healthConfig(up) }, { state: false }),
       workerOptions(worker, 'late', { KORTEX_CONFIG_URL: `${ctl.url}/late-config` }, { state: false }),
       workerOptions(worker, 'pulled', { KORTEX_CONFIG_URL: `${ctl.url}/config`, KORTEX_CONFIG_TOKEN: 'ctl-token', KORTEX_CONFIG_REFRESH_SECONDS: '0' }, { state: false }),
@@ -285,6 +293,41 @@ describe('Workers traces (otel-cf-workers)', () => {
     expect(all).toContain('"name":"POST /v1/chat/completions"') // the gateway's request span
     expect(all).toContain('"name":"chat gpt-4o-mini"') // the attempt's GenAI client span, {operation} {model as sent upstream}
     expect(all).toContain('gen_ai.request.model')
+  })
+
+  it('exports the same metrics as /metrics on Node over OTLP/HTTP: GenAI histograms and kortex counters', async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await mf.dispatchFetch(url('metered', '/v1/chat/completions'), chat('limited'))
+      expect(res.status).toBe(200)
+      await res.text()
+    }
+    const served = () =>
+      exported
+        .filter((e) => e.path === '/v1/metrics')
+        .map((e) => JSON.parse(e.body) as OtlpMetrics)
+        .flatMap((b) => b.resourceMetrics)
+    const points = (name: string) => served().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics.filter((m) => m.name === name)))
+    for (let i = 0; i < 100 && !points('kortex.requests').some((m) => JSON.stringify(m).includes('"asInt":3') || JSON.stringify(m).includes('"asDouble":3')); i++) await sleep(50)
+    const resource = JSON.stringify(served()[0]?.resource)
+    expect(resource).toContain('kortex-edge-metrics')
+    expect(resource).toContain('service.instance.id')
+    const requests = points('kortex.requests').at(-1)!
+    expect(requests.sum.dataPoints.map((p) => [p.asInt ?? p.asDouble, attr(p, 'outcome'), attr(p, 'status_class')])).toContainEqual([3, 'served', '2xx'])
+    const duration = points('gen_ai.client.operation.duration').at(-1)!
+    expect(duration.histogram.dataPoints.reduce((n, p) => n + Number(p.count), 0)).toBe(3)
+    expect(duration.histogram.dataPoints.map((p) => attr(p, 'gen_ai.request.model'))).toContain('limited')
+    expect(points('gen_ai.client.token.usage').length).toBeGreaterThan(0)
+    expect(points('kortex.breaker.state').length).toBeGreaterThan(0)
+    // No traces from a Worker given only a metrics endpoint.
+    expect(exported.some((e) => e.path === '/v1/traces' && e.body.includes('kortex-edge-metrics'))).toBe(false)
+  })
+
+  it('exports metrics at most once per OTEL_METRIC_EXPORT_INTERVAL per isolate', async () => {
+    const mine = () => exported.filter((e) => e.path === '/v1/metrics' && e.body.includes('kortex-edge-throttled'))
+    for (let i = 0; i < 3; i++) await (await mf.dispatchFetch(url('throttled', '/v1/chat/completions'), chat('limited'))).text()
+    for (let i = 0; i < 100 && mine().length === 0; i++) await sleep(50)
+    await sleep(300)
+    expect(mine().length).toBe(1)
   })
 
   it('exports nothing from a Worker without an endpoint', async () => {

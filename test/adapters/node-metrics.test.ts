@@ -8,6 +8,36 @@ const quiet = { notice: () => {}, log: { record() {}, warn() {}, error() {} } }
 const chat = (model: string, stream = false) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] }) })
 const sample = (text: string, series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1) ?? NaN)
 
+// Priced, so every request has a cost series; the key of team payments is allowed though the list does not name it.
+const labelledConfig = `apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: labelled }
+spec:
+  accessLog: false
+  auth:
+    keys:
+      - { name: payments-app, key: sk-payments-0001, team: payments }
+      - { name: shared-app, key: sk-teamless-0001 }
+  telemetry:
+    labels:
+      feature: [search, chat]
+      team: [growth]
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: kortex-demo }
+spec:
+  type: demo
+  cost: { inputTokenCost: "0.001", outputTokenCost: "0.002", currency: USD }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: demo }
+spec:
+  models: [kortex-demo]
+  defaultBackend: { name: kortex-demo }
+`
+
 let k: Kortex | undefined
 const saved = { ...process.env }
 afterEach(async () => {
@@ -39,6 +69,27 @@ describe('GET /metrics on Node', () => {
     expect(sample(text, 'kortex_breaker_state{backend="kortex-demo",state="closed"}')).toBe(1)
     expect(sample(text, 'kortex_route_backends_available{route="demo"}')).toBe(1)
     expect(text).not.toMatch(/# UNIT|request_id|x-request-id/)
+  })
+
+  it('attribution labels come only from telemetry.labels: any other feature or header team is `other` at once, the teams of keys always pass', async () => {
+    k = await startKortex({ port: 0, ...quiet, configText: labelledConfig })
+    const send = (key: string, feature: string, team?: string) =>
+      fetch(`${k!.url}/v1/chat/completions`, { ...chat('kortex-demo'), headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-feature-id': feature, ...(team ? { 'x-team-id': team } : {}) } })
+    for (const r of await Promise.all([
+      send('sk-payments-0001', 'search'),
+      send('sk-payments-0001', 'chat'),
+      send('sk-payments-0001', 'user-4711-experiment'), // a feature nobody listed: not a series of its own, even below the cap
+      send('sk-teamless-0001', 'search', 'growth'), // a listed team from the header
+      send('sk-teamless-0001', 'search', 'alice@example.com'), // a header team nobody listed
+    ]))
+      expect(r.status).toBe(200)
+    await new Promise((r) => setTimeout(r, 50)) // metrics are recorded after the response
+    const text = await (await fetch(`${k.url}/metrics`)).text()
+    const cost = text.split('\n').filter((l) => l.startsWith('kortex_cost_total{'))
+    const labels = (name: string) => new Set(cost.map((l) => l.match(new RegExp(`${name}="([^"]*)"`))?.[1]))
+    expect(labels('feature')).toEqual(new Set(['search', 'chat', 'other']))
+    expect(labels('team')).toEqual(new Set(['payments', 'growth', 'other']))
+    expect(text).not.toMatch(/user-4711|alice@example/)
   })
 
   it('answers in OpenMetrics when the Accept header asks for it (as Prometheus does)', async () => {
