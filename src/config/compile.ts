@@ -185,6 +185,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
     if (hash) keys.set(hash, { name: k.name, team: k.team, tier: k.tier, models: k.models, admin: k.admin, limits: k.limits })
   }
   if (!settings.auth.open && keys.size === 0) warnings.push('auth is closed and no API keys are defined: every request will get 401')
+  warnings.push(...tokenLimitsBelowOneRequest(settings, routes))
 
   return { backends, routes, experiments, gateway: settings, keys, models: listModels(routes, backends), warnings }
 }
@@ -222,6 +223,25 @@ function budgetsBelowOneRequest(settings: GatewaySpec, routes: Route[], doc: num
         `or lower limits.defaultMaxTokens (and have clients set max_tokens)`,
     }]
   })
+}
+
+/**
+ * A token limit is reserved `defaultMaxTokens` for a request that sets no max_tokens: one below
+ * it refuses every such request with a 429. Only a warning: clients that set max_tokens pass.
+ */
+function tokenLimitsBelowOneRequest(settings: GatewaySpec, routes: Route[]): string[] {
+  const max = settings.limits.defaultMaxTokens
+  const sets: Array<[string, Partial<Record<'tokensPerMinute' | 'tokensPerDay', number>> | undefined]> = [
+    ...routes.map((r): [string, typeof r.spec.rateLimit] => [`route "${r.name}"`, r.spec.rateLimit]),
+    ...settings.auth.keys.map((k): [string, typeof k.limits] => [`API key "${k.name}"`, k.limits]),
+    ...settings.teams.map((t): [string, typeof t.limits] => [`team "${t.name}"`, t.limits]),
+    ['every user (limits.perUser)', settings.limits.perUser],
+  ]
+  return sets.flatMap(([who, l]) =>
+    (['tokensPerMinute', 'tokensPerDay'] as const)
+      .filter((u) => l?.[u] !== undefined && l[u]! < max)
+      .map((u) => `${who}: ${u} ${l![u]} is below limits.defaultMaxTokens (${max}), which a request without max_tokens reserves; every such request will get 429. Lower limits.defaultMaxTokens, or raise the limit`),
+  )
 }
 
 function compileBackend(name: string, namespace: string, spec: BackendSpec, secrets: SecretLookup, warnings: string[], clusterSecrets?: ClusterSecretLookup): Backend {
