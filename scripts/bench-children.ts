@@ -92,3 +92,14 @@ export const BENCH_BODY = JSON.stringify({
   temperature: 0.2,
   max_tokens: 256,
 })
+
+/** Warms up, then counts for `seconds`: the process's CPU seconds and the wall time of the counted window. */
+export async function measureWindow(pid: number, warmupSeconds: number, seconds: number, counting: (on: boolean) => void): Promise<{ cpu: number; seconds: number }> {
+  await new Promise((r) => setTimeout(r, warmupSeconds * 1000))
+  const cpu0 = cpuSeconds(pid)
+  const t0 = performance.now()
+  counting(true)
+  await new Promise((r) => setTimeout(r, seconds * 1000))
+  counting(false)
+  return { cpu: cpuSeconds(pid) - cpu0, seconds: (performance.now() - t0) / 1000 }
+}

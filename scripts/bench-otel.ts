@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
-import { BENCH_BODY, benchConfig, cpuSeconds, hasTaskset, pin, pinSelf, start, startFlags } from './bench-children.ts'
+import { BENCH_BODY, benchConfig, measureWindow, hasTaskset, pin, pinSelf, start, startFlags } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
@@ -58,14 +58,7 @@ async function measure(url: string, pid: number): Promise<{ rps: number; cpuUs: 
     n++
     if (status !== 200) errors++
   })
-  await sleep(WARMUP * 1000)
-  const cpu0 = cpuSeconds(pid)
-  const t0 = performance.now()
-  counting = true
-  await sleep(DURATION * 1000)
-  counting = false
-  const cpu = cpuSeconds(pid) - cpu0
-  const seconds = (performance.now() - t0) / 1000
+  const { cpu, seconds } = await measureWindow(pid, WARMUP, DURATION, (on) => (counting = on))
   await run
   return { rps: n / seconds, cpuUs: (cpu / n) * 1e6, n, errors }
 }

@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { buildConfig } from '../src/config/source.ts'
 import { resolveRoute } from '../src/routing/resolve.ts'
-import { BENCH_BODY, benchConfig, cpuSeconds, hasTaskset, peakRssMb, pin, pinSelf, start, startFlags } from './bench-children.ts'
+import { BENCH_BODY, benchConfig, measureWindow, hasTaskset, peakRssMb, pin, pinSelf, start, startFlags } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
@@ -50,7 +50,6 @@ interface Row {
 
 // Latencies of the measured window (ms); one buffer for every run.
 const latencies = new Float64Array(1 << 21)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
  * One load of WARMUP + DURATION seconds; only the last DURATION count. The
@@ -74,14 +73,7 @@ async function measure(name: string, url: string, pid: number, model?: string): 
   run.on('reqError', () => {
     if (counting) errors++
   })
-  await sleep(WARMUP * 1000)
-  const cpu0 = cpuSeconds(pid)
-  const t0 = performance.now()
-  counting = true
-  await sleep(DURATION * 1000)
-  counting = false
-  const cpu = cpuSeconds(pid) - cpu0
-  const seconds = (performance.now() - t0) / 1000
+  const { cpu, seconds } = await measureWindow(pid, WARMUP, DURATION, (on) => (counting = on))
   await run
   const sorted = latencies.subarray(0, Math.min(n, latencies.length)).sort()
   const at = (q: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10
