@@ -498,20 +498,16 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         /* no key, or a wrong one: no principal */
       }
     }
-    // A logger that throws must not turn a refusal into a broken response.
-    try {
-      refusals.note({ requestId, status: err.status, code: err.code ?? err.type, message: err.message, path: pathOf(req.url), principal })
-    } catch {
-      /* the log is the runtime's; the answer still goes out */
-    }
+    refusals.note({ requestId, status: err.status, code: err.code ?? err.type, message: err.message, path: pathOf(req.url), principal })
   }
 
   const failed = (err: unknown, requestId: string, req: Request) => {
     if (err instanceof GatewayError) {
       const config = deps.config()
       // After attempts it is masked already, with its route's secrets; before, it holds no upstream's words.
-      const clean = afterAttempts.has(err) ? err : scrubError(err, gatewayScrubber(config))
-      if (!afterAttempts.has(err)) {
+      const after = afterAttempts.has(err)
+      const clean = after ? err : scrubError(err, gatewayScrubber(config))
+      if (!after) {
         recordRefusal(err.status, clean.code ?? clean.type, refusedOn.get(err))
         if (config?.gateway.accessLog && err.status >= 400 && err.status < 500) refused(clean, requestId, req, config)
       }
@@ -556,19 +552,10 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     fleet,
     refused: (status, code, message) => {
       recordRefusal(status, code)
-      if (!deps.config()?.gateway.accessLog) return
-      try {
-        refusals.note({ requestId: crypto.randomUUID(), status, code, message, path: '' })
-      } catch {
-        /* the log is the runtime's */
-      }
+      if (deps.config()?.gateway.accessLog) refusals.note({ requestId: crypto.randomUUID(), status, code, message, path: '' })
     },
     flush: () => {
-      try {
-        refusals.flush()
-      } catch {
-        /* a logger that throws must not keep spend and cost records from being written */
-      }
+      refusals.flush()
       return Promise.all([spend.flush(), recorder.flush(), sink?.flush()]).then(() => {})
     },
   }

@@ -54,7 +54,7 @@ export class RefusalLog {
     else if (this.#windows.size >= MAX_GROUPS) this.flush()
     this.#windows.set(group, { since: at, count: 0, lastRequestId: r.requestId })
     const message = r.message.length > MAX_MESSAGE ? `${r.message.slice(0, MAX_MESSAGE)}…` : r.message
-    this.log.record({ type: 'access', time: isoTime(at), requestId: r.requestId, path: r.path, principal: r.principal, status: r.status, error: r.code, refused: message })
+    this.#write({ type: 'access', time: isoTime(at), requestId: r.requestId, path: r.path, principal: r.principal, status: r.status, error: r.code, refused: message })
   }
 
   /** Writes the summary of every window that counted something (at shutdown, and when windows end). */
@@ -67,7 +67,7 @@ export class RefusalLog {
   #summary(group: string, w: Window, at: number) {
     if (!w.count) return
     const [status, code, principal] = group.split('\u0000')
-    this.log.record({
+    this.#write({
       type: 'access',
       time: isoTime(at),
       status: Number(status),
@@ -78,6 +78,15 @@ export class RefusalLog {
       lastRequestId: w.lastRequestId,
     })
     w.count = 0
+  }
+
+  /** A logger that throws must not turn a refusal into a broken response, nor stop a shutdown's flush. */
+  #write(rec: Record<string, unknown>) {
+    try {
+      this.log.record(rec)
+    } catch {
+      /* the log is the runtime's; the answer still goes out */
+    }
   }
 
   /** Ended windows are summarised at the next refusal of their group, or by this timer when none comes. */
