@@ -58,6 +58,8 @@ export interface Route {
   limitScope: string
   /** Some rule bounds the prompt's tokens, so planning may have to count them. */
   countsPrompt: boolean
+  /** Client headers (lowercase) passed on to a backend that gets the client's request natively. */
+  forwardHeaders: readonly string[]
   spec: RouteSpec
 }
 
@@ -324,6 +326,7 @@ function compileRoute(name: string, namespace: string, spec: RouteSpec): Route {
     backends: new Map(), // filled once every backend is read
     limitScope: `route:${namespace}/${name}`,
     countsPrompt: rules.some((r) => r.promptTokens),
+    forwardHeaders: spec.forwardHeaders,
     spec,
   }
 }

@@ -54,6 +54,11 @@ export const backendSpec = z.strictObject({
       deployment: z.string().optional(),
       /** Extra headers sent upstream (never secrets: use apiKeySecret). */
       headers: z.record(z.string(), z.string()).optional(),
+      /**
+       * OpenAI backends: a Responses API client's request goes to {url}/responses as it was sent
+       * (native), or is translated to Chat Completions (translate, the default: any OpenAI-compatible server).
+       */
+      responsesApi: anyCase(['native', 'translate']).default('translate'),
     })
     .optional(),
   kserve: z
@@ -226,6 +231,15 @@ const rule = z.strictObject({
   strategy: anyCase(STRATEGIES).default('weighted'),
 })
 
+/** Headers a route may never pass on from clients: credentials, and what the gateway itself sets. */
+export const UNFORWARDABLE_HEADERS = ['authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'cookie', 'host', 'content-length', 'content-type', 'content-encoding', 'accept', 'accept-encoding', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'traceparent', 'tracestate']
+
+const forwardHeader = z
+  .string()
+  .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'must be an HTTP header name')
+  .transform((h) => h.toLowerCase())
+  .refine((h) => !UNFORWARDABLE_HEADERS.includes(h), { message: 'cannot be forwarded: the gateway sets it (or it carries credentials)' })
+
 export const routeSpec = z.strictObject({
   /** Public model names this route serves (Kortex addition). A route with none, and no modelPattern rule, serves any model. */
   models: z.array(name).optional(),
@@ -286,6 +300,12 @@ export const routeSpec = z.strictObject({
     ])
     .default(true),
   enableLogging: z.boolean().default(false),
+  /**
+   * Client headers this route passes on to a backend that gets the client's request natively
+   * (an Anthropic backend for /v1/messages, a native Responses backend), e.g. [anthropic-beta].
+   * Translated requests never carry them.
+   */
+  forwardHeaders: z.array(forwardHeader).default([]),
 })
   .superRefine((s, ctx) => {
     if (!s.defaultBackend && s.rules.length === 0) {

@@ -2,6 +2,9 @@
 // takes an OpenAI-shaped request and returns an OpenAI-shaped result, so the
 // rest of the gateway speaks one protocol.
 import type { Backend } from '../config/compile.ts'
+import type { NativeProtocol } from '../api/ingress.ts'
+
+export type { NativeProtocol }
 
 export type Operation = 'chat' | 'completions' | 'embeddings'
 
@@ -19,6 +22,20 @@ export interface UpstreamCall {
   signal: AbortSignal
   fetch: FetchLike
   requestId: string
+  /** The client's own request, for a native send (sendNative): `body` with `model` already the backend's. */
+  native?: NativeRequest
+  /** Names (lowercase) of the client's headers the route lets through to a native backend (anthropic-beta). */
+  forwardHeaders?: readonly string[]
+}
+
+/** A client's request in its own protocol, as it came. */
+export interface NativeRequest {
+  protocol: NativeProtocol
+  body: Record<string, unknown>
+  /** `body`'s JSON text as the client sent it: sent as it is while `body` is unchanged. */
+  raw?: string
+  /** The client's request headers (only the protocol's own and the route's allowed ones are ever sent on). */
+  headers: Headers
 }
 
 export interface Usage {
@@ -38,7 +55,43 @@ export type ProviderResult =
    */
   | { kind: 'stream'; body: ReadableStream<Uint8Array> }
 
+/**
+ * How to read one protocol's event stream, for a native stream passed
+ * through (src/resilience/native-stream.ts). Made per stream: it may keep
+ * state (usage so far, the last sequence number). `type` is the event's
+ * `type` field (its `event:` line when the data has none).
+ */
+export interface StreamDialect {
+  /** The failure an event reports (an error event, a failed response) as an upstream error body and status, to classify. */
+  errorOf(type: string, data: Record<string, any>): { status: number; body: string } | undefined
+  /** Whether the event carries something the client must see (not the preamble: message start, empty blocks, pings). */
+  isContent(type: string, data: Record<string, any>): boolean
+  /** Reads usage from the event, if it has any; returns the usage so far in the internal (OpenAI) form. */
+  usageOf(type: string, data: Record<string, any>): Usage | undefined
+  /** The protocol's last event (after it, nothing more is read). */
+  isEnd(type: string, data: Record<string, any>): boolean
+  /** The event block (without its blank line) telling the client the stream failed, in this protocol's words. */
+  errorEvent(message: string, code: string): string
+}
+
+/** What a native send returns: the answer in the client's own protocol. */
+export type NativeResult =
+  /** The whole answer as the upstream sent it; `usage` in the internal form, for accounting. */
+  | { kind: 'json'; body: Record<string, unknown>; raw: Uint8Array<ArrayBuffer>; usage?: Usage }
+  /** The upstream's event stream, untouched; `dialect` reads it. */
+  | { kind: 'stream'; body: ReadableStream<Uint8Array>; dialect: StreamDialect }
+
+/** A provider whose backends can also speak a client API natively. */
+export interface NativeSupport {
+  /** Whether this backend takes `protocol` as the client sent it (its settings may decide). */
+  speaks(protocol: NativeProtocol, backend: Backend): boolean
+  /** Sends `call.native` as it is (model aside). Throws UpstreamError for every failure, classified. */
+  send(call: UpstreamCall & { native: NativeRequest }): Promise<NativeResult>
+}
+
 export interface Provider {
+  /** Client APIs this protocol also carries natively, without translation. */
+  native?: NativeSupport
   /** Throws UpstreamError for every failure, classified so the core can decide to fail over. */
   send(call: UpstreamCall): Promise<ProviderResult>
   /** Which operations the protocol can carry (to this backend, when its settings decide). */

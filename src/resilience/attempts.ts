@@ -5,12 +5,17 @@
 // and then moves on; any other failure is the answer. No attempt starts
 // past the route's deadline. A stream counts as answered only once its
 // first content has arrived (see stream.ts), so it can fail over until then.
+// A client's own request (Responses, Messages) goes natively to a backend
+// that speaks its protocol, and its answer comes back untouched
+// (native-stream.ts); every other backend gets the internal form.
 import type { Backend, FailoverPolicy } from '../config/compile.ts'
 import { providers } from '../providers/index.ts'
 import { UpstreamError, toGatewayError, type FailureClass } from '../providers/errors.ts'
-import type { FetchLike, Operation, ProviderResult } from '../providers/types.ts'
+import type { FetchLike, NativeProtocol, NativeRequest, NativeSupport, Operation, ProviderResult, Usage } from '../providers/types.ts'
+import { responsesNative } from '../providers/openai/responses-native.ts'
 import { GatewayError } from '../api/errors.ts'
-import { openStream, responseAsStream, type StreamOutcome } from './stream.ts'
+import { openStream, responseAsStream, type OpenedStream, type StreamOutcome } from './stream.ts'
+import { openNativeStream } from './native-stream.ts'
 import type { Fleet, Lease } from './fleet.ts'
 import type { Scrubber } from '../telemetry/scrub.ts'
 import { ERROR_TYPE_OTHER } from '../telemetry/genai.ts'
@@ -54,6 +59,13 @@ export interface AttemptRequest {
   scrub?: Scrubber
   /** The request's trace, when an SDK traces: each attempt gets its span and sends its traceparent. */
   trace?: RequestTrace
+  /**
+   * The client's own request (IngressRequest.native, with the client's request headers): a backend
+   * that speaks its protocol gets it as it is and the Answer is `native`; any other gets `body`.
+   */
+  native?: NativeRequest
+  /** The route's forwardHeaders: client headers a native backend may receive (Route.forwardHeaders). */
+  forwardHeaders?: readonly string[]
 }
 
 export interface AttemptFailure {
@@ -72,9 +84,15 @@ interface AnswerBase {
   latencyMs: number
 }
 
+/**
+ * The answer, in the internal (OpenAI) form, or with `native` in the client's own protocol
+ * (req.native.protocol), to send as it is. A native answer's usage is in the internal form:
+ * `usage` for json, `done`'s outcome for a stream.
+ */
 export type Answer =
-  | (AnswerBase & { kind: 'json'; body: Record<string, unknown>; raw?: Uint8Array<ArrayBuffer> })
-  | (AnswerBase & { kind: 'stream'; body: ReadableStream<Uint8Array>; done: Promise<StreamOutcome> })
+  | (AnswerBase & { kind: 'json'; native?: false; body: Record<string, unknown>; raw?: Uint8Array<ArrayBuffer> })
+  | (AnswerBase & { kind: 'json'; native: true; body: Record<string, unknown>; raw: Uint8Array<ArrayBuffer>; usage?: Usage })
+  | (AnswerBase & { kind: 'stream'; native?: boolean; body: ReadableStream<Uint8Array>; done: Promise<StreamOutcome> })
 
 /** Failures that say the backend is in trouble (the breaker counts them); a client's bad request never does. */
 const BREAKER_CLASSES: ReadonlySet<FailureClass> = new Set(['server', 'timeout', 'connection', 'bad_response', 'rate_limit'])
@@ -87,6 +105,18 @@ const OP_TEXT: Record<Operation, string> = { chat: 'chat completions', completio
 function protocolOf(b: Backend): string {
   const p = b.provider === 'kserve' ? (b.spec.kserve?.protocol ?? 'openai') : 'openai'
   return p === 'openai' ? `'${b.name}' (${b.provider})` : `'${b.name}' (kserve ${p}, reached at /kserve/${b.name}/${p}/...)`
+}
+
+// openai/index.ts is another's to change this round: its native side is attached here until it carries it itself.
+const nativeSide = (b: Backend): NativeSupport | undefined => providers[b.provider].native ?? (b.provider === 'openai' ? responsesNative : undefined)
+
+/** Whether `backend` takes the client's protocol natively. */
+export const speaksNatively = (b: Backend, protocol: NativeProtocol): boolean => nativeSide(b)?.speaks(protocol, b) ?? false
+
+/** The client's request with the backend's model name; its text kept while the body is unchanged. */
+function nativeFor(n: NativeRequest, backend: Backend): NativeRequest {
+  if (!backend.model || backend.model === n.body.model) return n
+  return { ...n, body: { ...n.body, model: backend.model }, raw: undefined }
 }
 
 export const systemClock: Clock = {
@@ -196,50 +226,59 @@ async function once(backend: Backend, lease: Lease, timeoutMs: number, req: Atte
     clearTimeout(timer)
     req.signal.removeEventListener('abort', onClientAbort)
   }
-  const body = backend.model ? { ...req.body, model: backend.model } : req.body
+  const native = req.native && speaksNatively(backend, req.native.protocol) ? nativeFor(req.native, backend) : undefined
+  const body = native ? native.body : backend.model ? { ...req.body, model: backend.model } : req.body
   const raw = body === req.body ? req.raw : undefined
   const span = req.trace && attemptSpan(req.trace, backend, body, req, attempts, sentAt)
-  try {
-    const result: ProviderResult = await providers[backend.provider].send({ backend, op: req.op, body, raw, stream: req.stream, signal: ctl.signal, fetch: span ? span.fetch : req.fetch, requestId: req.requestId })
-    if (result.kind === 'json') {
-      let s: ReadableStream<Uint8Array> | undefined
-      try {
-        if (req.stream) s = responseAsStream(result.body, req.clientWantsUsage)
-      } catch {
-        throw new UpstreamError('bad_response', 'a response whose choices cannot be read')
-      }
-      cleanup()
-      const latencyMs = req.clock.now() - sentAt
-      lease.answered(latencyMs)
-      lease.end('success')
-      span?.answered(result.body, req.clock.now())
-      if (!s) return { kind: 'json', backend, attempts, failures, latencyMs, body: result.body, raw: result.raw }
-      return { kind: 'stream', backend, attempts, failures, latencyMs, body: s, done: Promise.resolve({ usage: result.body.usage as never, chunks: 0 }) }
-    }
-    const opened = await openStream(result.body, {
-      stripUsage: !req.clientWantsUsage,
-      idleTimeoutMs: timeoutMs,
-      abort: (r) => ctl.abort(r),
-      signal: ctl.signal,
-      scrub: req.scrub,
-    })
-    // First content is here: from now on the stream's own idle timeout guards it.
+  const base = () => ({ backend, attempts, failures, latencyMs: req.clock.now() - sentAt })
+  /** The whole answer is here: the attempt is over. */
+  const whole = (answered: Record<string, unknown>) => {
+    cleanup()
+    const b = base()
+    lease.answered(b.latencyMs)
+    lease.end('success')
+    span?.answered(answered, req.clock.now())
+    return b
+  }
+  /** The stream's first content is here: from now on its own idle timeout guards it. */
+  const streaming = (opened: OpenedStream): Answer => {
     clearTimeout(timer)
-    const latencyMs = req.clock.now() - sentAt
-    lease.answered(latencyMs)
+    const b = base()
+    lease.answered(b.latencyMs)
     opened.done.then(
       (o) => lease.end(o.cancelled ? 'cancelled' : o.error ? 'failure' : 'success'),
       () => lease.end('failure'),
     )
     opened.done.finally(cleanup)
     if (span) {
-      const model = backend.model ?? (body.model as string)
+      const model = body.model as string
       opened.done.then(
         (o) => (o.error ? span.failed('stream_error', undefined, req.clock.now()) : span.answered({ model, usage: o.usage }, req.clock.now())),
         () => span.failed('stream_error', undefined, req.clock.now()),
       )
     }
-    return { kind: 'stream', backend, attempts, failures, latencyMs, body: opened.body, done: opened.done }
+    return { kind: 'stream', ...b, native: native !== undefined, body: opened.body, done: opened.done }
+  }
+  const streamOptions = { stripUsage: !req.clientWantsUsage, idleTimeoutMs: timeoutMs, abort: (r: unknown) => ctl.abort(r), signal: ctl.signal, scrub: req.scrub }
+  try {
+    const call = { backend, op: req.op, body, raw, stream: req.stream, signal: ctl.signal, fetch: span ? span.fetch : req.fetch, requestId: req.requestId }
+    if (native) {
+      const result = await nativeSide(backend)!.send({ ...call, native, forwardHeaders: req.forwardHeaders })
+      if (result.kind === 'stream') return streaming(await openNativeStream(result.body, result.dialect, streamOptions))
+      const b = whole({ model: result.body.model, usage: result.usage })
+      return { kind: 'json', native: true, ...b, body: result.body, raw: result.raw, usage: result.usage }
+    }
+    const result: ProviderResult = await providers[backend.provider].send(call)
+    if (result.kind === 'stream') return streaming(await openStream(result.body, streamOptions))
+    let s: ReadableStream<Uint8Array> | undefined
+    try {
+      if (req.stream) s = responseAsStream(result.body, req.clientWantsUsage)
+    } catch {
+      throw new UpstreamError('bad_response', 'a response whose choices cannot be read')
+    }
+    const b = whole(result.body)
+    if (!s) return { kind: 'json', ...b, body: result.body, raw: result.raw }
+    return { kind: 'stream', ...b, body: s, done: Promise.resolve({ usage: result.body.usage as never, chunks: 0 }) }
   } catch (err) {
     cleanup()
     ctl.abort()

@@ -1,25 +1,17 @@
 // Anthropic's Messages API. Chat requests are translated to
 // POST {baseUrl}/v1/messages and the answer back to OpenAI's shapes, whole or
-// streamed (see request.ts, response.ts, stream.ts).
-import type { Backend } from '../../config/compile.ts'
+// streamed (see request.ts, response.ts, stream.ts). A Messages client's
+// request goes as it came (native.ts).
 import { UpstreamError } from '../errors.ts'
 import { isEventStream, postJson, readJsonObject } from '../http.ts'
 import type { Provider, ProviderResult, UpstreamCall } from '../types.ts'
 import { toAnthropicRequest } from './request.ts'
 import { isAnthropicMessage, toOpenAIResponse } from './response.ts'
 import { translateStream } from './stream.ts'
+import { anthropicHeaders } from './headers.ts'
+import { anthropicNative } from './native.ts'
 
-export const ANTHROPIC_VERSION = '2023-06-01'
-
-/** Our key for the backend, never the client's; backend headers may pin another version or add anthropic-beta. */
-export function anthropicHeaders(backend: Backend, stream: boolean): Headers {
-  const h = new Headers(backend.headers)
-  if (!h.has('anthropic-version')) h.set('anthropic-version', ANTHROPIC_VERSION)
-  h.set('content-type', 'application/json')
-  h.set('accept', stream ? 'text/event-stream' : 'application/json')
-  if (backend.apiKey) h.set('x-api-key', backend.apiKey)
-  return h
-}
+export { ANTHROPIC_VERSION, anthropicHeaders } from './headers.ts'
 
 async function send(call: UpstreamCall): Promise<ProviderResult> {
   if (call.op !== 'chat') throw new UpstreamError('unavailable', `anthropic does not serve ${call.op}`)
@@ -39,4 +31,5 @@ async function send(call: UpstreamCall): Promise<ProviderResult> {
 export const anthropic: Provider = {
   supports: (op) => op === 'chat',
   send,
+  native: anthropicNative,
 }
