@@ -78,6 +78,12 @@ describe('a Messages request to an Anthropic backend', () => {
     }
   })
 
+  it("adds the client's beta flags to those the backend's own headers set", async () => {
+    up.script.a = { status: 200, json: MESSAGE }
+    await run(await config(undefined, ', headers: { anthropic-beta: operator-beta }'), messages())
+    expect(up.received[0]!.headers['anthropic-beta']).toBe('operator-beta, prompt-caching-2024-07-31')
+  })
+
   it('hands back the message untouched, with its usage (cache reads and writes) in the internal form', async () => {
     up.script.a = { status: 200, json: MESSAGE }
     const answer = await run(cfg, messages())

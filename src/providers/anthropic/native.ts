@@ -18,7 +18,8 @@ export function nativeHeaders(call: UpstreamCall, native: NativeRequest, stream:
   if (version) h.set('anthropic-version', version)
   for (const name of call.forwardHeaders ?? []) {
     const v = native.headers.get(name)
-    if (v !== null) h.set(name, v)
+    // Appended: a list the backend's own headers start (its anthropic-beta) is extended, not replaced.
+    if (v !== null) h.append(name, v)
   }
   return h
 }

@@ -16,7 +16,8 @@ function headersFor(call: UpstreamCall, native: NativeRequest): Headers {
   const h = new Headers(openAIHeaders(call.backend))
   for (const name of call.forwardHeaders ?? []) {
     const v = native.headers.get(name)
-    if (v !== null) h.set(name, v)
+    // Appended: a list the backend's own headers start (its anthropic-beta) is extended, not replaced.
+    if (v !== null) h.append(name, v)
   }
   return h
 }
