@@ -174,6 +174,19 @@ describe('a streamed Messages request to an Anthropic backend', () => {
     expect((await answer.done).error).toBeDefined()
   })
 
+  it('a stream that stalls after content is cut by the idle timeout and ends in an error event', async () => {
+    up.script.a = { events: [START, BLOCK, delta('Hel')], hang: true }
+    const answer = await run(await config('  fallback: { backends: [b], timeoutSeconds: 0.2 }\n'), messages(true))
+    if (answer.kind !== 'stream') throw new Error('expected a stream')
+    const closed = up.closed('a')
+    const out = await text(answer.body)
+    const last = out.trim().split('\n\n').at(-1)!
+    expect(last.split('\n')[0]).toBe('event: error')
+    expect(JSON.parse(last.split('\n')[1]!.slice(6))).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringContaining('The upstream stream failed') } })
+    expect((await answer.done).error).toBeDefined()
+    await closed // the stalled upstream request is let go
+  })
+
   it("the client going away cancels the upstream request", async () => {
     up.script.a = { events: [START, BLOCK, delta('Hel')], hang: true }
     const client = new AbortController()
