@@ -65,11 +65,6 @@ export function toMessagesUsage(u: Obj | undefined | null): MessagesUsage {
   }
 }
 
-/** The usage object of a Message, with the fields Anthropic sends and we cannot know set to null. */
-export function messageUsage(u: MessagesUsage): Obj {
-  return { ...u, cache_creation: null, inference_geo: null, output_tokens_details: null, server_tool_use: null, service_tier: null, speed: null }
-}
-
 /** Tool arguments as the input object Anthropic promises; a model's broken JSON becomes {}. */
 export function toolInput(args: unknown): Obj {
   if (typeof args !== 'string' || !args.trim()) return isObj(args) ? args : {}
@@ -95,9 +90,9 @@ export function toMessage(body: Obj, model: string, sequences?: readonly string[
   const msg = isObj(choice.message) ? choice.message : {}
   const content: Obj[] = []
   const text = textOf(msg.content)
-  if (text) content.push({ type: 'text', text, citations: null })
+  if (text) content.push({ type: 'text', text })
   const refusal = typeof msg.refusal === 'string' && msg.refusal ? msg.refusal : ''
-  if (refusal) content.push({ type: 'text', text: refusal, citations: null })
+  if (refusal) content.push({ type: 'text', text: refusal })
   for (const c of Array.isArray(msg.tool_calls) ? msg.tool_calls : []) {
     if (!isObj(c) || !isObj(c.function)) continue
     content.push({
@@ -106,7 +101,6 @@ export function toMessage(body: Obj, model: string, sequences?: readonly string[
       id: typeof c.id === 'string' && c.id ? c.id : newId('toolu_'),
       name: String(c.function.name ?? ''),
       input: toolInput(c.function.arguments),
-      caller: { type: 'direct' },
     })
   }
   const stop = refusal && choice.finish_reason === 'stop' ? { reason: 'refusal' as const, sequence: null } : stopReason(choice.finish_reason, choice.stop_reason, sequences)
@@ -119,7 +113,6 @@ export function toMessage(body: Obj, model: string, sequences?: readonly string[
     stop_reason: stop.reason,
     stop_sequence: stop.sequence,
     stop_details: null,
-    container: null,
-    usage: messageUsage(toMessagesUsage(body.usage)),
+    usage: toMessagesUsage(body.usage),
   }
 }

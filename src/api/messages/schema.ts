@@ -41,13 +41,21 @@ const message = z.looseObject({
   content: z.union([z.string(), z.array(block)]),
 })
 
-const tool = z.looseObject({
-  name: z.string().min(1),
-  description: z.string().optional(),
-  // Client tools have a schema; Anthropic's server tools (bash, web_search...) a versioned type instead.
-  input_schema: z.looseObject({}).optional(),
-  type: z.string().nullish(),
-})
+// Client tools (no type, or 'custom') need their schema; Anthropic's server
+// tools (bash_20250124, web_search_...) carry a versioned type instead.
+const tool = z
+  .looseObject({
+    name: z.string().min(1),
+    description: z.string().optional(),
+    input_schema: z.looseObject({}).optional(),
+    type: z.string().nullish(),
+  })
+  .check((ctx) => {
+    const t = ctx.value
+    if ((t.type == null || t.type === 'custom') && t.input_schema === undefined) {
+      ctx.issues.push({ code: 'invalid_type', expected: 'object', input: undefined, path: ['input_schema'] })
+    }
+  })
 
 const toolChoice = z.discriminatedUnion('type', [
   z.looseObject({ type: z.enum(['auto', 'any']), disable_parallel_tool_use: z.boolean().optional() }),
@@ -57,7 +65,7 @@ const toolChoice = z.discriminatedUnion('type', [
 
 const prompt = {
   model: z.string().min(1),
-  messages: z.array(message),
+  messages: z.array(message).min(1, 'at least one message is required'),
   system: z.union([z.string(), z.array(text)]).optional(),
   tools: z.array(tool).optional(),
   tool_choice: toolChoice.optional(),
@@ -121,6 +129,7 @@ function describe(issue: z.core.$ZodIssue): string {
     return `Input should be ${EXPECTED[issue.expected] ?? issue.expected}`
   }
   if (issue.code === 'too_small' && issue.origin === 'number') return `Input should be greater than or equal to ${issue.minimum}`
+  if (issue.code === 'too_small' && issue.origin === 'array') return issue.message
   if (issue.code === 'too_small' && issue.origin === 'string') return 'String should have at least 1 character'
   if (issue.code === 'invalid_value') return `Input should be ${issue.values.map((v) => `'${String(v)}'`).join(' or ')}`
   if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') return 'Input tag does not match any of the expected tags'

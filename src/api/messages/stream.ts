@@ -8,7 +8,7 @@
 // takes message_delta's input_tokens over message_start's).
 import { SseSplitter, parseEventBlock } from '../sse.ts'
 import { streamErrorType, type AnthropicErrorType } from './errors.ts'
-import { messageId, messageUsage, newId, stopReason, toMessagesUsage } from './response.ts'
+import { messageId, newId, stopReason, toMessagesUsage } from './response.ts'
 
 type Obj = Record<string, any>
 
@@ -104,7 +104,7 @@ export class MessagesStreamEncoder {
     this.started = true
     const usage = { input_tokens: this.opts.inputEstimate ?? 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
     const model = typeof chunk.model === 'string' && chunk.model ? chunk.model : this.opts.model
-    const message = { id: messageId(chunk.id), type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, stop_details: null, container: null, usage: messageUsage(usage) }
+    const message = { id: messageId(chunk.id), type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, stop_details: null, usage }
     out.push(event('message_start', { message }))
   }
 
@@ -138,13 +138,13 @@ export class MessagesStreamEncoder {
   private text(out: Uint8Array[], text: string) {
     if (!this.open || this.open.tool) {
       this.closeAll(out)
-      this.openBlock(out, { type: 'text', text: '', citations: null })
+      this.openBlock(out, { type: 'text', text: '' })
     }
     out.push(event('content_block_delta', { index: this.open!.index, delta: { type: 'text_delta', text } }))
   }
 
   private startTool(out: Uint8Array[], t: Tool) {
-    this.openBlock(out, { type: 'tool_use', id: t.id, name: t.name, input: {}, caller: { type: 'direct' } }, t)
+    this.openBlock(out, { type: 'tool_use', id: t.id, name: t.name, input: {} }, t)
     if (t.args) out.push(event('content_block_delta', { index: t.index, delta: { type: 'input_json_delta', partial_json: t.args } }))
   }
 

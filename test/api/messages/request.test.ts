@@ -135,3 +135,15 @@ it('stream asks for the usage chunk; the body goes on as it came for an Anthropi
   expect(r.body).not.toHaveProperty('thinking')
   expect(r.native).toEqual({ protocol: 'messages', body: json, raw: JSON.stringify(json) })
 })
+
+it('an empty messages list and a client tool without input_schema are refused as Anthropic refuses them', async () => {
+  expect((await refusal({ ...base, messages: [] })).body.error.message).toBe('messages: at least one message is required')
+  const tool = await refusal({ ...base, tools: [{ name: 'f' }], messages: [{ role: 'user', content: 'x' }] })
+  expect(tool.body.error.message).toBe('tools.0.input_schema: Field required')
+})
+
+it("Anthropic's server tools pass validation (an Anthropic backend runs them) and are left out of the chat request", async () => {
+  const r = await parse({ ...base, tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }, { name: 'f', input_schema: { type: 'object' } }], messages: [{ role: 'user', content: 'x' }] })
+  expect(r.body.tools).toEqual([{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }])
+  expect((r.native!.body.tools as unknown[]).length).toBe(2)
+})

@@ -40,8 +40,8 @@ it('tool calls: tool_use blocks with the upstream call id and parsed input, stop
   )
   const m = await ingress.respond(body, await request(), ctx)
   expect(m.content).toEqual([
-    { type: 'tool_use', id: 'call_A', name: 'get_weather', input: { city: 'Paris' }, caller: { type: 'direct' } },
-    { type: 'tool_use', id: 'call_B', name: 'get_time', input: {}, caller: { type: 'direct' } },
+    { type: 'tool_use', id: 'call_A', name: 'get_weather', input: { city: 'Paris' } },
+    { type: 'tool_use', id: 'call_B', name: 'get_time', input: {} },
   ])
   expect(m.stop_reason).toBe('tool_use')
 })

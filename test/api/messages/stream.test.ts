@@ -12,7 +12,7 @@ it('text: the exact sequence Anthropic sends, usage in message_delta', async () 
   for (const [name, data] of ev) expect(data.type).toBe(name)
   expect(ev[0]![1].message).toMatchObject({ type: 'message', role: 'assistant', model: 'gpt-4o-2024-08-06', content: [], stop_reason: null })
   expect(ev[0]![1].message.id).toMatch(/^msg_/)
-  expect(ev[1]![1]).toEqual({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '', citations: null } })
+  expect(ev[1]![1]).toEqual({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } })
   expect(ev[3]![1]).toEqual({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } })
   expect(ev[6]![1]).toEqual({
     type: 'message_delta',
@@ -34,7 +34,7 @@ it('text then two tools streamed one after another: three blocks, the tools live
   const ev = await events(ingress.stream(body, await request(), ctx))
   const shape = ev.filter(([n]) => n.startsWith('content_block')).map(([n, d]) => `${n.slice(14)}:${d.index}${d.delta?.partial_json !== undefined ? `:${d.delta.partial_json}` : ''}`)
   expect(shape).toEqual(['start:0', 'delta:0', 'stop:0', 'start:1', 'delta:1:{"city":', 'delta:1:"Paris"}', 'stop:1', 'start:2', 'delta:2:{}', 'stop:2'])
-  expect(ev.find(([n, d]) => n === 'content_block_start' && d.index === 1)![1].content_block).toEqual({ type: 'tool_use', id: 'call_A', name: 'weather', input: {}, caller: { type: 'direct' } })
+  expect(ev.find(([n, d]) => n === 'content_block_start' && d.index === 1)![1].content_block).toEqual({ type: 'tool_use', id: 'call_A', name: 'weather', input: {} })
   expect(ev.find(([n]) => n === 'message_delta')![1].delta.stop_reason).toBe('tool_use')
 })
 
