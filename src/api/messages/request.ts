@@ -33,7 +33,10 @@ export function toChatPrompt(req: CountTokensRequest): Obj {
   const messages: Obj[] = []
   const system = systemText(req.system)
   if (system) messages.push({ role: 'system', content: system })
-  for (const m of req.messages) messages.push(...(m.role === 'assistant' ? assistant(m) : user(m)))
+  for (const m of req.messages) {
+    if (m.role === 'system') messages.push({ role: 'system', content: systemText(m.content as CountTokensRequest['system']) })
+    else messages.push(...(m.role === 'assistant' ? assistant(m) : user(m)))
+  }
   const out: Obj = { model: req.model, messages }
   const tools = (req.tools ?? []).flatMap((t) => (t.input_schema ? [{ type: 'function', function: fn(t) }] : []))
   if (tools.length) {

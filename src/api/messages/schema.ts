@@ -36,10 +36,11 @@ const block = z.looseObject({ type: z.string() }).check((ctx) => {
   if (!r.success) for (const issue of r.error.issues) ctx.issues.push({ ...issue, input: issue.input } as never)
 })
 
-const message = z.looseObject({
-  role: z.enum(['user', 'assistant']),
-  content: z.union([z.string(), z.array(block)]),
-})
+// SDK 1.12's MessageParam also takes role 'system' (text only) inside the list.
+const message = z.discriminatedUnion('role', [
+  z.looseObject({ role: z.enum(['user', 'assistant']), content: z.union([z.string(), z.array(block)]) }),
+  z.looseObject({ role: z.literal('system'), content: z.union([z.string(), z.array(text)]) }),
+])
 
 // Client tools (no type, or 'custom') need their schema; Anthropic's server
 // tools (bash_20250124, web_search_...) carry a versioned type instead.
@@ -132,6 +133,11 @@ function describe(issue: z.core.$ZodIssue): string {
   if (issue.code === 'too_small' && issue.origin === 'array') return issue.message
   if (issue.code === 'too_small' && issue.origin === 'string') return 'String should have at least 1 character'
   if (issue.code === 'invalid_value') return `Input should be ${issue.values.map((v) => `'${String(v)}'`).join(' or ')}`
-  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') return 'Input tag does not match any of the expected tags'
+  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
+    const key = String(issue.path.at(-1) ?? 'type')
+    const input = issue.input as Record<string, unknown> | undefined
+    const tag = typeof input === 'object' && input ? input[key] : input
+    return `Input tag '${String(tag)}' found using '${key}' does not match any of the expected tags`
+  }
   return issue.message
 }

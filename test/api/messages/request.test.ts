@@ -25,7 +25,7 @@ it('a malformed block is refused naming its dotted path, as Anthropic does', asy
   const r = await refusal({ ...base, messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'tool_result', content: 'x' }] }] })
   expect(r.body.error.message).toBe('messages.0.content.1.tool_use_id: Field required')
   const role = await refusal({ ...base, messages: [{ role: 'tool', content: 'x' }] })
-  expect(role.body.error.message).toBe("messages.0.role: Input should be 'user' or 'assistant'")
+  expect(role.body.error.message).toBe("messages.0.role: Input tag 'tool' found using 'role' does not match any of the expected tags")
 })
 
 it('system, text, images, sampling and the user become their chat counterparts', async () => {
@@ -146,4 +146,9 @@ it("Anthropic's server tools pass validation (an Anthropic backend runs them) an
   const r = await parse({ ...base, tools: [{ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }, { name: 'f', input_schema: { type: 'object' } }], messages: [{ role: 'user', content: 'x' }] })
   expect(r.body.tools).toEqual([{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }])
   expect((r.native!.body.tools as unknown[]).length).toBe(2)
+})
+
+it('a system message inside the list (SDK 1.12 MessageParam) stays a system message in place', async () => {
+  const r = await parse({ ...base, messages: [{ role: 'user', content: 'a' }, { role: 'system', content: [{ type: 'text', text: 'Now be terse.' }] }, { role: 'user', content: 'b' }] })
+  expect(r.body.messages).toEqual([{ role: 'user', content: 'a' }, { role: 'system', content: 'Now be terse.' }, { role: 'user', content: 'b' }])
 })
