@@ -13,7 +13,10 @@ import { messageId, newId, stopReason, toMessagesUsage } from './response.ts'
 type Obj = Record<string, any>
 
 const enc = new TextEncoder()
-const event = (type: string, data: Obj) => enc.encode(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`)
+const event = (type: string, data: Obj) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`
+// The event sent most, written without building an object.
+const textDelta = (index: number, text: string) =>
+  `event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":{"type":"text_delta","text":${JSON.stringify(text)}}}\n\n`
 
 interface Tool {
   id: string
@@ -49,8 +52,8 @@ export class MessagesStreamEncoder {
 
   constructor(private opts: EncoderOptions) {}
 
-  push(text: string): Uint8Array[] {
-    const out: Uint8Array[] = []
+  push(text: string): string[] {
+    const out: string[] = []
     for (const block of this.splitter.push(text)) {
       if (this.done) break
       this.block(block, out)
@@ -59,20 +62,20 @@ export class MessagesStreamEncoder {
   }
 
   /** The internal stream ended: without [DONE] or an error event, the answer is cut. */
-  end(): Uint8Array[] {
-    const out: Uint8Array[] = []
+  end(): string[] {
+    const out: string[] = []
     const tail = this.splitter.flush()
     if (tail && !this.done) this.block(tail, out)
     if (!this.done) this.fail(out, 'api_error', 'The upstream stream ended before the answer was complete.')
     return out
   }
 
-  private fail(out: Uint8Array[], type: AnthropicErrorType, message: string) {
+  private fail(out: string[], type: AnthropicErrorType, message: string) {
     this.done = true
     out.push(event('error', { error: { type, message } }))
   }
 
-  private block(block: string, out: Uint8Array[]) {
+  private block(block: string, out: string[]) {
     const ev = parseEventBlock(block)
     if (!ev?.data) return
     if (ev.data === '[DONE]') return this.stop(out)
@@ -99,7 +102,7 @@ export class MessagesStreamEncoder {
     }
   }
 
-  private start(out: Uint8Array[], chunk: Obj) {
+  private start(out: string[], chunk: Obj) {
     if (this.started) return
     this.started = true
     const usage = { input_tokens: this.opts.inputEstimate ?? 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
@@ -108,7 +111,7 @@ export class MessagesStreamEncoder {
     out.push(event('message_start', { message }))
   }
 
-  private openBlock(out: Uint8Array[], contentBlock: Obj, tool?: Tool) {
+  private openBlock(out: string[], contentBlock: Obj, tool?: Tool) {
     const index = this.next++
     this.open = { index, tool }
     if (tool) tool.index = index
@@ -119,7 +122,7 @@ export class MessagesStreamEncoder {
     }
   }
 
-  private closeBlock(out: Uint8Array[]) {
+  private closeBlock(out: string[]) {
     if (!this.open) return
     if (this.open.tool) this.open.tool.closed = true
     out.push(event('content_block_stop', { index: this.open.index }))
@@ -127,7 +130,7 @@ export class MessagesStreamEncoder {
   }
 
   /** Close the open block and give every held tool its block: nothing more will come for them. */
-  private closeAll(out: Uint8Array[]) {
+  private closeAll(out: string[]) {
     this.closeBlock(out)
     for (const t of this.held.splice(0)) {
       this.startTool(out, t)
@@ -135,15 +138,15 @@ export class MessagesStreamEncoder {
     }
   }
 
-  private text(out: Uint8Array[], text: string) {
+  private text(out: string[], text: string) {
     if (!this.open || this.open.tool) {
       this.closeAll(out)
       this.openBlock(out, { type: 'text', text: '' })
     }
-    out.push(event('content_block_delta', { index: this.open!.index, delta: { type: 'text_delta', text } }))
+    out.push(textDelta(this.open!.index, text))
   }
 
-  private startTool(out: Uint8Array[], t: Tool) {
+  private startTool(out: string[], t: Tool) {
     this.openBlock(out, { type: 'tool_use', id: t.id, name: t.name, input: {} }, t)
     if (t.args) out.push(event('content_block_delta', { index: t.index, delta: { type: 'input_json_delta', partial_json: t.args } }))
   }
@@ -154,7 +157,7 @@ export class MessagesStreamEncoder {
    * live and a tool that starts meanwhile is held until the open one's
    * arguments are whole JSON (then it cannot grow) or the answer moves on.
    */
-  private tool(out: Uint8Array[], tc: Obj) {
+  private tool(out: string[], tc: Obj) {
     const key = typeof tc.index === 'number' ? tc.index : 0
     const args = typeof tc.function?.arguments === 'string' ? tc.function.arguments : ''
     let t = this.tools.get(key)
@@ -179,14 +182,14 @@ export class MessagesStreamEncoder {
   }
 
   /** While the open tool's arguments are complete, close it and let the first held tool stream. */
-  private advance(out: Uint8Array[]) {
+  private advance(out: string[]) {
     while (this.held.length && this.open?.tool && complete(this.open.tool.args)) {
       this.closeBlock(out)
       this.startTool(out, this.held.shift()!)
     }
   }
 
-  private stop(out: Uint8Array[]) {
+  private stop(out: string[]) {
     if (!this.started) this.start(out, {})
     this.closeAll(out)
     if (!this.pinged) {
@@ -217,13 +220,15 @@ export function toMessagesStream(body: ReadableStream<Uint8Array>, opts: Encoder
   const e = new MessagesStreamEncoder(opts)
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
+      // One write per upstream read, whatever number of events it makes.
       transform(chunk, ctrl) {
         if (e.done) return
-        for (const b of e.push(decoder.decode(chunk, { stream: true }))) ctrl.enqueue(b)
+        const out = e.push(decoder.decode(chunk, { stream: true }))
+        if (out.length) ctrl.enqueue(enc.encode(out.join('')))
       },
       flush(ctrl) {
         if (e.done) return
-        for (const b of [...e.push(decoder.decode()), ...e.end()]) ctrl.enqueue(b)
+        ctrl.enqueue(enc.encode([...e.push(decoder.decode()), ...e.end()].join('')))
       },
     }),
   )
