@@ -11,6 +11,7 @@ import { estimatePromptTokens } from '../../usage/tokens.ts'
 import { errorResponse } from './errors.ts'
 import { toChatRequest } from './request.ts'
 import { toMessage } from './response.ts'
+import { quickMessages } from './quick-check.ts'
 import { messagesRequest, validateMessages } from './schema.ts'
 import { toMessagesStream } from './stream.ts'
 
@@ -26,7 +27,7 @@ const stateOf = (r: IngressRequest) => (r.state ?? {}) as State
 export function messagesIngress(): Ingress {
   return {
     parse(json, text) {
-      const req = validateMessages(messagesRequest, json)
+      const req = validateMessages(messagesRequest, json, quickMessages)
       const stream = req.stream === true
       return {
         op: 'chat',
