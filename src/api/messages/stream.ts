@@ -70,6 +70,13 @@ export class MessagesStreamEncoder {
     return out
   }
 
+  /** Reading the internal stream failed. */
+  broken(reason: string): string[] {
+    const out: string[] = []
+    if (!this.done) this.fail(out, 'api_error', `The upstream stream failed: ${reason}`)
+    return out
+  }
+
   private fail(out: string[], type: AnthropicErrorType, message: string) {
     this.done = true
     out.push(event('error', { error: { type, message } }))
@@ -214,22 +221,38 @@ function complete(args: string): boolean {
   }
 }
 
-/** Pipe the internal stream through the encoder; cancelling the result cancels the upstream. */
+/**
+ * Pipe the internal stream through the encoder; cancelling the result cancels
+ * the upstream. Should reading the internal stream fail, the client still gets
+ * Anthropic's error event rather than a dropped connection.
+ */
 export function toMessagesStream(body: ReadableStream<Uint8Array>, opts: EncoderOptions): ReadableStream<Uint8Array> {
   const decoder = new TextDecoder()
   const e = new MessagesStreamEncoder(opts)
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      // One write per upstream read, whatever number of events it makes.
-      transform(chunk, ctrl) {
-        if (e.done) return
-        const out = e.push(decoder.decode(chunk, { stream: true }))
-        if (out.length) ctrl.enqueue(enc.encode(out.join('')))
-      },
-      flush(ctrl) {
-        if (e.done) return
-        ctrl.enqueue(enc.encode([...e.push(decoder.decode()), ...e.end()].join('')))
-      },
-    }),
-  )
+  let out!: TransformStreamDefaultController<Uint8Array>
+  const t = new TransformStream<Uint8Array, Uint8Array>({
+    start(ctrl) {
+      out = ctrl
+    },
+    // One write per upstream read, whatever number of events it makes.
+    transform(chunk, ctrl) {
+      if (e.done) return
+      const events = e.push(decoder.decode(chunk, { stream: true }))
+      if (events.length) ctrl.enqueue(enc.encode(events.join('')))
+    },
+    flush(ctrl) {
+      if (e.done) return
+      ctrl.enqueue(enc.encode([...e.push(decoder.decode()), ...e.end()].join('')))
+    },
+  })
+  body.pipeTo(t.writable, { preventAbort: true }).catch((err) => {
+    if (e.done) return
+    try {
+      out.enqueue(enc.encode(e.broken(err instanceof Error ? err.message : String(err)).join('')))
+      out.terminate()
+    } catch {
+      // The client is gone: nothing to tell.
+    }
+  })
+  return t.readable
 }

@@ -95,3 +95,34 @@ it('finish_reason length is max_tokens; a named stop sequence is stop_sequence',
   const seq = await events(ingress.stream(internalStream([chunk({ content: 'a' }), chunk({}, 'stop', { stop_reason: 'END' }), '[DONE]']), await request({ stop_sequences: ['END'] }), ctx))
   expect(seq.find(([n]) => n === 'message_delta')![1].delta).toMatchObject({ stop_reason: 'stop_sequence', stop_sequence: 'END' })
 })
+
+it('a read failure of the internal stream still reaches the client as an error event', async () => {
+  const enc = new TextEncoder()
+  let n = 0
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (n++ === 0) c.enqueue(enc.encode(`data: ${JSON.stringify(chunk({ role: 'assistant', content: 'Hi' }))}\n\n`))
+      else c.error(new Error('socket hang up'))
+    },
+  })
+  const ev = await events(ingress.stream(body, await request(), ctx))
+  expect(ev.map(([n]) => n)).toEqual(['message_start', 'content_block_start', 'ping', 'content_block_delta', 'error'])
+  expect(ev.at(-1)![1].error).toEqual({ type: 'api_error', message: 'The upstream stream failed: socket hang up' })
+})
+
+it('cancelling the client stream cancels the internal one', async () => {
+  let cancelled!: (reason: unknown) => void
+  const gone = new Promise((resolve) => (cancelled = resolve))
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      c.enqueue(new TextEncoder().encode(`data: ${JSON.stringify(chunk({ content: 'x' }))}\n\n`))
+    },
+    cancel(reason) {
+      cancelled(reason)
+    },
+  }, { highWaterMark: 0 })
+  const reader = ingress.stream(body, await request(), ctx).getReader()
+  await reader.read()
+  await reader.cancel('client gone')
+  expect(await gone).toBe('client gone')
+})
