@@ -47,6 +47,8 @@ export class MessagesStreamEncoder {
   private finish: unknown
   private matched: unknown
   private usage: Obj | undefined
+  /** The model refused (OpenAI's `refusal` delta): Anthropic's stop_reason says so. */
+  private refused = false
   /** Set once message_stop or an error event is out: nothing follows. */
   done = false
 
@@ -101,7 +103,10 @@ export class MessagesStreamEncoder {
     if (!choice) return
     const d = choice.delta ?? {}
     if (typeof d.content === 'string' && d.content) this.text(out, d.content)
-    if (typeof d.refusal === 'string' && d.refusal) this.text(out, d.refusal)
+    if (typeof d.refusal === 'string' && d.refusal) {
+      this.refused = true
+      this.text(out, d.refusal)
+    }
     if (Array.isArray(d.tool_calls)) for (const tc of d.tool_calls) this.tool(out, tc)
     if (choice.finish_reason) {
       this.finish = choice.finish_reason
@@ -203,7 +208,7 @@ export class MessagesStreamEncoder {
       this.pinged = true
       out.push(event('ping', {}))
     }
-    const { reason, sequence } = stopReason(this.finish, this.matched, this.opts.stopSequences)
+    const { reason, sequence } = this.refused && this.finish === 'stop' ? { reason: 'refusal', sequence: null } : stopReason(this.finish, this.matched, this.opts.stopSequences)
     const u = toMessagesUsage(this.usage)
     if (!this.usage) u.input_tokens = this.opts.inputEstimate ?? 0
     out.push(event('message_delta', { delta: { stop_reason: reason, stop_sequence: sequence, stop_details: null }, usage: u }))

@@ -126,3 +126,11 @@ it('cancelling the client stream cancels the internal one', async () => {
   await reader.cancel('client gone')
   expect(await gone).toBe('client gone')
 })
+
+it("OpenAI's refusal arrives as text with stop_reason refusal, as the whole response gives it", async () => {
+  const ev = await events(ingress.stream(internalStream([chunk({ role: 'assistant', refusal: "I can't help with that." }), chunk({}, 'stop'), '[DONE]']), await request(), ctx))
+  expect(ev.find(([n]) => n === 'content_block_delta')![1].delta).toEqual({ type: 'text_delta', text: "I can't help with that." })
+  expect(ev.find(([n]) => n === 'message_delta')![1].delta.stop_reason).toBe('refusal')
+  const whole = await ingress.respond({ id: 'x', choices: [{ index: 0, message: { role: 'assistant', content: null, refusal: "I can't help with that." }, finish_reason: 'stop' }] }, await request(), ctx)
+  expect(whole).toMatchObject({ content: [{ type: 'text', text: "I can't help with that." }], stop_reason: 'refusal' })
+})
