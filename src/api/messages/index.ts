@@ -4,8 +4,10 @@
 // POST /v1/messages/count_tokens (count-tokens.ts).
 //
 // `anthropic-version` is accepted whatever it says, and may be absent
-// (Anthropic itself answers 400 without it): the translation does not depend
-// on it, and an Anthropic backend gets the version its config pins.
+// (Anthropic itself answers 400 "anthropic-version: header is required"): the
+// translation does not depend on it, and an Anthropic backend gets the version
+// its config pins. Keys come as `x-api-key` or `Authorization: Bearer`
+// (src/auth/authenticate.ts takes both).
 import type { Ingress, IngressRequest } from '../ingress.ts'
 import { estimatePromptTokens } from '../../usage/tokens.ts'
 import { errorResponse } from './errors.ts'
