@@ -235,3 +235,54 @@ describe('Responses API refusals', () => {
     expect(openaiUp.requests.length).toBe(before)
   })
 })
+
+// An OpenAI backend that serves the Responses API itself (responsesApi: native) gets the
+// client's request as it was sent, at /v1/responses, and its answer comes back as it sent it.
+describe('Responses API over an OpenAI backend that serves /v1/responses natively', () => {
+  let k3: TestKortex
+  let client: OpenAI
+  beforeAll(async () => {
+    k3 = await startTestKortex(`apiVersion: gateway.kortex.io/v1alpha1
+kind: GatewayConfig
+metadata: { name: g }
+spec: { auth: { open: true } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: native }
+spec:
+  type: external
+  external: { url: ${openaiUp.base('tool')}, provider: openai, responsesApi: native, apiKeySecret: { name: openai, key: key } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: native }
+spec: { models: [gpt-native], defaultBackend: { name: native } }
+`)
+    client = new OpenAI({ baseURL: `${k3.url}/v1`, apiKey: 'kx-open', maxRetries: 0 })
+  })
+  afterAll(async () => {
+    await k3?.close()
+  })
+
+  it('create: the body reaches the backend as sent, with the backend key, and the Response comes back', async () => {
+    const params = { model: 'gpt-native', input: 'hi', instructions: 'Be brief.', metadata: { k: 'v' }, max_output_tokens: 64 }
+    const r = await client.responses.create(params)
+    expect(r.output_text).toBe('Hello from tool')
+    expect(r.usage?.total_tokens).toBe(123)
+    const got = openaiUp.requests.at(-1)!
+    expect(got.path).toMatch(/\/v1\/responses$/)
+    expect(got.body).toEqual(params)
+    expect(got.headers.authorization).toBe('Bearer sk-openai-upstream')
+  })
+
+  it('stream: the typed events arrive in order and the function call with them', async () => {
+    const stream = client.responses.stream({ model: 'gpt-native', input: 'Weather in SF?', tools: [weather] })
+    const seq: number[] = []
+    for await (const e of stream) seq.push(e.sequence_number)
+    expect(seq).toEqual(seq.map((_, i) => i))
+    const final = await stream.finalResponse()
+    expect(final.output[0]).toMatchObject({ type: 'function_call', name: 'get_weather' })
+    expect(openaiUp.requests.at(-1)!.path).toMatch(/\/v1\/responses$/)
+  })
+})
