@@ -1,16 +1,23 @@
 // A test upstream that speaks OpenAI's API as api.openai.com does: the
 // chat.completion / text_completion / embedding objects, SSE chunk streams
 // ending in `data: [DONE]`, the usage chunk when asked, and OpenAI's error
-// bodies. The first path segment after /mode/ picks a behaviour, so one
-// server can play a healthy backend and several broken ones:
+// bodies; and the Responses API (./openai-responses.ts). The first path
+// segment after /mode/ picks a behaviour, so one server can play a healthy
+// backend and several broken ones:
 //   http://host/mode/<mode>/v1/chat/completions
 // modes: ok, 500, 503, 429, 400, 401, context, hang, reset, html, badjson,
-//        cut (stream dies after some content), stall (content, then silence), early-error (error before content), slow (chunks 150 ms apart)
+//        cut (stream dies after some content), stall (content, then silence), early-error (error before content), slow (chunks 150 ms apart),
+//        tool (calls the first tool; after a tool message answers "The tool said: <content>"),
+//        incomplete, failed (Responses API only)
+// A chat request with response_format json_schema is answered with JSON that fits the schema.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readText, startServer, type TestServer } from '../helpers/server.ts'
+import { responsesServer } from './openai-responses.ts'
+import { sampleOf, toolArgs } from './sample.ts'
 
 export interface Recorded {
   path: string
+  method?: string
   headers: IncomingMessage['headers']
   body: any
   /** The body's text as it arrived. */
@@ -23,6 +30,8 @@ export interface OpenAIUpstream extends TestServer {
   base(mode?: string): string
   /** Paths of requests whose connection closed before the response ended. */
   aborted: string[]
+  /** Responses the native /v1/responses endpoint stored, by id. */
+  storedResponses: Map<string, any>
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -47,13 +56,14 @@ function errorBody(message: string, type: string, code: string | null, param: st
 export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
   const requests: Recorded[] = []
   const aborted: string[] = []
+  const responses = responsesServer()
   const server = await startServer(async (req: IncomingMessage, res: ServerResponse) => {
     const m = /^\/mode\/([^/]+)\/v1(\/.*)$/.exec(req.url ?? '')
     const mode = m?.[1] ?? 'ok'
     const path = m?.[2] ?? req.url ?? ''
     const text = req.method === 'POST' ? await readText(req) : undefined
     const body = text === undefined ? undefined : JSON.parse(text)
-    requests.push({ path: req.url ?? '', headers: req.headers, body, text })
+    requests.push({ path: req.url ?? '', method: req.method, headers: req.headers, body, text })
     res.on('close', () => {
       if (!res.writableFinished) aborted.push(req.url ?? '')
     })
@@ -98,8 +108,11 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
       if (body.stream) return streamCompletions(res, model)
       return json(200, JSON.stringify({ id: 'cmpl-uqkvlQyYK7bGYrRHQ0eXlWi7', object: 'text_completion', created: 1589478378, model, system_fingerprint: 'fp_44709d6fcb', choices: [{ text: '\n\nThis is indeed a test', index: 0, logprobs: null, finish_reason: 'length' }], usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 } }))
     }
+    if (responses.handle(res, req.method ?? 'GET', path, mode, body)) return
     if (path !== '/chat/completions') return json(404, errorBody(`Invalid URL (POST /v1${path})`, 'invalid_request_error', null))
-    const content = `Hello from ${mode}`
+    const call = mode === 'tool' ? toolCall(body) : undefined
+    if (call) return answerToolCall(res, model, call, body)
+    const content = chatAnswer(body, mode)
     if (!body.stream) return json(200, JSON.stringify(chatCompletion(model, content)))
     if (mode === 'early-error') {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
@@ -109,7 +122,7 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
     res.write(`data: ${JSON.stringify(chunk(model, { role: 'assistant', content: '', refusal: null }, null))}\n\n`)
-    const words = ['Hello', ' from', ` ${mode}`]
+    const words = content === `Hello from ${mode}` ? ['Hello', ' from', ` ${mode}`] : (content.match(/\s*\S+/g) ?? [content])
     for (const [i, w] of words.entries()) {
       if (mode === 'slow') await sleep(150)
       if (res.destroyed) return
@@ -132,7 +145,45 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     requests,
     aborted,
     base: (mode = 'ok') => `${server.url}/mode/${mode}/v1`,
+    storedResponses: responses.stored,
   }
+}
+
+/** The text a test model answers a chat request with. */
+function chatAnswer(body: any, mode: string): string {
+  const last = body.messages?.at?.(-1)
+  if (mode === 'tool' && last?.role === 'tool') {
+    return `The tool said: ${typeof last.content === 'string' ? last.content : last.content.map((p: { text?: string }) => p.text ?? '').join('')}`
+  }
+  if (body.response_format?.type === 'json_schema') return JSON.stringify(sampleOf(body.response_format.json_schema?.schema))
+  return `Hello from ${mode}`
+}
+
+/** The function call a `tool`-mode model makes: the first tool, unless the last message is a tool result. */
+function toolCall(body: any): { id: string; name: string; arguments: string } | undefined {
+  const tool = body.tools?.find((t: { type: string }) => t.type === 'function')
+  if (!tool || body.messages?.at?.(-1)?.role === 'tool') return undefined
+  return { id: 'call_FthC9qRpsL5kBpwwyw6c7j4k', name: tool.function.name, arguments: JSON.stringify(toolArgs(tool.function.name, tool.function.parameters)) }
+}
+
+function answerToolCall(res: ServerResponse, model: string, call: { id: string; name: string; arguments: string }, body: any) {
+  const tool_calls = [{ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }]
+  if (!body.stream) {
+    const r = chatCompletion(model, '')
+    r.choices[0] = { index: 0, message: { role: 'assistant', content: null, tool_calls, refusal: null, annotations: [] } as never, logprobs: null, finish_reason: 'tool_calls' }
+    res.writeHead(200, { 'content-type': 'application/json' })
+    return res.end(JSON.stringify(r))
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' })
+  const send = (delta: object, finish: string | null) => res.write(`data: ${JSON.stringify(chunk(model, delta, finish))}\n\n`)
+  send({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }], refusal: null }, null)
+  for (let i = 0; i < call.arguments.length; i += 10) send({ tool_calls: [{ index: 0, function: { arguments: call.arguments.slice(i, i + 10) } }] }, null)
+  send({}, 'tool_calls')
+  if (body.stream_options?.include_usage) {
+    res.write(`data: ${JSON.stringify({ ...chunk(model, {}, null), choices: [], usage: { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 } })}\n\n`)
+  }
+  res.write('data: [DONE]\n\n')
+  res.end()
 }
 
 function chunk(model: string, delta: object, finish: string | null) {
