@@ -107,12 +107,26 @@ describe('chat SSE -> Responses events', () => {
   })
 
   it('is stored before its final event, so a follow-up at once finds it', async () => {
-    const store = new MemoryStore()
+    // A store whose writes land only when the test lets them.
+    class HeldStore extends MemoryStore {
+      held: Array<() => void> = []
+      override async put(k: string, v: string, o?: { ttlSeconds?: number; ifAbsent?: boolean }) {
+        await new Promise<void>((r) => this.held.push(r))
+        return super.put(k, v, o)
+      }
+    }
+    const store = new HeldStore()
     const ctx = context(store)
-    const ev = await streamed({ model: 'm', input: 'Hi' }, text('Hello'), ctx)
+    let finished = false
+    const reading = streamed({ model: 'm', input: 'Hi' }, text('Hello'), ctx).then((ev) => ((finished = true), ev))
+    while (!store.held.length) await new Promise((r) => setTimeout(r, 1))
+    expect(finished).toBe(false) // the final event waits for the write
+    expect(ctx.pending).toHaveLength(1) // which is handed to waitUntil too
+    store.held[0]!()
+    const ev = await reading
+    expect(ev.at(-1)!.type).toBe('response.completed')
     const raw = await store.get(`resp:${ev[0]!.response.id}`)
     expect(JSON.parse(raw!).response).toEqual(ev.at(-1)!.response)
-    expect(ctx.pending).toHaveLength(1) // and handed to waitUntil
   })
 
   it('translates each chunk as it arrives', async () => {
