@@ -39,18 +39,28 @@ class Translator {
   #finish?: unknown
   #usage?: unknown
 
+  /** Events not yet handed on: each upstream read's events go out as one chunk. */
+  #pending = ''
+
   constructor(
     private readonly t: Turn,
     private readonly hooks: StreamHooks,
-    private readonly out: (b: Uint8Array) => void,
   ) {}
+
+  /** The events so far, as bytes (undefined when none). */
+  drain(): Uint8Array | undefined {
+    if (!this.#pending) return undefined
+    const b = enc.encode(this.#pending)
+    this.#pending = ''
+    return b
+  }
 
   get ended(): boolean {
     return this.#ended
   }
 
   #emit(type: string, fields: Obj): void {
-    this.out(enc.encode(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.#seq++, ...fields })}\n\n`))
+    this.#pending += `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.#seq++, ...fields })}\n\n`
   }
 
   #start(): void {
@@ -138,9 +148,8 @@ class Translator {
     this.#emit('response.output_item.done', { output_index: m.index, item: m.item })
   }
 
-  /** The upstream finished ([DONE], or its end after a finish_reason). */
-  async complete(): Promise<void> {
-    if (this.#ended) return
+  /** The upstream finished ([DONE], or its end after a finish_reason). `flush` hands on what is ready before the store write. */
+  async complete(flush: () => void): Promise<void> {
     this.#ended = true
     this.#start()
     const { status, incomplete } = statusOf(this.#finish)
@@ -153,6 +162,7 @@ class Translator {
       incomplete,
       completedAt: Math.floor(this.hooks.now() / 1000),
     })
+    flush()
     await this.hooks.finished(response)
     this.#emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response })
   }
@@ -172,27 +182,28 @@ class Translator {
     this.#emit('response.failed', { response: responseObject(this.t, { status: 'failed', output: this.#output, model: this.#model, usage: toResponseUsage(this.#usage), error: failure }) })
   }
 
-  /** One SSE block of the internal stream. */
-  async block(block: string): Promise<void> {
+  /** One SSE block of the internal stream; a promise only when it completes the response (the store write). */
+  block(block: string, flush: () => void): Promise<void> | undefined {
     if (this.#ended) return
     const ev = parseEventBlock(block)
     if (!ev || !ev.data) return
-    if (ev.data === '[DONE]') return this.complete()
+    if (ev.data === '[DONE]') return this.complete(flush)
     let data: Obj
     try {
       data = JSON.parse(ev.data) as Obj
     } catch {
-      return this.fail('The upstream sent an event that is not JSON.', 'invalid_upstream_event')
+      this.fail('The upstream sent an event that is not JSON.', 'invalid_upstream_event')
+      return
     }
     const err = data.error as Obj | undefined
-    if (err && typeof err === 'object') return this.fail(String(err.message ?? 'The upstream failed'), typeof err.code === 'string' ? err.code : null, typeof err.type === 'string' ? err.type : undefined)
-    this.chunk(data)
+    if (err && typeof err === 'object') this.fail(String(err.message ?? 'The upstream failed'), typeof err.code === 'string' ? err.code : null, typeof err.type === 'string' ? err.type : undefined)
+    else this.chunk(data)
   }
 
   /** The internal stream ended: without [DONE] it is complete only if the model said it finished. */
-  async end(): Promise<void> {
+  end(flush: () => void): Promise<void> | undefined {
     if (this.#ended) return
-    if (this.#finish) return this.complete()
+    if (this.#finish) return this.complete(flush)
     this.fail('The upstream stream ended before the response was complete.', 'stream_truncated')
   }
 }
@@ -203,20 +214,31 @@ const where = (m: Open, contentIndex: number) => ({ item_id: m.item.id, output_i
 export function toResponsesStream(body: ReadableStream<Uint8Array>, t: Turn, hooks: StreamHooks): ReadableStream<Uint8Array> {
   const splitter = new SseSplitter()
   const decoder = new TextDecoder()
-  let tr!: Translator
+  const tr = new Translator(t, hooks)
+  // Synchronous but for the store write at the end: a promise per chunk costs more than the translation.
+  const run = (blocks: string[], ctrl: TransformStreamDefaultController<Uint8Array>, last: boolean): Promise<void> | undefined => {
+    const flush = () => {
+      const b = tr.drain()
+      if (b) ctrl.enqueue(b)
+    }
+    for (let i = 0; i < blocks.length; i++) {
+      const waiting = tr.block(blocks[i]!, flush)
+      if (waiting) return waiting.then(() => void flush())
+    }
+    const waiting = last ? tr.end(flush) : undefined
+    if (waiting) return waiting.then(() => void flush())
+    flush()
+  }
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
-      start(ctrl) {
-        tr = new Translator(t, hooks, (b) => ctrl.enqueue(b))
+      transform(bytes, ctrl) {
+        if (!tr.ended) return run(splitter.push(decoder.decode(bytes, { stream: true })), ctrl, false)
       },
-      async transform(bytes) {
-        if (tr.ended) return
-        for (const block of splitter.push(decoder.decode(bytes, { stream: true }))) await tr.block(block)
-      },
-      async flush() {
-        const rest = splitter.push(decoder.decode()).concat(splitter.flush() ?? [])
-        for (const block of rest) await tr.block(block)
-        await tr.end()
+      flush(ctrl) {
+        const rest = splitter.push(decoder.decode())
+        const tail = splitter.flush()
+        if (tail) rest.push(tail)
+        return run(rest, ctrl, true)
       },
     }),
   )
