@@ -1,6 +1,9 @@
 // The OpenAI Responses API (`POST /v1/responses`) as an ingress translator
 // over the internal Chat Completions form, with stored responses
 // (`store`, `previous_response_id`, `item_reference`, GET/DELETE by id).
+// Mounting: `responsesIngress({ retentionSeconds: () => config.responses.retentionSeconds })`
+// serves POST /v1/responses; `responsesRoute(method, pathname, searchParams, { store, scope })`
+// answers GET/DELETE /v1/responses/{id} and GET .../input_items (undefined for other paths).
 import type { Ingress, IngressContext, IngressRequest } from '../ingress.ts'
 import { badRequest, errorResponse } from '../errors.ts'
 import { validate } from '../schemas.ts'
