@@ -9,6 +9,7 @@ import { sha256Hex } from '../auth/hash.ts'
 import { compileFailover, compileRules, type FailoverPolicy, type Rule, type WeightedRef } from './compile-route.ts'
 import { fromInline, fromResource, type Experiment } from './compile-experiment.ts'
 import { formatNano, maxCostNano, parseNano } from '../usage/cost.ts'
+import { durationMs } from './duration.ts'
 
 export type { WeightedRef, Rule, FailoverPolicy, Experiment }
 
@@ -82,6 +83,8 @@ export interface CompiledConfig {
   keys: Map<string, Principal>
   /** Model ids for GET /v1/models, with the route serving each. */
   models: Array<{ id: string; route: string }>
+  /** Stored Responses API responses live this long (`spec.responses.retention`). */
+  responses: { retentionSeconds: number }
   warnings: string[]
 }
 
@@ -189,7 +192,8 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
   if (!settings.auth.open && keys.size === 0) warnings.push('auth is closed and no API keys are defined: every request will get 401')
   warnings.push(...tokenLimitsBelowOneRequest(settings, routes))
 
-  return { backends, routes, experiments, gateway: settings, keys, models: listModels(routes, backends), warnings }
+  const responses = { retentionSeconds: Math.ceil(durationMs(settings.responses.retention) / 1000) }
+  return { backends, routes, experiments, gateway: settings, keys, models: listModels(routes, backends), responses, warnings }
 }
 
 /**

@@ -456,6 +456,13 @@ export const gatewaySpec = z.strictObject({
         .optional(),
     })
     .default({ header: false }),
+  /** The Responses API's stored responses (`store`, OpenAI's default, `previous_response_id`, `GET /v1/responses/{id}`). */
+  responses: z
+    .strictObject({
+      /** How long a stored response (and its conversation) is kept in the state store; OpenAI keeps them 30 days. */
+      retention: duration.refine((d) => (typeof d === 'number' ? d : Number.parseFloat(d)) > 0, { message: 'must be longer than 0' }).default('30d'),
+    })
+    .default({ retention: '30d' }),
 })
 
 export const gatewaySettings = z.strictObject({
