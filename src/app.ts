@@ -1,41 +1,33 @@
 // createGateway: the one fetch handler every runtime serves. Adapters hand
 // it a config getter (swapped atomically on reload), a fetch for upstream
 // calls and a logger; it needs nothing else from its runtime.
-import { Hono, type Context } from 'hono'
+import { Hono } from 'hono'
 import type * as z from 'zod'
-import { GatewayError, badRequest, errorResponse, notFound } from './api/errors.ts'
-import { readBodyBytes, readJson, readJsonBody } from './api/body.ts'
-import { kservePassthrough, matchKservePath } from './providers/kserve/passthrough.ts'
-import { chatRequest, completionRequest, embeddingRequest, feedbackRequest, quickChat, validate } from './api/schemas.ts'
-import type { Backend, CompiledConfig, Principal, Route } from './config/compile.ts'
+import { GatewayError, errorResponse } from './api/errors.ts'
+import { readJson } from './api/body.ts'
+import { chatRequest, completionRequest, embeddingRequest, quickChat, validate } from './api/schemas.ts'
+import { registerAdmin } from './api/admin.ts'
+import type { CompiledConfig, Route } from './config/compile.ts'
 import { ANONYMOUS, authenticate, checkModelAllowed } from './auth/authenticate.ts'
 import { modelRoute, resolveRoute } from './routing/resolve.ts'
-import { planRequest, type Plan } from './routing/plan.ts'
-import { attempt, systemClock, type Aborter, type Answer, type Clock } from './resilience/attempts.ts'
-import { Fleet, backendKey } from './resilience/fleet.ts'
-import { SharedBreakers } from './resilience/shared-breakers.ts'
+import { planRequest } from './routing/plan.ts'
+import { attempt, type Aborter, type Answer, type Clock } from './resilience/attempts.ts'
+import type { Fleet } from './resilience/fleet.ts'
 import type { HealthMonitor } from './resilience/health.ts'
 import type { FetchLike, Operation, Usage } from './providers/types.ts'
-import { consoleLogger, type Logger } from './telemetry/log.ts'
-import { anyGlob } from './routing/glob.ts'
+import type { Logger } from './telemetry/log.ts'
 import type { StateStore } from './state/store.ts'
-import { MemoryStore } from './state/memory.ts'
-import { ExperimentRecorder } from './experiments/record.ts'
-import { AssignmentRing } from './experiments/assignments.ts'
-import { experimentReport } from './experiments/report.ts'
 import { NANO, costNano, formatNano } from './usage/cost.ts'
-import { BudgetExceeded, Limiter, spendOf } from './limits/admission.ts'
+import { BudgetExceeded, spendOf } from './limits/admission.ts'
 import { alertRefusal, checkAlerts } from './limits/alerts.ts'
 import { attributionOf, costRecord, usageOf, type Served } from './usage/record.ts'
-import { SpendBuffer, dayOf, readSpend } from './usage/spend.ts'
-import { HttpSink } from './usage/sink.ts'
 import { recordRequest, telemetryOn } from './telemetry/otel.ts'
 import { endRefused, startRequest, type RequestTrace } from './telemetry/trace.ts'
 import { recordRefusal } from './telemetry/metrics.ts'
 import { labelSets } from './telemetry/labels.ts'
 import { isoTime } from './telemetry/iso-time.ts'
-import { Scrubber } from './telemetry/scrub.ts'
-import { RefusalLog } from './telemetry/refusals.ts'
+import { Services } from './pipeline/services.ts'
+import { scrubError } from './pipeline/secrets.ts'
 
 export interface ExecutionContext {
   waitUntil(promise: Promise<unknown>): void
@@ -81,86 +73,14 @@ const schemas: Record<Operation, z.ZodType<Record<string, unknown>>> = { chat: c
 type Env = { Bindings: { ctx?: Partial<ExecutionContext> }; Variables: { requestId: string } }
 
 export function createGateway(deps: GatewayDeps): RunningGateway {
-  // Secrets are masked wherever an upstream may quote them back (it may echo our key), built on
-  // first use. Warnings get every secret of the config in force. What a client sees gets the
-  // gateway's own secrets and those of the backends its route can reach: a backend's secrets are
-  // its tenant's to choose, and one set to a common phrase must not garble other tenants' errors.
-  const scrubbers = new WeakMap<object, Scrubber>()
-  const scrubber = (owner: object, values: () => Iterable<string | undefined>) => {
-    let s = scrubbers.get(owner)
-    if (!s) scrubbers.set(owner, (s = new Scrubber(values)))
-    return s
-  }
-  const gatewayScrubber = (config: CompiledConfig | undefined) => scrubber(config ?? deps, () => gatewaySecrets(config, deps))
-  const scrubberOf = (config: CompiledConfig | undefined): Scrubber =>
-    config ? scrubber(config.backends, () => secretsOf(config.backends.values(), config, deps)) : gatewayScrubber(config)
-  const routeScrubber = (config: CompiledConfig, route: Route) => scrubber(route, () => secretsOf(route.backends.values(), config, deps))
-  const log = scrubbingLogger(deps.log ?? consoleLogger, () => scrubberOf(deps.config()))
-  const clock: Clock = { ...systemClock, ...deps.clock }
-  const now = clock.now
-  const store = deps.store ?? new MemoryStore(now)
-  // State of this instance alone (no store given): experiment assignments for feedback go in a
-  // ring of typed arrays, not an object each. A store given may be shared, so they go there.
-  const flushMs = deps.aggregatesFlushMs ?? 1000
-  const recorder = new ExperimentRecorder(store, now, deps.store ? undefined : new AssignmentRing(), flushMs)
-  const limiter = new Limiter(store, log)
-  // Refusals before any attempt (a bad key, a limit): in the access log, a flood summarised.
-  const refusals = new RefusalLog(log, now)
-  // Errors from attempts have their access line and metrics already; the others are refusals.
-  const afterAttempts = new WeakSet<GatewayError>()
-  // The route a limit or budget refused on, for the refusal's metrics (refusals before routing have none).
-  const refusedOn = new WeakMap<GatewayError, string>()
-  const spend = new SpendBuffer(store, flushMs)
-  // The cost sink follows the config; a new sink only when its settings change.
-  let sinkFor: string | undefined
-  let sink: HttpSink | undefined
-  const fleet: Fleet = new Fleet({
-    clock,
-    health: deps.health ? (k) => deps.health!.health(k) : undefined,
-    onBreakerChange: (backend, from, to) => {
-      log.warn('kortex: circuit breaker changed', { backend, from, to })
-      shared?.changed(backend, to)
-    },
-  })
-  // Breakers shared through the store when it can (Redis): trips published and pulled in the background.
-  // The gateway's own memory store is this instance's alone: there is no one to share with.
-  const board = deps.store && SharedBreakers.of(deps.store)
-  const shared = board && new SharedBreakers(board, fleet, log, now)
+  const s = new Services(deps)
+  const { log, clock, now, store, recorder, limiter, refusals, afterAttempts, refusedOn, spend, fleet, shared } = s
+  const sync = (config: CompiledConfig) => s.sync(config)
+  const waitUntil = (ctx: Partial<ExecutionContext> | undefined, p: Promise<unknown>) => s.waitUntil(ctx, p)
+  const current = () => s.current()
+  const routeScrubber = (config: CompiledConfig, route: Route) => s.scrubbers.route(config, route)
+  const gatewayScrubber = (config: CompiledConfig | undefined) => s.scrubbers.gateway(config)
   const app = new Hono<Env>()
-
-  // Once per new config: backends gone from it leave the fleet (their breakers
-  // too), and the cost sink follows its settings.
-  let seenConfig: CompiledConfig | undefined
-  const sync = (config: CompiledConfig) => {
-    if (config === seenConfig) return
-    seenConfig = config
-    fleet.retain(config.backends.values())
-    const o = config.gateway.cost.sink
-    if (JSON.stringify(o) === sinkFor) return
-    sink?.flush().catch(() => {})
-    sinkFor = JSON.stringify(o)
-    sink = o && new HttpSink({ url: o.url, token: o.tokenEnv ? deps.secrets?.(o.tokenEnv) : undefined, batchSize: o.batchSize, flushMs: o.flushSeconds * 1000, maxQueue: o.maxQueue, fetch: deps.fetch, log })
-  }
-  // Background failures are logged at most once a minute, with how many there were: a store
-  // outage fails every request's after-work, and one line says so as well as a thousand.
-  let bgWarnAt = -Infinity
-  let bgFailures = 0
-  const waitUntil = (ctx: Partial<ExecutionContext> | undefined, p: Promise<unknown>) => {
-    const guarded = p.catch((err) => {
-      bgFailures++
-      if (now() - bgWarnAt < 60_000) return
-      bgWarnAt = now()
-      log.warn('kortex: background work failed', { error: err instanceof Error ? err.message : String(err), failuresSinceLastWarning: bgFailures })
-      bgFailures = 0
-    })
-    if (ctx?.waitUntil) ctx.waitUntil(guarded)
-  }
-
-  const current = (): CompiledConfig => {
-    const c = deps.config()
-    if (!c) throw new GatewayError(503, 'The gateway has no configuration loaded yet', 'api_error', 'not_ready')
-    return c
-  }
 
   app.use(async (c, next) => {
     c.set('requestId', requestIdOf(c.req.raw))
@@ -171,19 +91,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', (c) => (deps.config() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)))
 
-  app.get('/v1/models', async (c) => {
-    const config = current()
-    const principal = await authenticate(config, c.req.raw.headers)
-    return c.json({ object: 'list', data: visibleModels(config, principal) })
-  })
-  app.get('/v1/models/:model{.+}', async (c) => {
-    const config = current()
-    const principal = await authenticate(config, c.req.raw.headers)
-    const id = c.req.param('model')
-    const m = visibleModels(config, principal).find((x) => x.id === id)
-    if (!m) throw new GatewayError(404, `The model '${id}' does not exist`, 'invalid_request_error', 'model_not_found', 'model')
-    return c.json(m)
-  })
+  registerAdmin(app, s)
 
   const handle = async (op: Operation, req: Request, path: string, requestId: string, ctx: Partial<ExecutionContext> | undefined, started: number, traced: RequestTrace | undefined): Promise<Response> => {
     const config = current()
@@ -321,7 +229,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
         log.record(record as unknown as Record<string, unknown>)
         const window = spend.add(record, started)
         if (window) work.push(window)
-        if (sink) work.push(sink.push(record))
+        if (s.sink) work.push(s.sink.push(record))
       }
       if (plan.experiment && !o.cancelled) {
         work.push(
@@ -387,100 +295,6 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     headers['cache-control'] = 'no-cache'
     return new Response(answer.body, { status: 200, headers })
   }
-
-  /** Admin endpoints: an admin key, or anyone on an open gateway (open means trusted). */
-  const admin = async (c: Context<Env>) => {
-    const config = current()
-    const principal = await authenticate(config, c.req.raw.headers)
-    if (!principal.admin && !(config.gateway.auth.open && principal === ANONYMOUS)) {
-      throw new GatewayError(403, 'This endpoint needs an admin API key.', 'permission_error', 'admin_required')
-    }
-    return config
-  }
-
-  app.get('/v1/status', async (c) => {
-    const config = await admin(c)
-    sync(config)
-    const backends = [...config.backends.values()].map((b) => {
-      const live = fleet.live(b)
-      const key = backendKey(b)
-      return {
-        name: b.name,
-        namespace: b.namespace,
-        provider: b.provider,
-        health: deps.health?.snapshot(key) ?? { health: 'unknown' },
-        breaker: fleet.breaker(b).snapshot(),
-        inflight: live.inflight,
-        maxConcurrency: b.maxConcurrency,
-        latencyMs: fleet.latency(b) ?? null,
-        requests: live.requests,
-        failures: live.failures,
-      }
-    })
-    return c.json({ object: 'status', backends })
-  })
-
-  const findExperiment = (config: CompiledConfig, name: string, ns: string | undefined) => {
-    const found = config.experiments.filter((e) => e.name === name && (!ns || e.namespace === ns))
-    if (!found.length) throw notFound(`No experiment named '${name}'${ns ? ` in namespace '${ns}'` : ''}`, 'experiment_not_found')
-    if (found.length > 1) throw new GatewayError(400, `Experiment '${name}' exists in several namespaces; add ?namespace=`, 'invalid_request_error', 'ambiguous_experiment', 'namespace')
-    return found[0]!
-  }
-
-  app.get('/v1/experiments', async (c) => {
-    const config = await admin(c)
-    return c.json({ object: 'list', data: config.experiments.map((e) => ({ object: 'experiment', name: e.name, namespace: e.namespace, routes: e.routes, variants: e.variants })) })
-  })
-
-  app.get('/v1/experiments/:name', async (c) => {
-    const config = await admin(c)
-    const exp = findExperiment(config, c.req.param('name'), c.req.query('namespace'))
-    return c.json(experimentReport(exp, await recorder.read(exp), now()))
-  })
-
-  // Spend from the pooled aggregates: GET /v1/spend?group_by=team&from=2026-11-01&to=2026-11-30
-  app.get('/v1/spend', async (c) => {
-    await admin(c)
-    const groupBy = c.req.query('group_by') ?? 'team'
-    if (!/^[a-z][a-z0-9_]{0,31}$/.test(groupBy)) throw badRequest('group_by must be a dimension such as team, feature, key, backend, model or route', 'group_by', 'invalid_value')
-    const today = dayOf(now())
-    const to = c.req.query('to') ?? today
-    const from = c.req.query('from') ?? `${today.slice(0, 8)}01`
-    for (const [p, v] of [['from', from], ['to', to]] as const) {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(v) || Number.isNaN(Date.parse(`${v}T00:00:00Z`))) throw badRequest(`${p} must be a date like 2026-11-30`, p, 'invalid_value')
-    }
-    const days = (Date.parse(to) - Date.parse(from)) / 86_400_000
-    if (days < 0 || days > 366) throw badRequest('from must not be after to, and the range at most 366 days', 'from', 'invalid_value')
-    await spend.flush()
-    return c.json({ object: 'spend', group_by: groupBy, from, to, data: await readSpend(store, groupBy, from, to) })
-  })
-
-  // Application metrics for the variant that served a request: {request_id, metric, value}.
-  app.post('/v1/feedback', async (c) => {
-    const config = current()
-    await authenticate(config, c.req.raw.headers)
-    const body = validate(feedbackRequest, await readJsonBody(c.req.raw, 64 * 1024))
-    const value = typeof body.value === 'boolean' ? Number(body.value) : body.value
-    const r = await recorder.feedback(body.request_id, body.metric, value)
-    if (r === 'unknown_request') throw notFound(`No experiment request with id '${body.request_id}' (feedback is kept for 7 days, and only for requests an experiment served)`, 'request_not_found', 'request_id')
-    if (r === 'duplicate') throw new GatewayError(409, `Feedback '${body.metric}' for request '${body.request_id}' was already recorded`, 'invalid_request_error', 'feedback_already_recorded', 'metric')
-    return c.json({ object: 'feedback', request_id: body.request_id, metric: body.metric, value, recorded: true })
-  })
-
-  // KServe V1/V2 for predictive models: /kserve/{backend}/v2/models/{m}/infer and friends.
-  app.all('/kserve/:backend/*', async (c) => {
-    const config = current()
-    const req = c.req.raw
-    const principal = await authenticate(config, req.headers)
-    const name = c.req.param('backend')
-    const backend = config.backends.get(`${req.headers.get('x-namespace') ?? 'default'}/${name}`)
-    if (!backend || backend.provider !== 'kserve') throw notFound(`No kserve backend named '${name}'`, 'backend_not_found')
-    const path = c.req.path.slice(`/kserve/${name}`.length)
-    const { model } = matchKservePath(req.method, path)
-    if (model) checkModelAllowed(principal, model)
-    const body = req.method === 'POST' ? await readBodyBytes(req, config.gateway.maxBodyBytes) : null
-    return kservePassthrough({ backend, path, method: req.method, body, contentType: req.headers.get('content-type') ?? undefined, fetch: deps.fetch, signal: req.signal })
-  })
 
   app.notFound((c) => failed(new GatewayError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', 'unknown_url'), c.get('requestId') ?? '', c.req.raw))
 
@@ -556,7 +370,7 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
     },
     flush: () => {
       refusals.flush()
-      return Promise.all([spend.flush(), recorder.flush(), sink?.flush()]).then(() => {})
+      return Promise.all([spend.flush(), recorder.flush(), s.sink?.flush()]).then(() => {})
     },
   }
 }
@@ -580,45 +394,4 @@ function pathOf(url: string): string {
   let end = start
   while (end < url.length && url.charCodeAt(end) !== 63 /* ? */ && url.charCodeAt(end) !== 35 /* # */) end++
   return url.slice(start, end)
-}
-
-function visibleModels(config: CompiledConfig, principal: Principal) {
-  const created = 0
-  return config.models
-    .filter((m) => !principal.models?.length || anyGlob(principal.models, m.id))
-    .map((m) => ({ id: m.id, object: 'model', created, owned_by: `kortex:${m.route}` }))
-}
-
-/** The backends' secrets (provider keys, header values) and the gateway's. */
-function* secretsOf(backends: Iterable<Backend>, config: CompiledConfig, deps: GatewayDeps): Iterable<string | undefined> {
-  for (const b of backends) {
-    yield b.apiKey
-    yield* Object.values(b.headers)
-  }
-  yield* gatewaySecrets(config, deps)
-}
-
-/** The gateway's own secrets: the cost sink's token, and the runtime's (the controller token). */
-function* gatewaySecrets(config: CompiledConfig | undefined, deps: GatewayDeps): Iterable<string | undefined> {
-  const env = config?.gateway.cost.sink?.tokenEnv
-  if (env) yield deps.secrets?.(env)
-  if (deps.secretValues) yield* deps.secretValues()
-}
-
-/** The error with any secret in its message, code or param masked (a new one only when something was). */
-function scrubError(err: GatewayError, s: Scrubber): GatewayError {
-  const message = s.scrub(err.message)
-  const code = err.code && s.scrub(err.code)
-  const param = err.param && s.scrub(err.param)
-  if (message === err.message && code === err.code && param === err.param) return err
-  return new GatewayError(err.status, message, err.type, code, param, err.headers)
-}
-
-/** Warnings and errors with secrets masked in their fields; records (the access log) are scrubbed where they are built. */
-function scrubbingLogger(log: Logger, scrubber: () => Scrubber): Logger {
-  return {
-    record: (rec) => log.record(rec),
-    warn: (message, fields) => log.warn(scrubber().scrub(message), fields && scrubber().fields(fields)),
-    error: (message, fields) => log.error(scrubber().scrub(message), fields && scrubber().fields(fields)),
-  }
 }

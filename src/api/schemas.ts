@@ -111,9 +111,3 @@ function kindOf(v: unknown): string {
   if (Array.isArray(v)) return 'array'
   return typeof v
 }
-
-export const feedbackRequest = z.strictObject({
-  request_id: z.string().min(1).max(128),
-  metric: z.string().regex(/^[A-Za-z][\w.-]{0,63}$/, 'must be a name of letters, digits, _ . - (at most 64)'),
-  value: z.union([z.number().refine(Number.isFinite, 'must be a finite number'), z.boolean()]),
-})
