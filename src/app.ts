@@ -9,7 +9,7 @@ import { Hono } from 'hono'
 import { GatewayError } from './api/errors.ts'
 import type { Ingress } from './api/ingress.ts'
 import { registerAdmin } from './api/admin.ts'
-import { openaiIngresses } from './api/openai/index.ts'
+import { openaiIngress } from './api/openai/index.ts'
 import type { CompiledConfig } from './config/compile.ts'
 import type { Aborter, Clock } from './resilience/attempts.ts'
 import type { Fleet } from './resilience/fleet.ts'
@@ -61,11 +61,14 @@ export interface RunningGateway extends Gateway {
   refused(status: number, code: string, message: string): void
 }
 
-
 type Env = { Bindings: { ctx?: Partial<ExecutionContext> }; Variables: { requestId: string } }
 
-/** The client APIs, by the path each is served on (POST). */
-const ingresses = new Map<string, Ingress>([...openaiIngresses])
+/** The client APIs, by the path each is served on (POST): one translator per API (see api/ingress.ts). */
+const ingresses = new Map<string, Ingress>([
+  ['/v1/chat/completions', openaiIngress('chat')],
+  ['/v1/completions', openaiIngress('completions')],
+  ['/v1/embeddings', openaiIngress('embeddings')],
+])
 
 export function createGateway(deps: GatewayDeps): RunningGateway {
   const s = new Services(deps)

@@ -28,10 +28,3 @@ export function openaiIngress(op: Operation): Ingress {
     error: errorResponse,
   }
 }
-
-/** The OpenAI paths and their ingresses. */
-export const openaiIngresses: ReadonlyArray<readonly [string, Ingress]> = [
-  ['/v1/chat/completions', openaiIngress('chat')],
-  ['/v1/completions', openaiIngress('completions')],
-  ['/v1/embeddings', openaiIngress('embeddings')],
-]
