@@ -35,27 +35,22 @@ export function sha256HexSync(text: string): string {
       const s1 = rotr(b, 17) ^ rotr(b, 19) ^ (b >>> 10)
       w[i] = w[i - 16]! + s0 + w[i - 7]! + s1
     }
-    let [a, b, c, d, e, f, g, hh] = h as unknown as number[]
+    let [a, b, c, d, e, f, g, hh] = [h[0]!, h[1]!, h[2]!, h[3]!, h[4]!, h[5]!, h[6]!, h[7]!]
     for (let i = 0; i < 64; i++) {
-      const t1 = hh! + (rotr(e!, 6) ^ rotr(e!, 11) ^ rotr(e!, 25)) + ((e! & f!) ^ (~e! & g!)) + K[i]! + w[i]!
-      const t2 = (rotr(a!, 2) ^ rotr(a!, 13) ^ rotr(a!, 22)) + ((a! & b!) ^ (a! & c!) ^ (b! & c!))
+      const t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i]! + w[i]!
+      const t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))
       hh = g
       g = f
       f = e
-      e = (d! + t1) | 0
+      e = (d + t1) | 0
       d = c
       c = b
       b = a
       a = (t1 + t2) | 0
     }
-    h[0]! += a!
-    h[1]! += b!
-    h[2]! += c!
-    h[3]! += d!
-    h[4]! += e!
-    h[5]! += f!
-    h[6]! += g!
-    h[7]! += hh!
+    // Uint32Array stores wrap mod 2^32.
+    const sums = [a, b, c, d, e, f, g, hh]
+    for (let i = 0; i < 8; i++) h[i] = h[i]! + sums[i]!
   }
   let hex = ''
   for (const x of h) hex += x.toString(16).padStart(8, '0')
