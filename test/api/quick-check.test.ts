@@ -2,7 +2,7 @@
 // schema refuses (or the client would miss the 400 that names its field), and
 // must pass the requests clients really send (or it saves nothing).
 import { describe, expect, it } from 'vitest'
-import { chatRequest, quickChat } from '../../src/api/schemas.ts'
+import { chatRequest, quickChat } from '../../src/api/openai/schemas.ts'
 
 const base = () => ({
   model: 'gpt-4o',
