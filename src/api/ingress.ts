@@ -35,8 +35,9 @@ export interface IngressContext {
   /**
    * Who owns what this request stores (stored responses): the API key's name on a keyed
    * gateway; on an open one, a digest of the presented key (or 'anonymous' with none).
+   * Worked out only when a translator asks (the digest is Web Crypto's, so async).
    */
-  scope: string
+  scope(): Promise<string>
   store: StateStore
   now(): number
   /** Run after the response without delaying it (the runtime's waitUntil). */

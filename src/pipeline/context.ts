@@ -5,7 +5,7 @@ import type { IngressContext } from '../api/ingress.ts'
 import type { Principal } from '../config/compile.ts'
 import { ANONYMOUS, presentedKey } from '../auth/authenticate.ts'
 import type { StateStore } from '../state/store.ts'
-import { sha256HexSync } from './sha256.ts'
+import { sha256Hex } from '../auth/hash.ts'
 import type { Services } from './services.ts'
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/
@@ -30,7 +30,7 @@ export class RequestContext implements IngressContext {
   readonly store: StateStore
   readonly now: () => number
   readonly waitUntil: (p: Promise<unknown>) => void
-  private scoped: string | undefined
+  private scoped: Promise<string> | undefined
 
   constructor(
     s: Services,
@@ -48,14 +48,14 @@ export class RequestContext implements IngressContext {
    * The key's name on a keyed request. On an open gateway, a digest of the key presented (any key
    * is let in, so its holder is who the key says), else 'anonymous'.
    */
-  get scope(): string {
+  scope(): Promise<string> {
     return (this.scoped ??= scopeOf(this.principal, this.headers))
   }
 }
 
-function scopeOf(principal: Principal, headers: Headers): string {
-  if (principal !== ANONYMOUS) return principal.name
+function scopeOf(principal: Principal, headers: Headers): Promise<string> {
+  if (principal !== ANONYMOUS) return Promise.resolve(principal.name)
   const key = presentedKey(headers)
   // 128 bits of the digest: no one finds another key with the same scope.
-  return key ? sha256HexSync(key).slice(0, 32) : ANONYMOUS.name
+  return key ? sha256Hex(key).then((h) => h.slice(0, 32)) : Promise.resolve(ANONYMOUS.name)
 }

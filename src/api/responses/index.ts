@@ -49,10 +49,11 @@ export function responsesIngress(opts: ResponsesOptions): Ingress {
       if (r.background) throw badRequest('background responses are not supported by this gateway.', 'background', 'unsupported_value')
       for (const k of REFUSED) if (r[k] !== undefined && r[k] !== null) throw badRequest(`'${k}' is not supported by this gateway's Responses API.`, k, 'unsupported_parameter')
       const hex = randomHex()
+      const scope = await ctx.scope()
       const cache = new Map<string, Promise<StoredResponse | undefined>>()
       const load: Loader = (id) => {
         let p = cache.get(id)
-        if (!p) cache.set(id, (p = loadResponse(ctx.store, id, ctx.scope)))
+        if (!p) cache.set(id, (p = loadResponse(ctx.store, id, scope)))
         return p
       }
       const prevId = r.previous_response_id ?? undefined
@@ -61,7 +62,7 @@ export function responsesIngress(opts: ResponsesOptions): Ingress {
       const history = prev ? conversationAfter(prev) : []
       const body = chatBody(r, toChatMessages(r.instructions, history, input))
       const store = r.store !== false
-      const turn: Turn = { id: `resp_${hex}`, hex, createdAt: Math.floor(ctx.now() / 1000), model: r.model, echo: echo(r, store), store, history, input, scope: ctx.scope }
+      const turn: Turn = { id: `resp_${hex}`, hex, createdAt: Math.floor(ctx.now() / 1000), model: r.model, echo: echo(r, store), store, history, input, scope }
       const stream = r.stream === true
       return { op: 'chat', model: r.model, body, stream, clientWantsUsage: true, native: { protocol: 'responses', body: json as Obj, raw: text }, state: turn }
     },

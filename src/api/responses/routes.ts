@@ -32,7 +32,7 @@ const notAllowed = (method: string, path: string) => new GatewayError(405, `${me
 /** GET: the stored Response object. DELETE: forgets it. Throws GatewayErrors. */
 export async function responseById(method: string, id: string, query: URLSearchParams, ctx: Ctx): Promise<Response> {
   if (method !== 'GET' && method !== 'DELETE') throw notAllowed(method, `/v1/responses/${id}`)
-  const stored = await loadResponse(ctx.store, id, ctx.scope)
+  const stored = await loadResponse(ctx.store, id, await ctx.scope())
   if (!stored) throw missing(id)
   if (method === 'DELETE') {
     await deleteResponse(ctx.store, id)
@@ -44,7 +44,7 @@ export async function responseById(method: string, id: string, query: URLSearchP
 
 /** This turn's input items, as OpenAI lists them: newest first unless `order=asc`, `limit` 1–100 (20), `after` an item id. */
 export async function inputItems(id: string, query: URLSearchParams, ctx: Ctx): Promise<Response> {
-  const stored = await loadResponse(ctx.store, id, ctx.scope)
+  const stored = await loadResponse(ctx.store, id, await ctx.scope())
   if (!stored) throw missing(id)
   const order = query.get('order') ?? 'desc'
   if (order !== 'asc' && order !== 'desc') throw badRequest("Invalid 'order': expected 'asc' or 'desc'.", 'order', 'invalid_value')

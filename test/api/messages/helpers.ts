@@ -5,7 +5,7 @@ import { messagesIngress } from '../../../src/api/messages/index.ts'
 
 export const ingress = messagesIngress()
 
-export const ctx: IngressContext = { requestId: 'req-1', scope: 'anonymous', store: new MemoryStore(), now: () => 0, waitUntil: () => {} }
+export const ctx: IngressContext = { requestId: 'req-1', scope: () => Promise.resolve('anonymous'), store: new MemoryStore(), now: () => 0, waitUntil: () => {} }
 
 export async function parse(json: Record<string, unknown>): Promise<IngressRequest> {
   const text = JSON.stringify(json)

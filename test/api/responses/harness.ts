@@ -35,7 +35,7 @@ export function sseStream(events: Array<Obj | string>, piece = 7): ReadableStrea
 
 export function context(store = new MemoryStore(), scope = 'key-a'): IngressContext & { pending: Promise<unknown>[] } {
   const pending: Promise<unknown>[] = []
-  return { requestId: 'req-1', scope, store, now: () => Date.now(), waitUntil: (p) => void pending.push(p), pending }
+  return { requestId: 'req-1', scope: () => Promise.resolve(scope), store, now: () => Date.now(), waitUntil: (p) => void pending.push(p), pending }
 }
 
 export interface Harness {

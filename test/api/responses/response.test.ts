@@ -80,7 +80,7 @@ describe('chat.completion -> Response object', () => {
 describe('GET, DELETE /v1/responses/{id} and input_items', () => {
   const get = (method: string, path: string, store: MemoryStore, scope = 'key-a') => {
     const u = new URL(`http://x${path}`)
-    return responsesRoute(method, u.pathname, u.searchParams, { store, scope })
+    return responsesRoute(method, u.pathname, u.searchParams, { store, scope: () => Promise.resolve(scope) })
   }
 
   it('the stored response comes back to its owner; another key gets the 404 a missing id gets', async () => {
