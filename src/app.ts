@@ -10,6 +10,10 @@ import { GatewayError } from './api/errors.ts'
 import type { Ingress } from './api/ingress.ts'
 import { registerAdmin } from './api/admin.ts'
 import { openaiIngress } from './api/openai/index.ts'
+import { responsesIngress, responsesRoute } from './api/responses/index.ts'
+import { countTokens, messagesIngress } from './api/messages/index.ts'
+import { readJson } from './api/body.ts'
+import { authenticate, checkModelAllowed } from './auth/authenticate.ts'
 import type { CompiledConfig } from './config/compile.ts'
 import type { Aborter, Clock } from './resilience/attempts.ts'
 import type { Fleet } from './resilience/fleet.ts'
@@ -19,7 +23,7 @@ import type { Logger } from './telemetry/log.ts'
 import type { StateStore } from './state/store.ts'
 import { recordRefusal } from './telemetry/metrics.ts'
 import { Services } from './pipeline/services.ts'
-import { pathOf, requestIdOf } from './pipeline/context.ts'
+import { RequestContext, pathOf, requestIdOf } from './pipeline/context.ts'
 import { fail } from './pipeline/respond.ts'
 import { serve } from './pipeline/serve.ts'
 
@@ -63,16 +67,18 @@ export interface RunningGateway extends Gateway {
 
 type Env = { Bindings: { ctx?: Partial<ExecutionContext> }; Variables: { requestId: string } }
 
-/** The client APIs, by the path each is served on (POST): one translator per API (see api/ingress.ts). */
-const ingresses = new Map<string, Ingress>([
-  ['/v1/chat/completions', openaiIngress('chat')],
-  ['/v1/completions', openaiIngress('completions')],
-  ['/v1/embeddings', openaiIngress('embeddings')],
-])
-
 export function createGateway(deps: GatewayDeps): RunningGateway {
   const s = new Services(deps)
   const app = new Hono<Env>()
+  const messages = messagesIngress()
+  /** The client APIs, by the path each is served on (POST): one translator per API (see api/ingress.ts). */
+  const ingresses = new Map<string, Ingress>([
+    ['/v1/chat/completions', openaiIngress('chat')],
+    ['/v1/completions', openaiIngress('completions')],
+    ['/v1/embeddings', openaiIngress('embeddings')],
+    ['/v1/responses', responsesIngress({ retentionSeconds: () => s.current().responses.retentionSeconds })],
+    ['/v1/messages', messages],
+  ])
 
   app.use(async (c, next) => {
     c.set('requestId', requestIdOf(c.req.raw))
@@ -83,6 +89,29 @@ export function createGateway(deps: GatewayDeps): RunningGateway {
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
   app.get('/readyz', (c) => (deps.config() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)))
   registerAdmin(app, s)
+
+  // Stored responses, for the key that made them: GET/DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items.
+  app.on(['GET', 'DELETE'], '/v1/responses/*', async (c) => {
+    const req = c.req.raw
+    const principal = await authenticate(s.current(), req.headers)
+    const url = new URL(req.url)
+    const context = new RequestContext(s, c.get('requestId'), principal, req.headers, c.env?.ctx)
+    return (await responsesRoute(req.method, url.pathname, url.searchParams, context)) ?? c.notFound()
+  })
+  // Anthropic's token counting, its refusals in Anthropic's shape too.
+  app.post('/v1/messages/count_tokens', async (c) => {
+    const req = c.req.raw
+    try {
+      const config = s.current()
+      const principal = await authenticate(config, req.headers)
+      const json = await readJson(req, config.gateway.maxBodyBytes)
+      const model = (json.value as { model?: unknown } | null)?.model
+      if (typeof model === 'string') checkModelAllowed(principal, model)
+      return c.json(await countTokens(json.value))
+    } catch (err) {
+      return fail(s, err, c.get('requestId'), req, messages)
+    }
+  })
 
   app.notFound((c) => fail(s, new GatewayError(404, `Unknown request URL: ${c.req.method} ${new URL(c.req.url).pathname}`, 'invalid_request_error', 'unknown_url'), c.get('requestId') ?? '', c.req.raw))
   app.onError((err, c) => fail(s, err, c.get('requestId') ?? '', c.req.raw))

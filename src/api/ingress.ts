@@ -25,6 +25,11 @@ export interface IngressRequest {
   clientWantsUsage: boolean
   /** The client's own request, for a backend that speaks its protocol natively. */
   native?: { protocol: NativeProtocol; body: Record<string, unknown>; raw: string }
+  /**
+   * The request refers to state the gateway does not hold (a previous response it never stored):
+   * only a backend that speaks `native`'s protocol may serve it; for any other, this error.
+   */
+  nativeOnly?: GatewayError
   /** The translator's own per-request state (a Responses turn's conversation, ids), handed back to respond/stream. */
   state?: unknown
 }
@@ -47,13 +52,17 @@ export interface IngressContext {
 export interface Ingress {
   /** Validates the client's parsed JSON (400s in this API's words) and translates it. */
   parse(json: unknown, text: string, req: Request, ctx: IngressContext): IngressRequest | Promise<IngressRequest>
-  /** A complete internal answer (a chat.completion, text_completion or embeddings list) as this API's response body. */
+  /**
+   * A complete internal answer (a chat.completion, text_completion or embeddings list) as this API's
+   * response body. Handing back the very object given means "unchanged": the upstream's bytes then
+   * go out as they came, so a translator must never change the body in place and return it.
+   */
   respond(body: Record<string, unknown>, request: IngressRequest, ctx: IngressContext): Record<string, unknown> | Promise<Record<string, unknown>>
   /**
    * The internal SSE stream (OpenAI chunks, `data: [DONE]`, and `data: {"error":...}` for a
    * failure after the first content) as this API's event stream. The identity for OpenAI.
    */
   stream(body: ReadableStream<Uint8Array>, request: IngressRequest, ctx: IngressContext): ReadableStream<Uint8Array>
-  /** A gateway error (a refusal, or the last upstream failure) as a response in this API's shape and status. */
+  /** A gateway error (a refusal, or the last upstream failure) as a response in this API's shape and status, with err.headers (Retry-After, rate limits) and `headers`. */
   error(err: GatewayError, headers: Record<string, string>): Response
 }

@@ -8,8 +8,8 @@ export function attempt(s: Services, f: Inference): Promise<Answer> {
   const { request, plan } = f
   // Breaker trips other instances published, pulled in the background before they matter.
   s.shared?.sync((p) => s.waitUntil(f.ctx, p), f.started)
-  // request.native (the client's own request, for a backend that speaks its protocol) goes no
-  // further yet: every backend is sent the internal form.
+  // request.native, the client's own request, goes to a backend that speaks its protocol; every
+  // other backend is sent the internal form.
   return attempts(plan.backends, plan.reserve, {
     op: request.op,
     body: request.body,
@@ -26,5 +26,8 @@ export function attempt(s: Services, f: Inference): Promise<Answer> {
     startedAt: f.started,
     scrub: f.scrub,
     trace: f.traced,
+    native: request.native && { ...request.native, headers: f.req.headers },
+    nativeOnly: request.nativeOnly,
+    forwardHeaders: f.route.forwardHeaders,
   })
 }

@@ -54,7 +54,8 @@ export class RequestContext implements IngressContext {
 }
 
 function scopeOf(principal: Principal, headers: Headers): Promise<string> {
-  if (principal !== ANONYMOUS) return Promise.resolve(principal.name)
+  // Prefixed, so that a key named 'anonymous' is not the keyless requests' scope.
+  if (principal !== ANONYMOUS) return Promise.resolve(`key:${principal.name}`)
   const key = presentedKey(headers)
   // 128 bits of the digest: no one finds another key with the same scope.
   return key ? sha256Hex(key).then((h) => h.slice(0, 32)) : Promise.resolve(ANONYMOUS.name)

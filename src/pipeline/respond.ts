@@ -34,13 +34,15 @@ export function respond(s: Services, f: Inference, answer: Answer): Response | P
   headers['x-kortex-backend'] = answer.backend.name
   headers['x-kortex-attempts'] = String(answer.attempts)
   if (answer.kind === 'json') {
-    const usage = answer.body.usage as Usage | undefined
+    // A native answer is in the client's own protocol already: its usage comes read into the internal form.
+    const usage = answer.native ? answer.usage : (answer.body.usage as Usage | undefined)
     if (f.config.gateway.cost.header) {
       const nano = costNano(answer.backend, usage)
       if (nano !== undefined && usage) headers['x-kortex-cost'] = formatNano(nano)
     }
     s.waitUntil(f.ctx, account(s, f, answer, { usage, body: answer.body }, { ok: true }))
     headers['content-type'] = 'application/json'
+    if (answer.native) return new Response(answer.raw, { status: 200, headers })
     const out = ingress.respond(answer.body, request, context)
     if (out === answer.body) return new Response(answer.raw ?? JSON.stringify(out), { status: 200, headers })
     if (out instanceof Promise) return out.then((o) => new Response(JSON.stringify(o), { status: 200, headers }))
@@ -53,7 +55,7 @@ export function respond(s: Services, f: Inference, answer: Answer): Response | P
   )
   headers['content-type'] = 'text/event-stream; charset=utf-8'
   headers['cache-control'] = 'no-cache'
-  return new Response(ingress.stream(answer.body, request, context), { status: 200, headers })
+  return new Response(answer.native ? answer.body : ingress.stream(answer.body, request, context), { status: 200, headers })
 }
 
 /**

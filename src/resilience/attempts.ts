@@ -64,6 +64,12 @@ export interface AttemptRequest {
    * that speaks its protocol gets it as it is and the Answer is `native`; any other gets `body`.
    */
   native?: NativeRequest
+  /**
+   * Set when only a backend speaking the client's protocol natively can serve the request (it names
+   * state the gateway does not hold, such as a previous response of that backend's): every other
+   * backend is passed over, and with none left this is the client's error.
+   */
+  nativeOnly?: GatewayError
   /** The route's forwardHeaders: client headers a native backend may receive (Route.forwardHeaders). */
   forwardHeaders?: readonly string[]
 }
@@ -161,6 +167,10 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
       fail(backend, new UpstreamError('unavailable', `does not serve ${req.op}`))
       continue
     }
+    if (req.nativeOnly && !(req.native && speaksNatively(backend, req.native.protocol))) {
+      fail(backend, new UpstreamError('unavailable', `does not speak ${req.native?.protocol ?? 'the client API'} natively`))
+      continue
+    }
     for (let retry = 0; ; retry++) {
       if (req.signal.aborted) break backends
       const at = clock.now()
@@ -205,6 +215,7 @@ export async function attempt(plan: Backend[], reserve: Backend[], req: AttemptR
     }
   }
   if (req.signal.aborted) throw new GatewayError(499, 'Client closed the request', 'invalid_request_error', 'client_closed_request')
+  if (!sent && req.nativeOnly) throw req.nativeOnly
   if (!sent && [...plan, ...reserve].every((b) => !providers[b.provider].supports(req.op, b))) {
     // No candidate's protocol carries the operation (embeddings to Anthropic): a 4xx, not a 503 that SDKs retry for nothing.
     const which = [...plan, ...reserve].map(protocolOf).join(', ')

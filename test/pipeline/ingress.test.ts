@@ -135,7 +135,7 @@ describe("an ingress's scope", () => {
   }
 
   it("is the key's name on a keyed request", async () => {
-    expect(await ask(keyedGateway(['{ name: batch, key: kx-batch-key-0001 }']), { authorization: 'Bearer kx-batch-key-0001' })).toBe('batch')
+    expect(await ask(keyedGateway(['{ name: batch, key: kx-batch-key-0001 }']), { authorization: 'Bearer kx-batch-key-0001' })).toBe('key:batch')
   })
 
   it('on an open gateway, a digest of the key presented: two keys, two scopes; no key, anonymous', async () => {

@@ -21,6 +21,9 @@ export function toChatRequest(req: MessagesRequest): Obj {
   // Not OpenAI's, but vLLM, SGLang and Ollama's OpenAI servers take it.
   if (req.top_k !== undefined) out.top_k = req.top_k
   if (typeof req.metadata?.user_id === 'string' && req.metadata.user_id) out.user = req.metadata.user_id
+  // Structured output: Anthropic's output_config.format is OpenAI's response_format json_schema.
+  const format = (req as { output_config?: { format?: { type?: unknown; schema?: unknown } } }).output_config?.format
+  if (format?.type === 'json_schema' && isObj(format.schema)) out.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: format.schema, strict: true } }
   if (req.stream) {
     out.stream = true
     out.stream_options = { include_usage: true }

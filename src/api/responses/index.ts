@@ -5,7 +5,7 @@
 // serves POST /v1/responses; `responsesRoute(method, pathname, searchParams, { store, scope })`
 // answers GET/DELETE /v1/responses/{id} and GET .../input_items (undefined for other paths).
 import type { Ingress, IngressContext, IngressRequest } from '../ingress.ts'
-import { badRequest, errorResponse } from '../errors.ts'
+import { GatewayError, badRequest, errorResponse } from '../errors.ts'
 import { validate } from '../schemas.ts'
 import { responsesRequest, type ResponsesRequest, type Item } from './schema.ts'
 import { normaliseInput, previousNotFound, toChatMessages, toChatToolChoice, toChatTools, toResponseFormat, type Loader } from './request.ts'
@@ -57,14 +57,18 @@ export function responsesIngress(opts: ResponsesOptions): Ingress {
         return p
       }
       const prevId = r.previous_response_id ?? undefined
-      const [prev, input] = await Promise.all([prevId ? load(prevId) : undefined, normaliseInput(r.input, hex, load)])
-      if (prevId && !prev) throw previousNotFound(prevId)
-      const history = prev ? conversationAfter(prev) : []
-      const body = chatBody(r, toChatMessages(r.instructions, history, input))
-      const store = r.store !== false
-      const turn: Turn = { id: `resp_${hex}`, hex, createdAt: Math.floor(ctx.now() / 1000), model: r.model, echo: echo(r, store), store, history, input, scope }
+      const native = { protocol: 'responses' as const, body: json as Obj, raw: text }
       const stream = r.stream === true
-      return { op: 'chat', model: r.model, body, stream, clientWantsUsage: true, native: { protocol: 'responses', body: json as Obj, raw: text }, state: turn }
+      const [prev, input] = await Promise.all([prevId ? load(prevId) : undefined, normaliseInput(r.input, hex, load).catch(unknownItem)])
+      // A reference the gateway never stored may be a native backend's own (it answered natively
+      // and keeps its responses): only such a backend may take the request, as it came.
+      const unknown = prevId && !prev ? previousNotFound(prevId) : input instanceof GatewayError ? input : undefined
+      if (unknown) return { op: 'chat', model: r.model, body: { model: r.model, messages: [] }, stream, clientWantsUsage: true, native, nativeOnly: unknown }
+      const history = prev ? conversationAfter(prev) : []
+      const body = chatBody(r, toChatMessages(r.instructions, history, input as Item[]))
+      const store = r.store !== false
+      const turn: Turn = { id: `resp_${hex}`, hex, createdAt: Math.floor(ctx.now() / 1000), model: r.model, echo: echo(r, store), store, history, input: input as Item[], scope }
+      return { op: 'chat', model: r.model, body, stream, clientWantsUsage: true, native, state: turn }
     },
 
     async respond(body, request, ctx) {
@@ -126,4 +130,10 @@ function echo(r: ResponsesRequest, store: boolean): Echo {
     user: r.user ?? null,
     metadata: r.metadata ?? {},
   }
+}
+
+/** An item_reference the gateway does not hold, as a value (other errors stay thrown). */
+const unknownItem = (e: unknown): GatewayError => {
+  if (e instanceof GatewayError && e.code === 'item_not_found') return e
+  throw e
 }

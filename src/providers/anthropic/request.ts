@@ -36,6 +36,8 @@ export interface AnthropicRequest {
   max_tokens: number
   system?: string
   stop_sequences?: string[]
+  /** Structured output: the answer is JSON fitting the schema (OpenAI's response_format json_schema). */
+  output_config?: { format: { type: 'json_schema'; schema: Record<string, unknown> } }
   temperature?: number
   top_p?: number
   tools?: AnthropicTool[]
@@ -113,6 +115,8 @@ export function toAnthropicRequest(body: Obj, stream = body.stream === true): An
     else if (choice || noParallel) out.tool_choice = { ...(choice ?? { type: 'auto' }), ...(noParallel ? { disable_parallel_tool_use: true } : {}) }
   }
   if (typeof body.user === 'string' && body.user) out.metadata = { user_id: body.user }
+  const format = jsonSchemaOf(body.response_format)
+  if (format) out.output_config = { format: { type: 'json_schema', schema: format } }
   if (stream) out.stream = true
   return out
 }
@@ -215,4 +219,11 @@ function toToolChoice(c: unknown): AnthropicToolChoice | undefined {
   if (c === 'required') return { type: 'any' }
   if (isObj(c) && c.type === 'function' && isObj(c.function) && typeof c.function.name === 'string') return { type: 'tool', name: c.function.name }
   throw invalid('tool_choice must be "auto", "none", "required" or a function', 'tool_choice')
+}
+
+/** The schema of an OpenAI `response_format: {type: 'json_schema', json_schema: {schema}}`. */
+function jsonSchemaOf(rf: unknown): Record<string, unknown> | undefined {
+  const f = rf as { type?: unknown; json_schema?: { schema?: unknown } } | null | undefined
+  const schema = f?.type === 'json_schema' ? f.json_schema?.schema : undefined
+  return schema && typeof schema === 'object' && !Array.isArray(schema) ? (schema as Record<string, unknown>) : undefined
 }

@@ -152,3 +152,10 @@ it('a system message inside the list (SDK 1.12 MessageParam) stays a system mess
   const r = await parse({ ...base, messages: [{ role: 'user', content: 'a' }, { role: 'system', content: [{ type: 'text', text: 'Now be terse.' }] }, { role: 'user', content: 'b' }] })
   expect(r.body.messages).toEqual([{ role: 'user', content: 'a' }, { role: 'system', content: 'Now be terse.' }, { role: 'user', content: 'b' }])
 })
+
+it("structured output: output_config.format's schema becomes response_format json_schema", async () => {
+  const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false }
+  const r = await parse({ ...base, messages: [{ role: 'user', content: 'x' }], output_config: { format: { type: 'json_schema', schema } } })
+  expect(r.body.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'output', schema, strict: true } })
+  expect((await parse({ ...base, messages: [{ role: 'user', content: 'x' }] })).body).not.toHaveProperty('response_format')
+})

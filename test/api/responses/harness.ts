@@ -58,6 +58,7 @@ export async function startHarness(answer: (chat: Obj) => Answer): Promise<Harne
       const text = await readText(req)
       try {
         const r = await ingress.parse(JSON.parse(text), text, new Request('http://x/v1/responses', { method: 'POST' }), ctx)
+        if (r.nativeOnly) throw r.nativeOnly // no native backend behind this harness
         chats.push(r.body)
         const a = answer(r.body)
         if (r.stream) {

@@ -11,7 +11,9 @@ const parse = async (body: Record<string, unknown>, ctx = context()) =>
 
 async function refusal(body: Record<string, unknown>, ctx = context()): Promise<GatewayError> {
   try {
-    await parse(body, ctx)
+    // A reference the gateway does not hold is refused unless a native backend takes it: none here.
+    const r = await parse(body, ctx)
+    if (r.nativeOnly) return r.nativeOnly
   } catch (e) {
     if (e instanceof GatewayError) return e
     throw e
