@@ -31,7 +31,7 @@ it("a fresh clone, the README's two commands, and a chat through the OpenAI SDK"
   // The Quick start's commands in order; the last one is the server, left running.
   const steps = commands(blocksUnder('Quick start', 'sh', readme)[0]!.body)
   expect(steps).toEqual(['npm install', 'npm start'])
-  for (const step of steps.slice(0, -1)) execFileSync('sh', ['-c', step], { cwd: clone, env: { ...process.env, ...npmEnv }, stdio: 'ignore', timeout: 45_000 })
+  for (const step of steps.slice(0, -1)) execFileSync('sh', ['-c', step], { cwd: clone, env: { ...process.env, ...npmEnv }, stdio: 'ignore', timeout: 150_000 })
   const gw = await serve('sh', ['-c', steps.at(-1)!], npmEnv, { cwd: clone, children })
   expect(gw.output()).toContain('Config: the embedded demo config')
 
@@ -39,4 +39,4 @@ it("a fresh clone, the README's two commands, and a chat through the OpenAI SDK"
   const snippet = blocksUnder('Quick start', 'js', readme)[0]!.body
   const out = await runSnippet(snippet, join(work, 'my-app'), join(clone, 'node_modules'), gw.url)
   expect(out).toBe('[kortex demo backend] You said: Hello, Kortex\n[kortex demo backend] You said: Stream this\n')
-}, 60_000)
+}, 200_000)
