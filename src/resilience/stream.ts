@@ -96,36 +96,32 @@ class EventSplitter {
 /** Bytes that end with a blank line (LF LF): they leave nothing of an event or a character behind. */
 const endsEvent = (b: Uint8Array) => b.length >= 2 && b[b.length - 1] === 10 && b[b.length - 2] === 10
 
-const passDecoder = new TextDecoder()
+// Keeps a BOM, as the careful way does after the stream's start: an event that starts with one is looked at.
+const passDecoder = new TextDecoder('utf-8', { ignoreBOM: true })
+/** What makes an event need a closer look: a CR to normalise, [DONE], "error", a usage object. */
+const LOOK = /\r|\[DONE\]|"(?:error"|usage"\s*:\s*[^n\s])/
 
 /**
- * The number of events in `bytes` (whole events, read from an event's
- * start) when every one is a plain data event that may go on untouched:
- * no [DONE], no error, no usage object, no CR to normalise, no other field.
- * Else -1, and the bytes go the careful way (split, parse, inspect). One
- * decode and a few string searches: the careful way cost ~10 µs of CPU per
- * event in `node scripts/bench-stream.ts` (splitting, parsing, re-encoding,
- * a timer race per read); this is where a passed-through stream spends its time.
+ * The number of events in `bytes` (whole events, read from an event's start)
+ * when each is a plain data event that may go on untouched: no [DONE], no
+ * "error", no usage object, no CR, no other field. Else -1, and the bytes go
+ * the careful way (split, parse, inspect, encode again). Measured per event
+ * (CPU, a 300-byte chunk, 2026-12-06): the careful way ~2.5-3 µs, this
+ * ~0.5 µs; the same checks by a loop over the bytes took ~0.7 µs, so the
+ * text is searched instead.
  */
 export function plainEvents(bytes: Uint8Array): number {
-  // OpenAI's chunk always starts with data: {"id": ... ; anything else is looked at.
-  if (bytes[0] !== 100 || !endsEvent(bytes) || bytes.indexOf(13) >= 0) return -1
+  const len = bytes.length
+  if (len < 2 || bytes[len - 1] !== 10 || bytes[len - 2] !== 10) return -1
   const text = passDecoder.decode(bytes)
-  if (!text.startsWith('data:') || text.includes('"error"') || text.includes('[DONE]')) return -1
-  // "usage":null comes on every chunk once usage is asked for; a usage object is read (and maybe dropped).
-  for (let i = text.indexOf('"usage"'); i >= 0; i = text.indexOf('"usage"', i + 7)) {
-    let j = i + 7
-    while (text.charCodeAt(j) === 32) j++
-    if (text.charCodeAt(j++) !== 58) return -1
-    while (text.charCodeAt(j) === 32) j++
-    if (!text.startsWith('null', j)) return -1
-  }
+  if (!text.startsWith('data:') || LOOK.test(text)) return -1
   let n = 0
-  for (let i = text.indexOf('\n\n'); i >= 0; i = text.indexOf('\n\n', i + 2)) {
+  for (let i = text.indexOf('\n\n'); ; i = text.indexOf('\n\n', i)) {
     n++
-    if (i + 2 < text.length && !text.startsWith('data:', i + 2)) return -1
+    i += 2
+    if (i >= text.length) return n
+    if (!text.startsWith('data:', i)) return -1
   }
-  return n
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
