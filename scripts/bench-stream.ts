@@ -44,8 +44,11 @@ const refOf = (p: string) => (p === 'plain' ? 'plain' : 'chat')
 const paths = (process.env.BENCH_PATHS ?? 'chat').split(',').map((s) => s.trim()).filter(Boolean)
 for (const p of paths) if (!TARGETS[p]) throw new Error(`BENCH_PATHS: unknown ${p} (one of ${Object.keys(TARGETS).join(', ')})`)
 
+// BENCH_RATE=N: N requests per second in all, the same for every target, so each is measured at the
+// same work rate (a proxy that wakes more often for fewer streams pays more per stream).
+const RATE = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined
 const load = (url: string, body: string, seconds: number) =>
-  autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: CONNECTIONS, duration: seconds })
+  autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections: CONNECTIONS, duration: seconds, ...(RATE ? { overallRate: RATE } : {}) })
 
 interface Row {
   name: string
@@ -116,7 +119,7 @@ async function main() {
   const refs = [...new Set(live.map(refOf))]
   for (const ref of refs) await load(rawBase + TARGETS[ref]!.path, TARGETS[ref]!.body, 2)
   console.log(
-    `Kortex stream bench: ${EVENTS}-event chat streams (${process.env.BENCH_CHUNK_GAP_MS ?? 1} ms apart), ${DURATION}s per target after ${WARMUP}s, ${ROUNDS} rounds, ${CONNECTIONS} connections${hasTaskset ? ', load+upstream on CPU 0, proxy on CPU 1' : ' (taskset missing: no pinning)'}`,
+    `Kortex stream bench: ${EVENTS}-event chat streams (${process.env.BENCH_CHUNK_GAP_MS ?? 1} ms apart), ${DURATION}s per target after ${WARMUP}s, ${ROUNDS} rounds, ${CONNECTIONS} connections${RATE ? ` at ${RATE} req/s` : ''}${hasTaskset ? ', load+upstream on CPU 0, proxy on CPU 1' : ' (taskset missing: no pinning)'}`,
   )
 
   const rows: Row[] = []
