@@ -21,7 +21,6 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FetchLike } from '../../src/providers/types.ts'
 import { LiteAbortSignal } from './abort.ts'
-import { LiteHeaders } from './response.ts'
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304])
 const REDIRECT = new Set([301, 302, 303, 307, 308])
@@ -104,9 +103,10 @@ class BodySource {
   }
   /**
    * A Web stream of the body; cancelling it aborts the upstream request. It
-   * holds up to HIGH_WATER bytes before the socket is paused: with the default
-   * of one chunk, every event of a stream paused and resumed the upstream
-   * socket (~3 µs of CPU per event in `node scripts/bench-stream.ts`).
+   * holds up to HIGH_WATER bytes before the socket is paused, as a body read
+   * whole does: with the default of one chunk, every event that arrived while
+   * the reader was still busy with the last one paused and resumed the
+   * upstream socket (a readStop and readStart each).
    */
   stream(): ReadableStream<Uint8Array> {
     return new ReadableStream<Uint8Array>(
@@ -251,13 +251,8 @@ function rawHeader(raw: Buffer[], name: string): string | undefined {
   return undefined
 }
 
-/**
- * The Headers of an upstream answer, as the gateway's own responses have them
- * (response.ts): every streamed answer's content-type is read, and building a
- * spec Headers cost ~6% of a streamed chat's CPU in `node scripts/bench-stream.ts`.
- */
 function toHeaders(raw: IncomingHttpHeaders): Headers {
-  const h = new LiteHeaders() as unknown as Headers
+  const h = new Headers()
   for (const k in raw) {
     const v = raw[k]
     if (v === undefined) continue
