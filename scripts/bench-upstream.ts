@@ -1,8 +1,13 @@
 // The bench's upstream: answers OpenAI chat completions with a fixed ~1 KB
-// body, and streams with gaps between chunks on `stream: true`.
+// body, and streams with gaps between chunks on `stream: true`: content every
+// 100 ms, or with `fast` as the second argument (npm run bench:stream) the
+// 20 events of STREAM_EVENTS 1 ms apart (BENCH_CHUNK_GAP_MS), each in its own
+// write, then the usage chunk when asked for and [DONE].
 import { createServer } from 'node:http'
 
 const port = Number(process.argv[2] ?? 0)
+const fast = process.argv[3] === 'fast'
+const GAP_MS = Number(process.env.BENCH_CHUNK_GAP_MS ?? 1)
 const answer = JSON.stringify({
   id: 'chatcmpl-bench',
   object: 'chat.completion',
@@ -16,6 +21,35 @@ const answer = JSON.stringify({
 const chunk = (delta: object, finish: string | null = null) =>
   `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`
 
+/** The data events of one fast stream: the role preamble, 18 pieces of text (~5 tokens each), the finish. */
+const STREAM_EVENTS = 20
+const fastEvents = [
+  chunk({ role: 'assistant', content: '', refusal: null }),
+  ...Array.from({ length: STREAM_EVENTS - 2 }, (_, i) => chunk({ content: ` word${i} and some more` })),
+  chunk({}, 'stop'),
+]
+const usageEvent = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-mini', choices: [], usage: { prompt_tokens: 250, completion_tokens: 90, total_tokens: 340 } })}\n\n`
+
+/** Each event in its own write, GAP_MS apart, as a model's tokens come: a proxy reads them one by one. */
+function fastStream(res: import('node:http').ServerResponse, usage: boolean) {
+  res.writeHead(200, { 'content-type': 'text/event-stream' })
+  const events = usage ? [...fastEvents, usageEvent] : fastEvents
+  let i = 0
+  let t: ReturnType<typeof setTimeout> | undefined
+  const next = () => {
+    if (i < events.length) {
+      res.write(events[i++])
+      if (GAP_MS > 0) t = setTimeout(next, GAP_MS)
+      else setImmediate(next)
+    } else if (i++ === events.length) res.end('data: [DONE]\n\n')
+  }
+  next()
+  res.on('close', () => {
+    clearTimeout(t)
+    i = events.length + 1
+  })
+}
+
 const server = createServer((req, res) => {
   const parts: Buffer[] = []
   req.on('data', (c) => parts.push(c))
@@ -25,6 +59,7 @@ const server = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) })
       return res.end(answer)
     }
+    if (fast) return fastStream(res, /"include_usage":\s*true/.test(Buffer.concat(parts).toString()))
     // Content every 100 ms: any buffering in a proxy shows as a later first byte.
     res.writeHead(200, { 'content-type': 'text/event-stream' })
     res.write(chunk({ role: 'assistant', content: '' }))

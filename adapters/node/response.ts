@@ -297,7 +297,6 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
     return
   }
   out.writeHead(status, headers)
-  out.flushHeaders()
   return pipeStream(body, out, headers)
 }
 
@@ -316,9 +315,14 @@ function pipeStream(body: ReadableStream<Uint8Array>, out: Streaming, headers: O
   const reader = body.getReader()
   return new Promise<void>((resolve) => {
     let finished = false
+    // The head goes out with the first chunk when that is there at once (a stream's first content
+    // is): one write to the socket, not two. Else it goes out now, so the client knows it is
+    // answered while it waits.
+    const head = setImmediate(() => out.flushHeaders())
     const finish = () => {
       if (finished) return
       finished = true
+      clearImmediate(head)
       out.off('close', onClose)
       out[kEndStream] = undefined
       resolve()
@@ -342,6 +346,7 @@ function pipeStream(body: ReadableStream<Uint8Array>, out: Streaming, headers: O
     }
     const pump = (): void => {
       reader.read().then(({ done, value }) => {
+        clearImmediate(head)
         if (finished) return
         if (done) {
           out.end()

@@ -101,22 +101,31 @@ class BodySource {
       this.read({ data: (c) => (chunks.push(c), true), end: () => resolve(concat(chunks)), error: reject })
     })
   }
-  /** A Web stream of the body; cancelling it aborts the upstream request. */
+  /**
+   * A Web stream of the body; cancelling it aborts the upstream request. It
+   * holds up to HIGH_WATER bytes before the socket is paused, as a body read
+   * whole does: with the default of one chunk, every event that arrived while
+   * the reader was still busy with the last one paused and resumed the
+   * upstream socket (a readStop and readStart each).
+   */
   stream(): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>({
-      start: (ctrl) => {
-        this.read({
-          data: (c) => {
-            ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))
-            return (ctrl.desiredSize ?? 1) > 0
-          },
-          end: () => ctrl.close(),
-          error: (e) => ctrl.error(e),
-        })
+    return new ReadableStream<Uint8Array>(
+      {
+        start: (ctrl) => {
+          this.read({
+            data: (c) => {
+              ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))
+              return (ctrl.desiredSize ?? 1) > 0
+            },
+            end: () => ctrl.close(),
+            error: (e) => ctrl.error(e),
+          })
+        },
+        pull: () => this.resume(),
+        cancel: (reason) => this.cancel(reason instanceof Error ? reason : undefined),
       },
-      pull: () => this.resume(),
-      cancel: (reason) => this.cancel(reason instanceof Error ? reason : undefined),
-    })
+      { highWaterMark: HIGH_WATER, size: (c) => c.byteLength },
+    )
   }
   /** Reads and drops the rest (a redirect's body, a body nobody will read). */
   discard(): void {

@@ -32,9 +32,22 @@ export function parseEventBlock(block: string): SseEvent | undefined {
  */
 export class SseSplitter {
   private buf = ''
+  /** A CR that ended the last text: its LF, if any, starts the next. */
+  private cr = false
 
   push(text: string): string[] {
-    this.buf += text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text
+    if (this.cr) {
+      text = `\r${text}`
+      this.cr = false
+    }
+    if (text.includes('\r')) {
+      if (text.endsWith('\r')) {
+        this.cr = true
+        text = text.slice(0, -1)
+      }
+      text = text.replace(/\r\n?/g, '\n')
+    }
+    this.buf += text
     const out: string[] = []
     let i: number
     while ((i = this.buf.indexOf('\n\n')) >= 0) {
@@ -48,6 +61,7 @@ export class SseSplitter {
   flush(): string | undefined {
     const rest = this.buf.trim()
     this.buf = ''
+    this.cr = false
     return rest || undefined
   }
 }

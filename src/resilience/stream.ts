@@ -73,33 +73,54 @@ function errorOf(data: string): UpstreamError | undefined {
   }
 }
 
-class EventReader {
+/** Splits upstream bytes into event blocks, and knows whether everything read so far ended on an event's end. */
+class EventSplitter {
   private splitter = new SseSplitter()
   private decoder = new TextDecoder()
-  private queue: string[] = []
-  private ended = false
+  /** Nothing is held back: no part of an event, no part of a character. */
+  atBoundary = true
 
-  constructor(readonly reader: ReadableStreamDefaultReader<Uint8Array>) {}
-
-  /** The next complete event block, or undefined at the end of the stream. */
-  async next(): Promise<string | undefined> {
-    while (!this.queue.length) {
-      if (this.ended) return undefined
-      const { value, done } = await this.reader.read()
-      if (done) {
-        this.ended = true
-        const tail = this.splitter.flush()
-        if (tail) this.queue.push(tail)
-      } else {
-        this.queue.push(...this.splitter.push(this.decoder.decode(value, { stream: true })))
-      }
-    }
-    return this.queue.shift()
+  /** The complete event blocks `bytes` brings. */
+  push(bytes: Uint8Array): string[] {
+    const text = this.decoder.decode(bytes, { stream: true })
+    this.atBoundary = endsEvent(bytes)
+    return this.splitter.push(text)
   }
 
-  /** Blocks already received but not yet handed out. */
-  drain(): string[] {
-    return this.queue.splice(0)
+  /** An event left without its blank line when the stream ended. */
+  flush(): string | undefined {
+    return this.splitter.flush()
+  }
+}
+
+/** Bytes that end with a blank line (LF LF): they leave nothing of an event or a character behind. */
+const endsEvent = (b: Uint8Array) => b.length >= 2 && b[b.length - 1] === 10 && b[b.length - 2] === 10
+
+// Keeps a BOM, as the careful way does after the stream's start: an event that starts with one is looked at.
+const passDecoder = new TextDecoder('utf-8', { ignoreBOM: true })
+/** What makes an event need a closer look: a CR to normalise, [DONE], "error", a usage object. */
+const LOOK = /\r|\[DONE\]|"(?:error"|usage"\s*:\s*[^n\s])/
+
+/**
+ * The number of events in `bytes` (whole events, read from an event's start)
+ * when each is a plain data event that may go on untouched: no [DONE], no
+ * "error", no usage object, no CR, no other field. Else -1, and the bytes go
+ * the careful way (split, parse, inspect, encode again). Measured per event
+ * (CPU, a 300-byte chunk, 2026-12-06): the careful way ~2.5-3 µs, this
+ * ~0.5 µs; the same checks by a loop over the bytes took ~0.7 µs, so the
+ * text is searched instead.
+ */
+export function plainEvents(bytes: Uint8Array): number {
+  const len = bytes.length
+  if (len < 2 || bytes[len - 1] !== 10 || bytes[len - 2] !== 10) return -1
+  const text = passDecoder.decode(bytes)
+  if (!text.startsWith('data:') || LOOK.test(text)) return -1
+  let n = 0
+  for (let i = text.indexOf('\n\n'); ; i = text.indexOf('\n\n', i)) {
+    n++
+    i += 2
+    if (i >= text.length) return n
+    if (!text.startsWith('data:', i)) return -1
   }
 }
 
@@ -123,13 +144,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promi
  */
 export async function openStream(upstream: ReadableStream<Uint8Array>, opts: StreamOptions): Promise<OpenedStream> {
   const reader = upstream.getReader()
-  const events = new EventReader(reader)
+  const split = new EventSplitter()
   const held: string[] = []
+  let queue: string[] = []
   const outcome: StreamOutcome = { chunks: 0 }
   const scrub = opts.scrub ?? noScrubber
   let sawDone = false
-
-  const read = () => withTimeout(events.next(), opts.idleTimeoutMs, () => opts.abort(new UpstreamError('timeout', 'stalled stream')))
+  const stalled = () => opts.abort(new UpstreamError('timeout', 'stalled stream'))
 
   /** Looks at one block; returns false to drop it from the client's stream. */
   const inspect = (block: string): boolean => {
@@ -153,10 +174,19 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
     return true
   }
 
+  // Until the first content: block by block, each read under the idle timeout (a few events at most).
   try {
     for (;;) {
-      const block = await read()
-      if (block === undefined) throw new UpstreamError('bad_response', 'stream ended before any content')
+      if (!queue.length) {
+        const r = await withTimeout(reader.read(), opts.idleTimeoutMs, stalled)
+        if (r.done) {
+          const tail = split.flush()
+          if (tail === undefined) throw new UpstreamError('bad_response', 'stream ended before any content')
+          queue.push(tail)
+        } else queue = split.push(r.value)
+        continue
+      }
+      const block = queue.shift()!
       const ev = parseEventBlock(block)
       if (!ev) continue
       if (ev.data === '[DONE]') throw new UpstreamError('bad_response', 'stream ended before any content')
@@ -178,7 +208,12 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
 
   let resolveDone!: (o: StreamOutcome) => void
   const done = new Promise<StreamOutcome>((r) => (resolveDone = r))
-  const finish = (ctrl: ReadableStreamDefaultController<Uint8Array>, error?: { message: string; code: string }) => {
+  let ended = false
+  let ctrlOf: ReadableStreamDefaultController<Uint8Array> | undefined
+  const end = (ctrl: ReadableStreamDefaultController<Uint8Array>, error?: { message: string; code: string }) => {
+    if (ended) return
+    ended = true
+    clearTimeout(idle)
     if (error) {
       outcome.error = scrub.scrub(error.message)
       ctrl.enqueue(streamErrorEvent(outcome.error, error.code))
@@ -187,48 +222,92 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
     resolveDone(outcome)
   }
 
+  // The idle timeout from here on: one timer that looks at when the pending read began, not a timer
+  // per read (setting and clearing one and racing two promises cost ~2 µs of CPU per event, this ~0.3).
+  // It counts only while a read is pending: a slow client holding the stream back is no stalled upstream.
+  let waitingSince = 0 // 0: no read pending
+  let idle: ReturnType<typeof setTimeout> | undefined
+  const watch = (ms: number) => {
+    idle = setTimeout(() => {
+      if (ended) return
+      const waited = waitingSince ? Date.now() - waitingSince : 0
+      if (waited < opts.idleTimeoutMs) return watch(opts.idleTimeoutMs - waited)
+      stalled()
+      reader.cancel().catch(() => {})
+      end(ctrlOf!, { message: `The upstream stream failed: no data for ${opts.idleTimeoutMs} ms`, code: 'upstream_timeout' })
+    }, ms)
+  }
+
+  /** Sends the blocks the careful way; returns true when anything went to the client or the stream ended. */
+  const send = (ctrl: ReadableStreamDefaultController<Uint8Array>, blocks: string[]): boolean => {
+    let sent = false
+    for (const b of blocks) {
+      if (!inspect(b)) continue
+      const ev = parseEventBlock(b)
+      const err = ev && errorOf(ev.data)
+      // The upstream's error event goes on in its own words, less any secret it quotes.
+      ctrl.enqueue(encodeBlock(err ? scrub.scrub(b) : b))
+      sent = true
+      if (err) {
+        outcome.error = scrub.scrub(err.message)
+        reader.cancel().catch(() => {})
+        ended = true
+        clearTimeout(idle)
+        ctrl.close()
+        resolveDone(outcome)
+        return true
+      }
+    }
+    return sent
+  }
+
   const body = new ReadableStream<Uint8Array>({
     start(ctrl) {
-      for (const b of held) ctrl.enqueue(encodeBlock(b))
+      ctrlOf = ctrl
+      // One write for what was held back and the first content.
+      ctrl.enqueue(enc.encode(held.map((b) => `${b}\n\n`).join('')))
+      watch(opts.idleTimeoutMs)
     },
     async pull(ctrl) {
       // Loop until something is enqueued: a pull that enqueues nothing (a
       // dropped usage chunk) is never called again and the stream would stall.
       try {
         for (;;) {
-          const ready = events.drain()
-          if (!ready.length) {
-            const block = await read()
-            if (block === undefined) {
-              return sawDone ? finish(ctrl) : finish(ctrl, { message: 'The upstream stream ended before the response was complete', code: 'upstream_stream_truncated' })
-            }
-            ready.push(block)
+          if (queue.length) {
+            const ready = queue
+            queue = []
+            if (send(ctrl, ready)) return
+            continue
           }
-          let sent = false
-          for (const b of ready) {
-            if (!inspect(b)) continue
-            const ev = parseEventBlock(b)
-            const err = ev && errorOf(ev.data)
-            // The upstream's error event goes on in its own words, less any secret it quotes.
-            ctrl.enqueue(encodeBlock(err ? scrub.scrub(b) : b))
-            sent = true
-            if (err) {
-              outcome.error = scrub.scrub(err.message)
-              reader.cancel().catch(() => {})
-              ctrl.close()
-              return resolveDone(outcome)
-            }
+          waitingSince = Date.now()
+          const r = await reader.read()
+          waitingSince = 0
+          if (ended) return
+          if (r.done) {
+            const tail = split.flush()
+            if (tail !== undefined && send(ctrl, [tail]) && ended) return
+            return sawDone ? end(ctrl) : end(ctrl, { message: 'The upstream stream ended before the response was complete', code: 'upstream_stream_truncated' })
           }
-          if (sent) return
+          // Whole plain events after whole events: on as they came, not decoded, split and encoded again.
+          const n = split.atBoundary ? plainEvents(r.value) : -1
+          if (n >= 0) {
+            outcome.chunks += n
+            ctrl.enqueue(r.value)
+            return
+          }
+          queue = split.push(r.value)
         }
       } catch (err) {
+        waitingSince = 0
         const e = err instanceof UpstreamError ? err : fromFetchError(err, opts.signal)
         reader.cancel().catch(() => {})
-        finish(ctrl, { message: `The upstream stream failed: ${e.message}`, code: e.cls === 'timeout' ? 'upstream_timeout' : 'upstream_stream_interrupted' })
+        end(ctrl, { message: `The upstream stream failed: ${e.message}`, code: e.cls === 'timeout' ? 'upstream_timeout' : 'upstream_stream_interrupted' })
       }
     },
     cancel(reason) {
       // The client went away: stop the upstream generating (and billing).
+      ended = true
+      clearTimeout(idle)
       outcome.cancelled = true
       opts.abort(reason ?? new Error('client disconnected'))
       reader.cancel(reason).catch(() => {})
