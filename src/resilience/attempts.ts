@@ -12,7 +12,6 @@ import type { Backend, FailoverPolicy } from '../config/compile.ts'
 import { providers } from '../providers/index.ts'
 import { UpstreamError, toGatewayError, type FailureClass } from '../providers/errors.ts'
 import type { FetchLike, NativeProtocol, NativeRequest, NativeSupport, Operation, ProviderResult, Usage } from '../providers/types.ts'
-import { responsesNative } from '../providers/openai/responses-native.ts'
 import { GatewayError } from '../api/errors.ts'
 import { openStream, responseAsStream, type OpenedStream, type StreamOutcome } from './stream.ts'
 import { openNativeStream } from './native-stream.ts'
@@ -113,8 +112,7 @@ function protocolOf(b: Backend): string {
   return p === 'openai' ? `'${b.name}' (${b.provider})` : `'${b.name}' (kserve ${p}, reached at /kserve/${b.name}/${p}/...)`
 }
 
-// openai/index.ts is another's to change this round: its native side is attached here until it carries it itself.
-const nativeSide = (b: Backend): NativeSupport | undefined => providers[b.provider].native ?? (b.provider === 'openai' ? responsesNative : undefined)
+const nativeSide = (b: Backend): NativeSupport | undefined => providers[b.provider].native
 
 /** Whether `backend` takes the client's protocol natively. */
 export const speaksNatively = (b: Backend, protocol: NativeProtocol): boolean => nativeSide(b)?.speaks(protocol, b) ?? false

@@ -5,6 +5,10 @@
 import type { Backend } from '../../config/compile.ts'
 import { isEventStream, postJson, readJsonObject } from '../http.ts'
 import type { Operation, Provider, ProviderResult, UpstreamCall } from '../types.ts'
+import { openAIHeaders } from './headers.ts'
+import { responsesNative } from './responses-native.ts'
+
+export { openAIHeaders }
 
 export const OPENAI_PATHS: Record<Operation, string> = {
   chat: '/chat/completions',
@@ -19,23 +23,6 @@ export interface OpenAIRequest {
   streamUsage?: boolean
 }
 
-// A backend's headers are the same for every request: made once per backend (a
-// compiled backend is replaced, not changed, when the config reloads). Frozen:
-// nothing downstream may add to the shared object.
-const headersOf = { bearer: new WeakMap<Backend, Record<string, string>>(), 'api-key': new WeakMap<Backend, Record<string, string>>() }
-
-/** Headers for an OpenAI-style upstream: our key for the backend, never the client's. */
-export function openAIHeaders(backend: Backend, auth: 'bearer' | 'api-key' = 'bearer'): Record<string, string> {
-  let h = headersOf[auth].get(backend)
-  if (h) return h
-  h = { ...backend.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
-  if (backend.apiKey) {
-    if (auth === 'bearer') h.authorization = `Bearer ${backend.apiKey}`
-    else h['api-key'] = backend.apiKey
-  }
-  headersOf[auth].set(backend, Object.freeze(h))
-  return h
-}
 
 // The same string each time for a backend and operation: the upstream fetch keys its parsed URLs by it.
 const urlsOf = new WeakMap<Backend, Partial<Record<Operation, string>>>()
@@ -72,5 +59,6 @@ export async function sendOpenAI(call: UpstreamCall, req: OpenAIRequest): Promis
 
 export const openai: Provider = {
   supports: () => true,
+  native: responsesNative,
   send: (call) => sendOpenAI(call, { url: openAIUrl(call.backend, call.op), headers: openAIHeaders(call.backend) }),
 }

@@ -6,7 +6,7 @@ import type { Backend } from '../../config/compile.ts'
 import { UpstreamError } from '../errors.ts'
 import { isEventStream, postJson, readJsonObject } from '../http.ts'
 import type { NativeRequest, NativeResult, NativeSupport, UpstreamCall } from '../types.ts'
-import { openAIHeaders } from './index.ts'
+import { openAIHeaders } from './headers.ts'
 import { responsesDialect, responsesUsageToOpenAI } from './responses-dialect.ts'
 
 /** Whether the backend takes Responses requests as they are. */
