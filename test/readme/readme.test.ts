@@ -36,6 +36,28 @@ describe('Quick start', () => {
   })
 })
 
+describe('The Responses and Messages APIs', () => {
+  const heading = 'The Responses and Messages APIs'
+
+  it('each curl prints what the README shows', async () => {
+    const gw = await gateway()
+    const blocks = blocksUnder(heading, 'sh')
+    expect(blocks).toHaveLength(2)
+    for (const b of blocks) expect(await sh(commands(onPort(b.body, gw.url)))).toMatch(shownOutput(b.body))
+  })
+
+  it('the Anthropic SDK and the Responses API examples run pasted into app.js', async () => {
+    const gw = await gateway()
+    const [anthropic, responses] = blocksUnder(heading, 'js')
+    expect(await runSnippet(anthropic!.body, join(work, 'anthropic'), join(root, 'node_modules'), gw.url)).toBe(
+      '[kortex demo backend] You said: Hello, Kortex\n[kortex demo backend] You said: Stream this\n',
+    )
+    expect(await runSnippet(responses!.body, join(work, 'responses'), join(root, 'node_modules'), gw.url)).toBe(
+      '[kortex demo backend] You said: Hello, Kortex\n[kortex demo backend] You said: And again\ncompleted\n',
+    )
+  })
+})
+
 describe('Operations', () => {
   it('readiness: the curl prints what the README shows', async () => {
     const gw = await gateway()
