@@ -258,6 +258,18 @@ apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
 metadata: { name: native }
 spec: { models: [gpt-native], defaultBackend: { name: native } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceBackend
+metadata: { name: translated }
+spec:
+  type: external
+  external: { url: ${openaiUp.base('ok')}, provider: openai, apiKeySecret: { name: openai, key: key } }
+---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: translated }
+spec: { models: [gpt-translated], defaultBackend: { name: translated } }
 `)
     client = new OpenAI({ baseURL: `${k3.url}/v1`, apiKey: 'kx-open', maxRetries: 0 })
   })
@@ -274,6 +286,19 @@ spec: { models: [gpt-native], defaultBackend: { name: native } }
     expect(got.path).toMatch(/\/v1\/responses$/)
     expect(got.body).toEqual(params)
     expect(got.headers.authorization).toBe('Bearer sk-openai-upstream')
+  })
+
+  it("a follow-up naming the native backend's own response goes to it as sent; a route without such a backend refuses it", async () => {
+    const first = await client.responses.create({ model: 'gpt-native', input: 'hi' })
+    const next = await client.responses.create({ model: 'gpt-native', input: 'again', previous_response_id: first.id })
+    expect(next.output_text).toBe('Hello from tool')
+    expect(openaiUp.requests.at(-1)!.body).toEqual({ model: 'gpt-native', input: 'again', previous_response_id: first.id })
+    const before = openaiUp.requests.length
+    await expect(client.responses.create({ model: 'gpt-translated', input: 'again', previous_response_id: first.id })).rejects.toMatchObject({
+      status: 400,
+      code: 'previous_response_not_found',
+    })
+    expect(openaiUp.requests.length).toBe(before)
   })
 
   it('stream: the typed events arrive in order and the function call with them', async () => {

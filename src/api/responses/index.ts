@@ -63,7 +63,11 @@ export function responsesIngress(opts: ResponsesOptions): Ingress {
       // A reference the gateway never stored may be a native backend's own (it answered natively
       // and keeps its responses): only such a backend may take the request, as it came.
       const unknown = prevId && !prev ? previousNotFound(prevId) : input instanceof GatewayError ? input : undefined
-      if (unknown) return { op: 'chat', model: r.model, body: { model: r.model, messages: [] }, stream, clientWantsUsage: true, native, nativeOnly: unknown }
+      // Its internal body only sizes it for token limits and estimates: the input as text.
+      if (unknown) {
+        const sized = { model: r.model, messages: [{ role: 'user', content: typeof r.input === 'string' ? r.input : JSON.stringify(r.input ?? '') }], max_tokens: r.max_output_tokens ?? undefined }
+        return { op: 'chat', model: r.model, body: sized, stream, clientWantsUsage: true, native, nativeOnly: unknown }
+      }
       const history = prev ? conversationAfter(prev) : []
       const body = chatBody(r, toChatMessages(r.instructions, history, input as Item[]))
       const store = r.store !== false
