@@ -96,9 +96,16 @@ spec:
   backend('an-ok', anthropic.base('ok'), 'anthropic') +
   backend('oa-503', openaiUp.base('503'), 'openai', noBreaker) +
   APIS.map((api) => backend(`oa-429-${api}`, openaiUp.base('429'), 'openai', noBreaker)).join('') +
+  backend('an-529', anthropic.base('529'), 'anthropic', noBreaker) +
+  // One failure opens each breaker for the rest of the test; one backend per API, so each API trips its own.
+  APIS.map((api) => backend(`oa-tripped-${api}`, openaiUp.base('503'), 'openai', '  circuitBreaker: { consecutiveFailures: 1, cooldownSeconds: 600, maxCooldownSeconds: 600 }\n')).join('') +
   route('every-rule', '  defaultBackend: { name: oa-ok }\n  rules:\n    - { name: lane-b, match: { headers: { x-lane: b } }, backends: [{ name: oa-b }] }\n') +
   route('every-503', '  defaultBackend: { name: oa-503 }\n  failover: { chain: [an-ok], maxRetries: 0 }\n') +
   APIS.map((api) => route(`every-429-${api}`, `  defaultBackend: { name: oa-429-${api} }\n  failover: { chain: [oa-ok], maxRetries: 0 }\n`)).join('') +
+  route('every-529', '  defaultBackend: { name: an-529 }\n  failover: { chain: [oa-native], maxRetries: 0 }\n') +
+  route('every-retry', '  defaultBackend: { name: oa-503 }\n  failover: { chain: [an-ok], maxRetries: 1, initialBackoffMs: 0, maxBackoffMs: 0 }\n') +
+  route('every-down', '  defaultBackend: { name: oa-503 }\n  failover: { enabled: false }\n') +
+  APIS.map((api) => route(`every-tripped-${api}`, `  defaultBackend: { name: oa-tripped-${api} }\n  failover: { chain: [an-ok], maxRetries: 0 }\n`)).join('') +
   route('every-limited', '  defaultBackend: { name: oa-ok }\n  rateLimit: { requestsPerMinute: 2, perUser: true }\n') +
   route('every-oa', '  defaultBackend: { name: oa-ok }\n') +
   route('every-an', '  defaultBackend: { name: an-ok }\n') +
@@ -198,6 +205,40 @@ describe.each(APIS)('through the %s API', (api) => {
     expect(res.status).toBe(200)
     expect(await textOf(api, res)).toBe('Hello from ok')
     expect([res.headers.get('x-kortex-backend'), res.headers.get('x-kortex-attempts')]).toEqual(['oa-ok', '2'])
+  })
+
+  it.each([false, true])('an Anthropic 529 fails over to a native Responses backend (stream: %s)', async (stream) => {
+    const res = await send(api, 'every-529', { stream })
+    expect(res.status).toBe(200)
+    expect(await textOf(api, res)).toBe('Hello from ok')
+    expect([res.headers.get('x-kortex-backend'), res.headers.get('x-kortex-attempts')]).toEqual(['oa-native', '2'])
+  })
+
+  it('a retry on the same backend comes before the fallback: three attempts', async () => {
+    const res = await send(api, 'every-retry')
+    expect(res.status).toBe(200)
+    expect([res.headers.get('x-kortex-backend'), res.headers.get('x-kortex-attempts')]).toEqual(['an-ok', '3'])
+    const line = await recordOf('access', res.headers.get('x-request-id'))
+    expect(line.failures.map((f: any) => f.backend)).toEqual(['oa-503', 'oa-503'])
+  })
+
+  it('an open breaker sends the next request straight to the fallback', async () => {
+    const first = await send(api, `every-tripped-${api}`)
+    await first.text()
+    expect([first.headers.get('x-kortex-backend'), first.headers.get('x-kortex-attempts')]).toEqual(['an-ok', '2'])
+    const second = await send(api, `every-tripped-${api}`)
+    expect(await textOf(api, second)).toBe('Hello from ok')
+    expect([second.headers.get('x-kortex-backend'), second.headers.get('x-kortex-attempts')]).toEqual(['an-ok', '1'])
+  })
+
+  it("with every backend failing, a 502 that names the upstream's failure, in the API's shape, and the access line", async () => {
+    const res = await send(api, 'every-down')
+    expect(res.status).toBe(502)
+    expect(res.headers.get('x-kortex-attempts')).toBe('1')
+    const body = (await res.json()) as any
+    if (api === 'messages') expect(body).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringContaining('HTTP 503') } })
+    else expect(body.error).toMatchObject({ code: 'upstream_server_error', message: expect.stringContaining('HTTP 503') })
+    expect(await recordOf('access', res.headers.get('x-request-id'))).toMatchObject({ status: 502, error: 'upstream_server_error', route: 'every-down', model: 'every-down', attempts: 1 })
   })
 
   it("a rate limit refuses the third request in the API's own shape, with Retry-After", async () => {
