@@ -10,9 +10,12 @@ import { startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/ant
 import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
 import { RESPONSES_USAGE } from '../upstreams/openai-responses.ts'
 import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.ts'
+import { usageOf } from '../../src/usage/record.ts'
+import type { Backend } from '../../src/config/compile.ts'
 
 type Api = 'chat' | 'responses' | 'messages'
 const APIS: Api[] = ['chat', 'responses', 'messages']
+const PATHS: Record<Api, string> = { chat: '/v1/chat/completions', responses: '/v1/responses', messages: '/v1/messages' }
 
 const ALICE = 'kx-every-alice-0001' // team growth
 const BOB = 'kx-every-bob-00001' // no team: attribution comes from headers
@@ -141,15 +144,14 @@ function send(api: Api, model: string, opts: { stream?: boolean; key?: string; h
   const max = opts.maxTokens ?? 64
   const headers: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${opts.key ?? ALICE}`, ...opts.headers }
   const messages = [{ role: 'user', content: 'Hello' }]
-  let path: string
   let body: Record<string, unknown>
-  if (api === 'chat') [path, body] = ['/v1/chat/completions', { model, messages, stream, max_tokens: max }]
-  else if (api === 'responses') [path, body] = ['/v1/responses', { model, input: 'Hello', stream, store: false, max_output_tokens: max }]
+  if (api === 'chat') body = { model, messages, stream, max_tokens: max }
+  else if (api === 'responses') body = { model, input: 'Hello', stream, store: false, max_output_tokens: max }
   else {
-    ;[path, body] = ['/v1/messages', { model, max_tokens: max, messages, stream }]
+    body = { model, max_tokens: max, messages, stream }
     headers['anthropic-version'] = '2023-06-01'
   }
-  return fetch(`${k.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body) })
+  return fetch(`${k.url}${PATHS[api]}`, { method: 'POST', headers, body: JSON.stringify(body) })
 }
 
 /** The answer's text as the client reads it, from a whole body or an event stream in `api`'s shape. */
@@ -182,7 +184,7 @@ describe.each(APIS)('through the %s API', (api) => {
     expect(res.status).toBe(200)
     expect(await textOf(api, res)).toBe('Hello from ok')
     expect([res.headers.get('x-kortex-route'), res.headers.get('x-kortex-rule'), res.headers.get('x-kortex-backend')]).toEqual(['every-rule', 'lane-b', 'oa-b'])
-    expect(await recordOf('access', res.headers.get('x-request-id'))).toMatchObject({ status: 200, route: 'every-rule', rule: 'lane-b', backend: 'oa-b', model: 'every-rule', attempts: 1 })
+    expect(await recordOf('access', res.headers.get('x-request-id'))).toMatchObject({ status: 200, path: PATHS[api], route: 'every-rule', rule: 'lane-b', backend: 'oa-b', model: 'every-rule', attempts: 1 })
 
     const plain = await send(api, 'every-rule')
     await plain.text()
@@ -238,7 +240,7 @@ describe.each(APIS)('through the %s API', (api) => {
     const body = (await res.json()) as any
     if (api === 'messages') expect(body).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringContaining('HTTP 503') } })
     else expect(body.error).toMatchObject({ code: 'upstream_server_error', message: expect.stringContaining('HTTP 503') })
-    expect(await recordOf('access', res.headers.get('x-request-id'))).toMatchObject({ status: 502, error: 'upstream_server_error', route: 'every-down', model: 'every-down', attempts: 1 })
+    expect(await recordOf('access', res.headers.get('x-request-id'))).toMatchObject({ status: 502, error: 'upstream_server_error', path: PATHS[api], route: 'every-down', model: 'every-down', attempts: 1 })
   })
 
   it("a rate limit refuses the third request in the API's own shape, with Retry-After", async () => {
@@ -333,6 +335,29 @@ describe('cost records, priced from what the upstream reported', () => {
     expect((await spend('team')).find((r) => r.team === TEAM)).toMatchObject({ cost: decimal(total), currency: 'USD', requests: counted.chat + counted.responses + counted.messages, estimated_requests: 0 })
     const byFeature = await spend('feature')
     for (const api of APIS) expect(byFeature.find((r) => r.feature === api)).toMatchObject({ cost: decimal(spent[api]), requests: counted[api] })
+  })
+})
+
+// The upstreams here always report usage; a real one may not. The estimate then reads the answer in whatever
+// protocol it came (a native answer is the client's own shape), so a native answer is not billed as empty.
+describe('an estimate when the upstream reports no usage', () => {
+  const text = 'The quick brown fox jumps over the lazy dog, twice over and then once more.'
+  const answers: Record<Api, Record<string, unknown>> = {
+    chat: { object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }] },
+    responses: { object: 'response', output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }] },
+    messages: { type: 'message', role: 'assistant', content: [{ type: 'text', text }] },
+  }
+  it('counts the answer text the same in each API shape', async () => {
+    const backend = { name: 'b', model: 'gpt-4o', spec: {} } as unknown as Backend
+    const counts = await Promise.all(
+      APIS.map(async (api) => {
+        const { usage, estimated } = await usageOf({ backend, body: answers[api], requestBody: { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello' }] } })
+        expect(estimated).toBe(true)
+        return usage.completion_tokens
+      }),
+    )
+    expect(counts[0]).toBeGreaterThan(10)
+    expect(counts).toEqual([counts[0], counts[0], counts[0]])
   })
 })
 
