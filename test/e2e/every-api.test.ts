@@ -6,6 +6,8 @@
 // access lines, experiments and the request counter. A client's API must
 // change only the wire shape, never what the gateway does.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SpanKind, trace } from '@opentelemetry/api'
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
 import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
 import { RESPONSES_USAGE } from '../upstreams/openai-responses.ts'
@@ -362,6 +364,39 @@ describe('an estimate when the upstream reports no usage', () => {
 })
 
 describe('telemetry', () => {
+  describe('spans', () => {
+    const spans = new InMemorySpanExporter()
+    beforeAll(() => void trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] })))
+    afterAll(() => trace.disable())
+
+    // Anthropic's usage with its cache reads and writes, over the backend each API reaches natively or translated.
+    it.each(APIS.flatMap((api) => [false, true].map((stream) => ({ api, stream }))))(
+      '$api to Anthropic (stream: $stream): the server span names path, backend and cost; the attempt span the usage, cache included',
+      async ({ api, stream }) => {
+        const res = await send(api, 'every-an', { stream })
+        expect(res.status).toBe(200)
+        await res.text()
+        const id = res.headers.get('x-request-id')
+        const find = () => spans.getFinishedSpans().find((s) => s.attributes['kortex.request_id'] === id)
+        await eventually(() => find() !== undefined)
+        const server = find()!
+        expect(server.kind).toBe(SpanKind.SERVER)
+        expect(server.name).toBe(`POST ${PATHS[api]}`)
+        expect(server.attributes).toMatchObject({ 'http.response.status_code': 200, 'kortex.route': 'every-an', 'kortex.backend': 'an-ok', 'kortex.attempts': 1, 'kortex.cost': priced(AN_PRICES, AN) / 1e9 })
+        const attempt = () => spans.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT && s.parentSpanContext?.spanId === server.spanContext().spanId)
+        await eventually(() => attempt() !== undefined)
+        expect(attempt()!.attributes).toMatchObject({
+          'gen_ai.provider.name': 'anthropic',
+          'kortex.backend': 'an-ok',
+          'gen_ai.usage.input_tokens': AN.input,
+          'gen_ai.usage.output_tokens': AN.output,
+          'gen_ai.usage.cache_read.input_tokens': AN.cached,
+          'gen_ai.usage.cache_creation.input_tokens': AN.written,
+        })
+      },
+    )
+  })
+
   it('kortex_requests_total counts a served request from each API', async () => {
     const series = 'kortex_requests_total{route="every-counted",backend="oa-b",status_class="2xx",outcome="served",reason=""}'
     const sample = async () => {
