@@ -111,6 +111,8 @@ spec:
   route('every-retry', '  defaultBackend: { name: oa-503 }\n  failover: { chain: [an-ok], maxRetries: 1, initialBackoffMs: 0, maxBackoffMs: 0 }\n') +
   route('every-down', '  defaultBackend: { name: oa-503 }\n  failover: { enabled: false }\n') +
   APIS.map((api) => route(`every-tripped-${api}`, `  defaultBackend: { name: oa-tripped-${api} }\n  failover: { chain: [an-ok], maxRetries: 0 }\n`)).join('') +
+  route('every-tokens', '  defaultBackend: { name: an-ok }\n  rateLimit: { tokensPerDay: 1000000, perUser: true }\n') +
+  route('every-tokens-native', '  defaultBackend: { name: oa-native }\n  rateLimit: { tokensPerDay: 1000000, perUser: true }\n') +
   route('every-limited', '  defaultBackend: { name: oa-ok }\n  rateLimit: { requestsPerMinute: 2, perUser: true }\n') +
   route('every-oa', '  defaultBackend: { name: oa-ok }\n') +
   route('every-an', '  defaultBackend: { name: an-ok }\n') +
@@ -255,6 +257,24 @@ describe.each(APIS)('through the %s API', (api) => {
     if (api === 'messages') expect(body).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.any(String) } })
     else expect(body.error).toMatchObject({ code: 'rate_limit_exceeded', message: expect.any(String) })
     expect(res.headers.get('x-kortex-attempts')).toBeNull() // refused before any upstream call
+  })
+
+  // The limit reserves the prompt and max_tokens up front and settles to the usage the upstream reported: two
+  // identical requests reserve alike, so their remaining tokens differ by what the first really used.
+  // Only a Responses client reaches the OpenAI backend natively.
+  const tokenCases: Array<[string, Usage]> = [['every-tokens', AN], ...(api === 'responses' ? [['every-tokens-native', OA_RESPONSES] as [string, Usage]] : [])]
+  it.each(tokenCases)('a token limit (%s) is settled to the tokens the upstream reported', async (model, usage) => {
+    const user = { 'x-user-id': `tokens-${api}` }
+    const first = await send(api, model, { headers: user })
+    expect(first.status).toBe(200)
+    await first.text()
+    await recordOf('cost', first.headers.get('x-request-id')) // accounted: the settlement is in
+    const second = await send(api, model, { headers: user })
+    await second.text()
+    const used = Number(first.headers.get('x-ratelimit-remaining-tokens')) - Number(second.headers.get('x-ratelimit-remaining-tokens'))
+    // A day's limit refills about one token every 86 ms: allow for that much time between the two.
+    expect(used).toBeGreaterThanOrEqual(usage.input + usage.output - 2)
+    expect(used).toBeLessThanOrEqual(usage.input + usage.output)
   })
 
   it("a budget a request could overrun refuses it with 402 in the API's own shape", async () => {
