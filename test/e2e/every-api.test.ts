@@ -62,6 +62,7 @@ let anthropic: AnthropicUpstream
 let openaiUp: OpenAIUpstream
 let k: TestKortex
 
+// A backend is priced by its provider; an OpenAI one named *native* serves the Responses API itself (responsesApi: native).
 const cost = (p: Prices) => `  cost: { ${Object.entries(p).map(([n, v]) => `${n}: "${v}"`).join(', ')}, currency: USD }\n`
 const backend = (name: string, url: string, provider: string, extra = '') => `---
 apiVersion: gateway.kortex.io/v1alpha1
@@ -309,7 +310,7 @@ const COST_CASES: Array<{ api: Api; model: string; backend: string; how: string;
   { api: 'messages', model: 'every-an', backend: 'an-ok', how: 'native', prices: AN_PRICES, whole: AN, streamed: AN },
 ]
 const TEAM = 'every-cost-team'
-/** What each API's requests should have cost, summed as they are made (for /v1/spend). */
+/** What each API's requests should have cost, summed as the cases above run (the /v1/spend case runs after them). */
 const spent: Record<Api, number> = { chat: 0, responses: 0, messages: 0 }
 const counted: Record<Api, number> = { chat: 0, responses: 0, messages: 0 }
 
