@@ -26,13 +26,17 @@ export interface Outcome {
   cancelled?: boolean
 }
 
-/** The access line; callers check config.gateway.accessLog first, so the fields are not built for nothing. */
+/**
+ * The access line; callers check config.gateway.accessLog first, so the fields are not built for nothing.
+ * `path` names the client's API (every API is `op` chat inside), as a refusal's line does.
+ */
 function accessLog(s: Services, f: Inference, extra: Record<string, unknown>): void {
   const { plan, principal } = f
   s.log.record({
     type: 'access',
     time: f.startedIso(),
     requestId: f.requestId,
+    path: f.path,
     op: f.request.op,
     model: f.request.model,
     route: f.route.name,

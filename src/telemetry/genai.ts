@@ -23,6 +23,8 @@ export const GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens'
 export const GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens'
 /** Input tokens served from the provider's prompt cache (part of input_tokens). */
 export const GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.usage.cache_read.input_tokens'
+/** Input tokens written to the provider's prompt cache (Anthropic's cache_creation_input_tokens; part of input_tokens). */
+export const GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = 'gen_ai.usage.cache_creation.input_tokens'
 /** Not yet in RequestSummary; named here so it is spelt once when it is. */
 export const GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.usage.reasoning.output_tokens'
 /** Seconds, double; streaming requests only. */

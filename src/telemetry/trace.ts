@@ -90,6 +90,8 @@ interface UsageLike {
   completion_tokens?: number
   input_tokens?: number
   output_tokens?: number
+  prompt_tokens_details?: { cached_tokens?: number } | null
+  cache_creation_input_tokens?: number
 }
 
 export function startAttempt(t: RequestTrace, a: AttemptInfo, fetch: FetchLike): AttemptSpan | undefined {
@@ -123,6 +125,10 @@ export function startAttempt(t: RequestTrace, a: AttemptInfo, fetch: FetchLike):
             const output = u?.completion_tokens ?? u?.output_tokens
             if (typeof input === 'number') span.setAttribute(g.GEN_AI_USAGE_INPUT_TOKENS, input)
             if (typeof output === 'number' && a.op !== 'embeddings') span.setAttribute(g.GEN_AI_USAGE_OUTPUT_TOKENS, output)
+            // Prompt-cache reads and writes (the internal form's; a native answer's usage comes read into it): priced apart, so worth seeing.
+            const read = u?.prompt_tokens_details?.cached_tokens
+            if (typeof read === 'number' && read > 0) span.setAttribute(g.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, read)
+            if (typeof u?.cache_creation_input_tokens === 'number' && u.cache_creation_input_tokens > 0) span.setAttribute(g.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, u.cache_creation_input_tokens)
             if (t.content && Array.isArray(body.choices)) span.setAttribute(g.GEN_AI_OUTPUT_MESSAGES, JSON.stringify(body.choices))
           }
           span.end(new Date(endTime))

@@ -64,12 +64,22 @@ export function usageOf(s: Served): { usage: Usage; estimated: boolean } | Promi
 async function estimatedUsage(s: Served): Promise<{ usage: Usage; estimated: true }> {
   const prompt = await countPromptTokens(s.requestBody, s.backend.model ?? String(s.requestBody.model ?? '')).catch(() => 0)
   let completion = s.chunks ?? 0
-  if (s.body) {
-    const choices = (s.body.choices as Array<{ message?: { content?: unknown }; text?: unknown }> | undefined) ?? []
-    const text = choices.map((c) => (typeof c.message?.content === 'string' ? c.message.content : typeof c.text === 'string' ? c.text : '')).join('')
-    completion = estimateTextTokens(text).tokens
-  }
+  if (s.body) completion = estimateTextTokens(answerText(s.body)).tokens
   return { usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }, estimated: true }
+}
+
+type Part = { text?: unknown; content?: unknown }
+const texts = (parts: unknown): string => (Array.isArray(parts) ? parts.map((p: Part) => (typeof p?.text === 'string' ? p.text : texts(p?.content))).join('') : '')
+
+/**
+ * The answer's text, whatever protocol it is in: the internal form's choices, or a native answer
+ * as the client's API shapes it (Anthropic's content blocks, a Response's output items).
+ */
+function answerText(body: Record<string, unknown>): string {
+  if (Array.isArray(body.choices)) {
+    return (body.choices as Array<{ message?: { content?: unknown }; text?: unknown }>).map((c) => (typeof c.message?.content === 'string' ? c.message.content : typeof c.text === 'string' ? c.text : '')).join('')
+  }
+  return texts(body.content ?? body.output)
 }
 
 export function costRecord(
