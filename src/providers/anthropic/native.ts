@@ -35,7 +35,8 @@ async function send(call: UpstreamCall & { native: NativeRequest }): Promise<Nat
   }
   const { raw, body } = await readJsonObject(call, res, (o) => o.type === 'error')
   if (!isAnthropicMessage(body)) throw new UpstreamError('bad_response', 'not an Anthropic message object', res.status)
-  return { kind: 'json', body, raw, usage: toOpenAIUsage(body.usage) }
+  // No usage reported: none, so the gateway estimates it (zero would bill nothing).
+  return { kind: 'json', body, raw, usage: body.usage ? toOpenAIUsage(body.usage) : undefined }
 }
 
 export const anthropicNative: NativeSupport = {
