@@ -11,7 +11,7 @@ import Anthropic from '@anthropic-ai/sdk'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
 import { eventually } from '../helpers/kortex.ts'
 import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
-import { startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
+import { MESSAGE_ID, startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
 import { buildWorker, type BuiltWorker } from '../adapters/cloudflare-harness.ts'
 import { RUNTIMES, startRuntime, type RunningRuntime } from './runtimes.ts'
 import { countPromptTokens } from '../../src/usage/tokens.ts'
@@ -289,7 +289,7 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
       expect(last().body.stream).toBe(true)
     })
 
-    it("a follow-up by previous_response_id carries the earlier turns; retrieve reads the stored response back, only with its own key", async () => {
+    it("a follow-up by previous_response_id carries the earlier turns; retrieve, input items and delete work with its own key only", async () => {
       const first = await client.responses.create({ model, input: 'My name is Ada.' })
       const second = await client.responses.create({ model, previous_response_id: first.id, input: 'What is my name?' })
       expect(second.previous_response_id).toBe(first.id)
@@ -299,17 +299,21 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
         { role: 'assistant', text: 'Hello from ok' },
         { role: 'user', text: 'What is my name?' },
       ])
-      const got = await client.responses.retrieve(second.id)
-      expect(got.id).toBe(second.id)
-      expect(got.status).toBe('completed')
-      expect(got.output_text).toBe('Hello from ok')
-      expect(got.previous_response_id).toBe(first.id)
+      // As it was answered, field for field, from the runtime's store.
+      expect(await client.responses.retrieve(second.id)).toEqual(second)
       await expect(other.responses.retrieve(second.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
       const before = last()
       const err = await other.responses.create({ model, previous_response_id: second.id, input: 'and?' }).catch((e: unknown) => e)
       expect(err).toBeInstanceOf(OpenAI.APIError)
       expect([400, 404]).toContain((err as InstanceType<typeof OpenAI.APIError>).status)
       expect(last()).toBe(before)
+      // This turn's input, listed; then deleted, it is gone for its own key too.
+      const items = []
+      for await (const item of client.responses.inputItems.list(second.id)) items.push(item)
+      expect(items).toMatchObject([{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'What is my name?' }] }])
+      await expect(other.responses.delete(second.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+      await client.responses.delete(second.id)
+      await expect(client.responses.retrieve(second.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
     })
   })
 
@@ -334,8 +338,9 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
       expect(m.usage).toMatchObject(messages.usage)
       expect(last().path).toMatch(path)
       if (backend === 'claude') {
-        // Native: the body goes as the SDK sent it, but for the backend's model name.
+        // Native: the body goes as the SDK sent it, but for the backend's model name; the answer comes back as the backend gave it.
         expect(last().body).toEqual({ ...params, model: 'claude-sonnet-4-5' })
+        expect(m.id).toBe(MESSAGE_ID)
         expect(last().headers['x-api-key']).toBe('sk-ant-conformance')
         expect(JSON.stringify(last().headers)).not.toContain(KEY)
       } else {
@@ -360,7 +365,10 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
       expect(events.slice(-2)).toEqual(['message_delta', 'message_stop'])
       expect(final.stop_reason).toBe('end_turn')
       expect(final.usage).toMatchObject(messages.streamUsage)
-      if (backend === 'claude') expect(last().body).toEqual({ ...params, stream: true, model: 'claude-sonnet-4-5' })
+      if (backend === 'claude') {
+        expect(last().body).toEqual({ ...params, stream: true, model: 'claude-sonnet-4-5' })
+        expect(final.id).toBe(MESSAGE_ID)
+      }
       else expect(last().body.stream).toBe(true)
     })
   })
