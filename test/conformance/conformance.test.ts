@@ -384,6 +384,13 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
     expect(an.requests.length).toBe(before)
   })
 
+  it('Messages: an unknown key is an AuthenticationError in Anthropic\'s error shape', async () => {
+    const stranger = new Anthropic({ baseURL: k.url, apiKey: 'kx-not-a-key', maxRetries: 0 })
+    const err = await stranger.messages.create({ model: 'claude', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Anthropic.AuthenticationError)
+    expect((err as InstanceType<typeof Anthropic.AuthenticationError>).error).toMatchObject({ type: 'error', error: { type: 'authentication_error' } })
+  })
+
   it("messages.countTokens counts as the gateway's tokenizer does on Node", async () => {
     const params = { model: 'claude', system: 'You are a careful assistant.', messages: [{ role: 'user' as const, content: 'Count me: the quick brown fox jumps over the lazy dog.' }] }
     const r = await claude.messages.countTokens(params)
