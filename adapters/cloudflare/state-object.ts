@@ -20,6 +20,28 @@ import { ShardCoordinator, type Layout, type StateNamespace } from './do-store.t
 /** Expired rows are swept every this many writes. */
 const SWEEP_EVERY = 1000
 
+/**
+ * A Durable Object's SQLite refuses a string or row over 2 MB, and a stored
+ * response (a conversation with an image, say) passes that; Node's and
+ * Redis's stores take it. So a value is kept in pieces of at most this many
+ * UTF-16 units (at most 3 bytes each in UTF-8): the first in `val`, the rest
+ * in `valp`.
+ */
+const PIECE = 512 * 1024
+
+/** `s` cut into pieces of about PIECE units, never between the halves of a surrogate pair. */
+function pieces(s: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i < s.length; ) {
+    let end = Math.min(i + PIECE, s.length)
+    const c = s.charCodeAt(end - 1)
+    if (end < s.length && c >= 0xd800 && c <= 0xdbff) end--
+    out.push(s.slice(i, end))
+    i = end
+  }
+  return out.length ? out : ['']
+}
+
 type Num = { v: number; exp: number | null }
 
 export class KortexState extends DurableObject {
@@ -50,6 +72,8 @@ export class KortexState extends DurableObject {
     // exp: epoch ms after which the row is gone; NULL for never.
     this.#sql.exec('CREATE TABLE IF NOT EXISTS num (k TEXT PRIMARY KEY, v REAL NOT NULL, exp REAL)')
     this.#sql.exec('CREATE TABLE IF NOT EXISTS val (k TEXT PRIMARY KEY, v TEXT NOT NULL, exp REAL)')
+    // A long value's further pieces (i from 1), its first being val.v; they live and go with the val row.
+    this.#sql.exec('CREATE TABLE IF NOT EXISTS valp (k TEXT NOT NULL, i INTEGER NOT NULL, v TEXT NOT NULL, PRIMARY KEY (k, i))')
     this.#sql.exec('CREATE TABLE IF NOT EXISTS hf (k TEXT NOT NULL, f TEXT NOT NULL, v REAL NOT NULL, PRIMARY KEY (k, f))')
     this.#sql.exec('CREATE TABLE IF NOT EXISTS hx (k TEXT PRIMARY KEY, exp REAL)')
     this.#sql.exec('CREATE TABLE IF NOT EXISTS brk (k TEXT PRIMARY KEY, until REAL NOT NULL)')
@@ -107,6 +131,7 @@ export class KortexState extends DurableObject {
     if (++this.#writes % SWEEP_EVERY !== 0) return
     for (const t of ['num', 'val', 'hx']) this.#sql.exec(`DELETE FROM ${t} WHERE exp IS NOT NULL AND exp <= ?`, now)
     this.#sql.exec('DELETE FROM hf WHERE k NOT IN (SELECT k FROM hx)')
+    this.#sql.exec('DELETE FROM valp WHERE k NOT IN (SELECT k FROM val)')
   }
 
   admit(a: Admission): AdmissionResult {
@@ -209,7 +234,10 @@ export class KortexState extends DurableObject {
     const e = this.#val(key, now)
     if (e !== undefined && opts.ifAbsent) return e
     this.#sweep(now)
-    this.#sql.exec('INSERT OR REPLACE INTO val (k, v, exp) VALUES (?, ?, ?)', key, value, opts.ttlSeconds === undefined ? null : now + opts.ttlSeconds * 1000)
+    const [first, ...rest] = pieces(value)
+    this.#sql.exec('INSERT OR REPLACE INTO val (k, v, exp) VALUES (?, ?, ?)', key, first!, opts.ttlSeconds === undefined ? null : now + opts.ttlSeconds * 1000)
+    this.#sql.exec('DELETE FROM valp WHERE k = ?', key)
+    rest.forEach((p, i) => this.#sql.exec('INSERT INTO valp (k, i, v) VALUES (?, ?, ?)', key, i + 1, p))
     return value
   }
 
@@ -222,8 +250,10 @@ export class KortexState extends DurableObject {
     if (!r) return undefined
     if (r.exp !== null && r.exp <= now) {
       this.#sql.exec('DELETE FROM val WHERE k = ?', key)
+      this.#sql.exec('DELETE FROM valp WHERE k = ?', key)
       return undefined
     }
-    return r.v
+    const rest = this.#sql.exec<{ v: string }>('SELECT v FROM valp WHERE k = ? ORDER BY i', key).toArray()
+    return rest.length ? r.v + rest.map((p) => p.v).join('') : r.v
   }
 }

@@ -1,19 +1,25 @@
 // One end-to-end suite, three runtimes: the same config and the same openai
 // SDK calls against Kortex on Node, on workerd (miniflare, Durable Objects as
 // the StateStore) and on Deno. A feature that works on one runtime and not on
-// another fails here.
+// another fails here. The Responses and Messages APIs are here too, through
+// the openai and @anthropic-ai/sdk clients: stored responses live in the
+// runtime's StateStore (a Durable Object on workerd).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import OpenAI from 'openai'
+import Anthropic from '@anthropic-ai/sdk'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
 import { eventually } from '../helpers/kortex.ts'
 import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
-import { startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
+import { MESSAGE_ID, startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
 import { buildWorker, type BuiltWorker } from '../adapters/cloudflare-harness.ts'
 import { RUNTIMES, startRuntime, type RunningRuntime } from './runtimes.ts'
 import { countPromptTokens } from '../../src/usage/tokens.ts'
+import { toChatPrompt } from '../../src/api/messages/request.ts'
+import { turns } from '../helpers/turns.ts'
 
 const KEY = 'kx-conformance-client-key-0123'
+const OTHER_KEY = 'kx-conformance-other-key-4567'
 
 const config = (oa: OpenAIUpstream, an: AnthropicUpstream, sink: string) => `
 apiVersion: gateway.kortex.io/v1alpha1
@@ -24,6 +30,7 @@ spec:
   auth:
     keys:
       - { name: conformance, keyEnv: CONFORMANCE_KEY, team: edge }
+      - { name: other, keyEnv: CONFORMANCE_OTHER_KEY, team: edge }
   cost:
     sink: { url: "${sink}", batchSize: 1, flushSeconds: 0.1 }
 ---
@@ -48,6 +55,7 @@ metadata: { name: claude }
 spec:
   type: external
   external: { url: "${an.base('ok')}", provider: anthropic, model: claude-sonnet-4-5, apiKeySecret: { name: anthropic-credentials, key: api-key } }
+  cost: { inputTokenCost: "0.003", outputTokenCost: "0.015" }
 ---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
@@ -81,7 +89,7 @@ spec:
   rateLimit: { requestsPerMinute: 2, tokensPerMinute: 100000 }
 `
 
-const ENV = { CONFORMANCE_KEY: KEY, OPENAI_CREDENTIALS_API_KEY: 'sk-conformance-openai', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-ant-conformance' }
+const ENV = { CONFORMANCE_KEY: KEY, CONFORMANCE_OTHER_KEY: OTHER_KEY, OPENAI_CREDENTIALS_API_KEY: 'sk-conformance-openai', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-ant-conformance' }
 
 let oa: OpenAIUpstream
 let an: AnthropicUpstream
@@ -103,13 +111,45 @@ afterAll(async () => {
   await worker?.remove()
 })
 
+// The two backends the Responses and Messages APIs are checked over, with
+// the usage each test upstream reports (Anthropic's: 25 input + 100 cache
+// read + 10 cache write, 15 output; the OpenAI one's chat: 9 + 12, streamed 9 + 3).
+const BACKENDS = [
+  {
+    name: 'the OpenAI-compatible backend',
+    model: 'gpt-4o-mini',
+    backend: 'openai',
+    last: () => oa.requests.at(-1)!,
+    path: /\/v1\/chat\/completions$/,
+    responses: { usage: { input_tokens: 9, output_tokens: 12, total_tokens: 21 }, streamUsage: { input_tokens: 9, output_tokens: 3, total_tokens: 12 } },
+    messages: { usage: { input_tokens: 9, output_tokens: 12 }, streamUsage: { input_tokens: 9, output_tokens: 3 } },
+  },
+  {
+    name: 'the Anthropic backend',
+    model: 'claude',
+    backend: 'claude',
+    last: () => an.last!,
+    path: /\/v1\/messages$/,
+    responses: { usage: { input_tokens: 135, output_tokens: 15, total_tokens: 150 }, streamUsage: { input_tokens: 135, output_tokens: 15, total_tokens: 150 } },
+    messages: {
+      usage: { input_tokens: 25, output_tokens: 15, cache_read_input_tokens: 100, cache_creation_input_tokens: 10 },
+      streamUsage: { input_tokens: 25, output_tokens: 15, cache_read_input_tokens: 100, cache_creation_input_tokens: 10 },
+    },
+  },
+]
+
 describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
   let k: RunningRuntime
   let client: OpenAI
+  /** The same gateway, another API key: stored responses are not its to see. */
+  let other: OpenAI
+  let claude: Anthropic
 
   beforeAll(async () => {
     k = await startRuntime(runtime, config(oa, an, sink.url), { worker, env: ENV })
     client = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: KEY, maxRetries: 0 })
+    other = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: OTHER_KEY, maxRetries: 0 })
+    claude = new Anthropic({ baseURL: k.url, apiKey: KEY, maxRetries: 0 })
   }, 60_000)
 
   afterAll(async () => {
@@ -211,5 +251,164 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
     expect(r).toMatchObject({ route: 'chat', model: 'gpt-4o-mini', backend: 'openai', status: 200, attribution: { team: 'edge', key: 'conformance' } })
     expect(r.costNano).toBeGreaterThan(0)
     expect(r.inputTokens).toBeGreaterThan(0)
+  })
+
+  describe.each(BACKENDS)('Responses API over $name', ({ model, backend, last, path, responses }) => {
+    it('responses.create: a completed Response with the answer and usage; the instructions reach the backend', async () => {
+      const { data: r, response } = await client.responses.create({ model, input: `hi from ${runtime}`, instructions: 'Be brief.' }).withResponse()
+      expect(response.headers.get('x-kortex-backend')).toBe(backend)
+      expect(r.object).toBe('response')
+      expect(r.id).toMatch(/^resp_/)
+      expect(r.status).toBe('completed')
+      expect(r.output_text).toBe('Hello from ok')
+      expect(r.usage).toMatchObject(responses.usage)
+      expect(last().path).toMatch(path)
+      expect(turns(last().body)).toEqual([
+        { role: 'system', text: 'Be brief.' },
+        { role: 'user', text: `hi from ${runtime}` },
+      ])
+    })
+
+    it('responses.stream: typed events numbered in order, text deltas, the final usage', async () => {
+      const stream = client.responses.stream({ model, input: 'stream please' })
+      const types: string[] = []
+      const seq: number[] = []
+      let text = ''
+      for await (const e of stream) {
+        types.push(e.type)
+        seq.push(e.sequence_number)
+        if (e.type === 'response.output_text.delta') text += e.delta
+      }
+      expect(text).toBe('Hello from ok')
+      expect(types[0]).toBe('response.created')
+      expect(types.at(-1)).toBe('response.completed')
+      expect(seq).toEqual(types.map((_, i) => i))
+      const final = await stream.finalResponse()
+      expect(final.status).toBe('completed')
+      expect(final.usage).toMatchObject(responses.streamUsage)
+      expect(last().body.stream).toBe(true)
+    })
+
+    it("a follow-up by previous_response_id carries the earlier turns; retrieve, input items and delete work with its own key only", async () => {
+      const first = await client.responses.create({ model, input: 'My name is Ada.' })
+      const second = await client.responses.create({ model, previous_response_id: first.id, input: 'What is my name?' })
+      expect(second.previous_response_id).toBe(first.id)
+      expect(second.output_text).toBe('Hello from ok')
+      expect(turns(last().body)).toEqual([
+        { role: 'user', text: 'My name is Ada.' },
+        { role: 'assistant', text: 'Hello from ok' },
+        { role: 'user', text: 'What is my name?' },
+      ])
+      // As it was answered, field for field, from the runtime's store.
+      expect(await client.responses.retrieve(second.id)).toEqual(second)
+      await expect(other.responses.retrieve(second.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+      const before = last()
+      const err = await other.responses.create({ model, previous_response_id: second.id, input: 'and?' }).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(OpenAI.APIError)
+      expect([400, 404]).toContain((err as InstanceType<typeof OpenAI.APIError>).status)
+      expect(last()).toBe(before)
+      // This turn's input, listed; then deleted, it is gone for its own key too.
+      const items = []
+      for await (const item of client.responses.inputItems.list(second.id)) items.push(item)
+      expect(items).toMatchObject([{ type: 'message', role: 'user', content: [{ type: 'input_text', text: 'What is my name?' }] }])
+      await expect(other.responses.delete(second.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+      await client.responses.delete(second.id)
+      await expect(client.responses.retrieve(second.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+    })
+  })
+
+  it('a stored response too big for one row (an image past 2 MB) is continued and retrieved as anywhere else', async () => {
+    const image = `data:image/png;base64,${'A'.repeat(2_600_000)}`
+    const first = await client.responses.create({ model: 'gpt-4o-mini', input: [{ role: 'user', content: [{ type: 'input_text', text: 'What is in this picture?' }, { type: 'input_image', image_url: image, detail: 'auto' }] }] })
+    const second = await client.responses.create({ model: 'gpt-4o-mini', previous_response_id: first.id, input: 'And the colours?' })
+    expect(second.output_text).toBe('Hello from ok')
+    expect(JSON.stringify(oa.requests.at(-1)!.body)).toContain(image)
+    expect((await client.responses.retrieve(second.id)).previous_response_id).toBe(first.id)
+  })
+
+  describe.each(BACKENDS)('Messages API over $name', ({ model, backend, last, path, messages }) => {
+    it('messages.create: a Message with the text, end_turn and usage', async () => {
+      const params = { model, max_tokens: 64, system: 'Be brief.', messages: [{ role: 'user' as const, content: `hi from ${runtime}` }] }
+      const { data: m, response } = await claude.messages.create(params).withResponse()
+      expect(response.headers.get('x-kortex-backend')).toBe(backend)
+      expect(m.type).toBe('message')
+      expect(m.role).toBe('assistant')
+      expect(m.content).toEqual([{ type: 'text', text: 'Hello from ok' }])
+      expect(m.stop_reason).toBe('end_turn')
+      expect(m.usage).toMatchObject(messages.usage)
+      expect(last().path).toMatch(path)
+      if (backend === 'claude') {
+        // Native: the body goes as the SDK sent it, but for the backend's model name; the answer comes back as the backend gave it.
+        expect(last().body).toEqual({ ...params, model: 'claude-sonnet-4-5' })
+        expect(m.id).toBe(MESSAGE_ID)
+        expect(last().headers['x-api-key']).toBe('sk-ant-conformance')
+        expect(JSON.stringify(last().headers)).not.toContain(KEY)
+      } else {
+        expect(turns(last().body)).toEqual([
+          { role: 'system', text: 'Be brief.' },
+          { role: 'user', text: `hi from ${runtime}` },
+        ])
+        expect(last().headers.authorization).toBe('Bearer sk-conformance-openai')
+      }
+    })
+
+    it('messages.stream: text deltas, the event sequence, finalMessage with usage', async () => {
+      const params = { model, max_tokens: 64, messages: [{ role: 'user' as const, content: 'stream please' }] }
+      const stream = claude.messages.stream(params)
+      const deltas: string[] = []
+      const events: string[] = []
+      stream.on('text', (d) => deltas.push(d))
+      stream.on('streamEvent', (e) => events.push(e.type))
+      const final = await stream.finalMessage()
+      expect(deltas.join('')).toBe('Hello from ok')
+      expect(events[0]).toBe('message_start')
+      expect(events.slice(-2)).toEqual(['message_delta', 'message_stop'])
+      expect(final.stop_reason).toBe('end_turn')
+      expect(final.usage).toMatchObject(messages.streamUsage)
+      if (backend === 'claude') {
+        expect(last().body).toEqual({ ...params, stream: true, model: 'claude-sonnet-4-5' })
+        expect(final.id).toBe(MESSAGE_ID)
+      }
+      else expect(last().body.stream).toBe(true)
+    })
+  })
+
+  it('Messages: a missing max_tokens is a BadRequestError in Anthropic\'s error shape, and nothing goes upstream', async () => {
+    const before = an.requests.length
+    const err = await claude.messages.create({ model: 'claude', messages: [{ role: 'user', content: 'hi' }] } as never).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Anthropic.BadRequestError)
+    const e = err as InstanceType<typeof Anthropic.BadRequestError>
+    expect(e.status).toBe(400)
+    expect(e.error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } })
+    expect(e.message).toContain('max_tokens')
+    expect(an.requests.length).toBe(before)
+  })
+
+  it('Messages: an unknown key is an AuthenticationError in Anthropic\'s error shape', async () => {
+    const stranger = new Anthropic({ baseURL: k.url, apiKey: 'kx-not-a-key', maxRetries: 0 })
+    const err = await stranger.messages.create({ model: 'claude', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Anthropic.AuthenticationError)
+    expect((err as InstanceType<typeof Anthropic.AuthenticationError>).error).toMatchObject({ type: 'error', error: { type: 'authentication_error' } })
+  })
+
+  it("messages.countTokens counts as the gateway's tokenizer does on Node", async () => {
+    const params = { model: 'claude', system: 'You are a careful assistant.', messages: [{ role: 'user' as const, content: 'Count me: the quick brown fox jumps over the lazy dog.' }] }
+    const r = await claude.messages.countTokens(params)
+    expect(r.input_tokens).toBe(await countPromptTokens(toChatPrompt(params as never), 'claude'))
+    const longer = await claude.messages.countTokens({ ...params, messages: [{ role: 'user', content: 'hi '.repeat(200) }] })
+    expect(longer.input_tokens).toBeGreaterThan(r.input_tokens + 100)
+  })
+
+  it('writes cost records for a Responses and a Messages request, with the backends\' token counts', async () => {
+    const { response: a } = await client.responses.create({ model: 'gpt-4o-mini', input: 'what does this cost?' }).withResponse()
+    const { response: b } = await claude.messages.create({ model: 'claude', max_tokens: 32, messages: [{ role: 'user', content: 'and this?' }] }).withResponse()
+    const ids = [a.headers.get('x-request-id')!, b.headers.get('x-request-id')!]
+    expect(ids.every(Boolean)).toBe(true)
+    await eventually(() => ids.every((id) => records.some((r) => r.requestId === id)), 5000)
+    const [ra, rb] = ids.map((id) => records.find((x) => x.requestId === id))
+    expect(ra).toMatchObject({ route: 'chat', model: 'gpt-4o-mini', backend: 'openai', status: 200, inputTokens: 9, outputTokens: 12, estimated: false, attribution: { team: 'edge', key: 'conformance' } })
+    expect(rb).toMatchObject({ route: 'anthropic', model: 'claude', backend: 'claude', status: 200, inputTokens: 135, outputTokens: 15, cachedInputTokens: 100, estimated: false, attribution: { team: 'edge', key: 'conformance' } })
+    expect(ra.costNano).toBeGreaterThan(0)
+    expect(rb.costNano).toBeGreaterThan(0)
   })
 })
