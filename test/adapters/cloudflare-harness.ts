@@ -36,6 +36,8 @@ export async function buildWorker(): Promise<BuiltWorker> {
     conditions: ['workerd', 'worker', 'browser'],
     mainFields: ['browser', 'module', 'main'],
     external: ['cloudflare:*', 'node:*'],
+    // As wrangler.toml's [alias]: the OTLP exporter base's ES module build.
+    alias: { '@opentelemetry/otlp-exporter-base': new URL('../../node_modules/@opentelemetry/otlp-exporter-base/build/esm/index.js', import.meta.url).pathname },
     outfile: scriptPath,
     logLevel: 'warning',
   })

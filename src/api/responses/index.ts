@@ -38,9 +38,9 @@ export function responsesIngress(opts: ResponsesOptions): Ingress {
   const keep = async (t: Turn, response: Obj, ctx: IngressContext) => {
     if (!t.store) return
     const record: StoredResponse = { v: 1, scope: t.scope, response, input: t.input, history: t.history }
-    const write = saveResponse(ctx.store, record, retention()).catch(() => {})
-    ctx.waitUntil(write)
-    await write
+    const write = saveResponse(ctx.store, record, retention())
+    ctx.waitUntil(write) // a failed write is logged there, with the gateway's other background failures
+    await write.catch(() => {})
   }
 
   return {
