@@ -19,7 +19,7 @@ import UndiciAgent from 'undici/lib/dispatcher/agent.js'
 import undiciUtil from 'undici/lib/core/util.js'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
 import type { IncomingHttpHeaders } from 'node:http'
-import type { FetchLike } from '../../src/providers/types.ts'
+import { offerBytes, type FetchLike } from '../../src/providers/types.ts'
 import { LiteAbortSignal } from './abort.ts'
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304])
@@ -109,9 +109,16 @@ class BodySource {
    * upstream socket (a readStop and readStart each).
    */
   stream(): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>(
+    // Attached on the first pull that a read asks for, not at once: until then the body's reader
+    // may claim the bytes as callbacks instead (BYTE_SOURCE), and the Web stream is never read.
+    let attached = false
+    let claimed = false
+    const web: ReadableStream<Uint8Array> = new ReadableStream<Uint8Array>(
       {
-        start: (ctrl) => {
+        pull: (ctrl) => {
+          if (attached) return this.resume()
+          if (claimed || !web.locked) return
+          attached = true
           this.read({
             data: (c) => {
               ctrl.enqueue(new Uint8Array(c.buffer, c.byteOffset, c.byteLength))
@@ -121,11 +128,17 @@ class BodySource {
             error: (e) => ctrl.error(e),
           })
         },
-        pull: () => this.resume(),
         cancel: (reason) => this.cancel(reason instanceof Error ? reason : undefined),
       },
       { highWaterMark: HIGH_WATER, size: (c) => c.byteLength },
     )
+    offerBytes(web, () => {
+      if (attached || claimed || web.locked) return undefined
+      claimed = true
+      web.getReader()
+      return this
+    })
+    return web
   }
   /** Reads and drops the rest (a redirect's body, a body nobody will read). */
   discard(): void {
