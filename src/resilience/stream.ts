@@ -454,7 +454,8 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
         send(ready)
       }
       if (ended) return
-      waitingSince = Date.now()
+      // A client that is full already is no stalled upstream: nothing is waited for until it resumes.
+      waitingSince = flowing ? Date.now() : 0
       if (sourcePull) sourcePull.handOver(pushed)
       else void pump()
     },
