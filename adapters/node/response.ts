@@ -96,6 +96,13 @@ class LiteHeaders {
 }
 Object.setPrototypeOf(LiteHeaders.prototype, GlobalHeaders.prototype)
 
+/** Headers from undici's raw list (name, value, name, value...), as a LiteHeaders: an upstream's answer read by the core (isEventStream) builds no spec Headers. */
+export function headersFromRaw(raw: Buffer[]): Headers {
+  const h = new LiteHeaders()
+  for (let i = 0; i + 1 < raw.length; i += 2) h.append(raw[i]!.toString('latin1'), raw[i + 1]!.toString('latin1'))
+  return h as unknown as Headers
+}
+
 let stateOf: (r: object) => LiteState | undefined
 
 /**
