@@ -101,10 +101,11 @@ export interface Provider {
 /**
  * A body's bytes handed over by callbacks, not a Web stream: a runtime's
  * fetch may offer one on its Response body, and a stream the gateway makes
- * offers one to the runtime's server, under BYTE_SOURCE. Measured on Node
- * (2026-12-06, 20-event streams): each Web stream a chunk crosses costs an
- * enqueue, a read promise and its settling, a few µs per event; an SSE
- * pass-through crossed two.
+ * offers one to the runtime's server, under BYTE_SOURCE. Each Web stream a
+ * chunk crosses costs an enqueue, a read promise and its settling; a chat
+ * stream passed through on Node crossed two. Measured (2026-12-06,
+ * scripts/bench-stream.ts, 20-event streams, the same rounds): 5-10% of the
+ * stream's CPU, ~2 µs an event (docs/benchmark.md).
  */
 export interface ByteReader {
   /** One chunk; false asks for no more until resume(). */
