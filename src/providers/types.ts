@@ -97,3 +97,46 @@ export interface Provider {
   /** Which operations the protocol can carry (to this backend, when its settings decide). */
   supports(op: Operation, backend?: Backend): boolean
 }
+
+/**
+ * A body's bytes handed over by callbacks, not a Web stream: a runtime's
+ * fetch may offer one on its Response body, and a stream the gateway makes
+ * offers one to the runtime's server, under BYTE_SOURCE. Each Web stream a
+ * chunk crosses costs an enqueue, a read promise and its settling; a chat
+ * stream passed through on Node crossed two. Measured (2026-12-06,
+ * scripts/bench-stream.ts, 20-event streams, the same rounds): 5-10% of the
+ * stream's CPU, ~2 µs an event (docs/benchmark.md).
+ */
+export interface ByteReader {
+  /** One chunk; false asks for no more until resume(). */
+  data(chunk: Uint8Array): boolean
+  end(): void
+  error(err: unknown): void
+}
+
+export interface ByteSource {
+  /** From now on the bytes go to `reader` (once per source). */
+  read(reader: ByteReader): void
+  /** The reader wants more after saying false. */
+  resume(): void
+  /** The reader gives up: whatever produces the bytes is stopped. */
+  cancel(reason?: Error): void
+}
+
+/**
+ * The key of a ReadableStream's claim on its bytes: `stream[BYTE_SOURCE]?.()`
+ * returns a ByteSource and locks the stream, or undefined when the stream is
+ * read already (or its maker has no such path): then read the stream.
+ */
+export const BYTE_SOURCE: unique symbol = Symbol.for('kortex.byteSource')
+
+/** The ByteSource behind `stream`, claimed (the stream is locked); undefined when there is none. */
+export function claimBytes(stream: ReadableStream<Uint8Array>): ByteSource | undefined {
+  const claim = (stream as { [BYTE_SOURCE]?: () => ByteSource | undefined })[BYTE_SOURCE]
+  return typeof claim === 'function' ? claim.call(stream) : undefined
+}
+
+/** Offers `claim` on `stream` under BYTE_SOURCE. */
+export function offerBytes(stream: ReadableStream<Uint8Array>, claim: () => ByteSource | undefined): void {
+  Object.defineProperty(stream, BYTE_SOURCE, { value: claim })
+}

@@ -6,7 +6,7 @@
 // end of a cut answer.
 import { SseSplitter, parseEventBlock } from '../api/sse.ts'
 import { UpstreamError, fromFetchError } from '../providers/errors.ts'
-import type { Usage } from '../providers/types.ts'
+import { claimBytes, offerBytes, type ByteReader, type ByteSource, type Usage } from '../providers/types.ts'
 import { noScrubber, type Scrubber } from '../telemetry/scrub.ts'
 
 export interface StreamOutcome {
@@ -137,13 +137,105 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promi
   ]).finally(() => clearTimeout(timer))
 }
 
+/** What openStream reads the upstream with: a Web stream's reader, or SourcePull over a ByteSource. */
+interface Pull {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>
+  cancel(reason?: unknown): Promise<void>
+}
+
+/** Bytes held for a read that has not come yet before the source is asked to wait. */
+const PULL_HIGH_WATER = 64 * 1024
+
+/**
+ * Reads a ByteSource as a Web stream's reader would (until the first content,
+ * and for a consumer that reads the body as a Web stream), and can hand the
+ * source over to a reader of callbacks once the client's side takes them.
+ */
+class SourcePull implements Pull, ByteReader {
+  private chunks: Uint8Array[] = []
+  private size = 0
+  private state: undefined | { error: unknown } | true
+  private waiter: { resolve: (r: ReadableStreamReadResult<Uint8Array>) => void; reject: (e: unknown) => void } | undefined
+  private next: ByteReader | undefined
+
+  constructor(private readonly source: ByteSource) {
+    source.read(this)
+  }
+
+  data(chunk: Uint8Array): boolean {
+    if (this.next) return this.next.data(chunk)
+    const w = this.waiter
+    if (w) {
+      this.waiter = undefined
+      w.resolve({ done: false, value: chunk })
+      return true
+    }
+    this.chunks.push(chunk)
+    return (this.size += chunk.byteLength) <= PULL_HIGH_WATER
+  }
+  end(): void {
+    if (this.next) return this.next.end()
+    this.state = true
+    this.waiter?.resolve({ done: true, value: undefined })
+    this.waiter = undefined
+  }
+  error(err: unknown): void {
+    if (this.next) return this.next.error(err)
+    this.state = { error: err }
+    this.waiter?.reject(err)
+    this.waiter = undefined
+  }
+
+  read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    const c = this.chunks.shift()
+    if (c) {
+      this.size -= c.byteLength
+      if (!this.chunks.length) this.source.resume()
+      return Promise.resolve({ done: false, value: c })
+    }
+    const s = this.state
+    if (s) return s === true ? Promise.resolve({ done: true, value: undefined }) : Promise.reject(s.error)
+    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }))
+  }
+  cancel(reason?: unknown): Promise<void> {
+    this.source.cancel(reason instanceof Error ? reason : undefined)
+    return Promise.resolve()
+  }
+
+  /** From now on the bytes go to `reader`: those held first (no read may be pending). */
+  handOver(reader: ByteReader): void {
+    this.next = reader
+    const held = this.chunks
+    this.chunks = []
+    this.size = 0
+    for (const c of held) reader.data(c)
+    const s = this.state
+    if (s) s === true ? reader.end() : reader.error(s.error)
+    else this.source.resume()
+  }
+}
+
+/** Where the client's bytes go: the body's Web stream, or the runtime's reader of callbacks. */
+interface Out {
+  /** False: the client has enough for now. */
+  put(b: Uint8Array): boolean
+  close(): void
+}
+
 /**
  * Waits for the first content. Throws UpstreamError when the stream fails,
  * sends an error event or ends before any content: the caller can still
  * fail over, since the client has seen nothing.
+ *
+ * The upstream is read through its ByteSource when it offers one, and the
+ * returned body offers one too: when the runtime's server claims it, each
+ * upstream chunk goes from the upstream's callback to the client's socket
+ * with no Web stream and no promise between (see ByteSource for why).
  */
 export async function openStream(upstream: ReadableStream<Uint8Array>, opts: StreamOptions): Promise<OpenedStream> {
-  const reader = upstream.getReader()
+  const source = claimBytes(upstream)
+  const sourcePull = source && new SourcePull(source)
+  const reader: Pull = sourcePull ?? upstream.getReader()
   const split = new EventSplitter()
   const held: string[] = []
   let queue: string[] = []
@@ -209,16 +301,28 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
   let resolveDone!: (o: StreamOutcome) => void
   const done = new Promise<StreamOutcome>((r) => (resolveDone = r))
   let ended = false
-  let ctrlOf: ReadableStreamDefaultController<Uint8Array> | undefined
-  const end = (ctrl: ReadableStreamDefaultController<Uint8Array>, error?: { message: string; code: string }) => {
+  let out!: Out
+  /** What was held back and the first content, in one write, before anything else goes out. */
+  let first: Uint8Array | undefined = enc.encode(held.map((b) => `${b}\n\n`).join(''))
+  const flushFirst = (): boolean | undefined => {
+    const f = first
+    first = undefined
+    return f && out.put(f)
+  }
+  const put = (b: Uint8Array): boolean => {
+    if (first) flushFirst()
+    return out.put(b)
+  }
+  const cancelUpstream = () => void reader.cancel().catch(() => {})
+  const end = (error?: { message: string; code: string }) => {
     if (ended) return
     ended = true
     clearTimeout(idle)
     if (error) {
       outcome.error = scrub.scrub(error.message)
-      ctrl.enqueue(streamErrorEvent(outcome.error, error.code))
-    }
-    ctrl.close()
+      put(streamErrorEvent(outcome.error, error.code))
+    } else flushFirst()
+    out.close()
     resolveDone(outcome)
   }
 
@@ -232,88 +336,186 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
       if (ended) return
       const waited = waitingSince ? Date.now() - waitingSince : 0
       if (waited < opts.idleTimeoutMs) return watch(opts.idleTimeoutMs - waited)
+      // Ended first: the abort can fail a callback source at once, and this says why.
+      end({ message: `The upstream stream failed: no data for ${opts.idleTimeoutMs} ms`, code: 'upstream_timeout' })
       stalled()
-      reader.cancel().catch(() => {})
-      end(ctrlOf!, { message: `The upstream stream failed: no data for ${opts.idleTimeoutMs} ms`, code: 'upstream_timeout' })
+      cancelUpstream()
     }, ms)
   }
 
+  /** The client can take more (false: it said "enough for now" to the last write). */
+  let flowing = true
   /** Sends the blocks the careful way; returns true when anything went to the client or the stream ended. */
-  const send = (ctrl: ReadableStreamDefaultController<Uint8Array>, blocks: string[]): boolean => {
+  const send = (blocks: string[]): boolean => {
     let sent = false
     for (const b of blocks) {
       if (!inspect(b)) continue
       const ev = parseEventBlock(b)
       const err = ev && errorOf(ev.data)
       // The upstream's error event goes on in its own words, less any secret it quotes.
-      ctrl.enqueue(encodeBlock(err ? scrub.scrub(b) : b))
+      flowing = put(encodeBlock(err ? scrub.scrub(b) : b))
       sent = true
       if (err) {
         outcome.error = scrub.scrub(err.message)
-        reader.cancel().catch(() => {})
+        cancelUpstream()
         ended = true
         clearTimeout(idle)
-        ctrl.close()
+        out.close()
         resolveDone(outcome)
         return true
       }
     }
     return sent
   }
+  /** One upstream chunk: true when it went on as it came (whole plain events), else its blocks are queued. */
+  const take = (bytes: Uint8Array): boolean => {
+    // Whole plain events after whole events: on as they came, not decoded, split and encoded again.
+    const n = split.atBoundary ? plainEvents(bytes) : -1
+    if (n >= 0) {
+      outcome.chunks += n
+      flowing = put(bytes)
+      return true
+    }
+    queue = split.push(bytes)
+    return false
+  }
+  /** The upstream ended. */
+  const finish = () => {
+    const tail = split.flush()
+    if (tail !== undefined && send([tail]) && ended) return
+    return sawDone ? end() : end({ message: 'The upstream stream ended before the response was complete', code: 'upstream_stream_truncated' })
+  }
+  /** The upstream failed. */
+  const fail = (err: unknown) => {
+    waitingSince = 0
+    if (ended) return
+    const e = err instanceof UpstreamError ? err : fromFetchError(err, opts.signal)
+    cancelUpstream()
+    end({ message: `The upstream stream failed: ${e.message}`, code: e.cls === 'timeout' ? 'upstream_timeout' : 'upstream_stream_interrupted' })
+  }
+  const cancel = (reason: unknown) => {
+    // The client went away: stop the upstream generating (and billing).
+    if (ended) return
+    ended = true
+    clearTimeout(idle)
+    outcome.cancelled = true
+    opts.abort(reason ?? new Error('client disconnected'))
+    reader.cancel(reason).catch(() => {})
+    resolveDone(outcome)
+  }
 
-  const body = new ReadableStream<Uint8Array>({
-    start(ctrl) {
-      ctrlOf = ctrl
-      // One write for what was held back and the first content.
-      ctrl.enqueue(enc.encode(held.map((b) => `${b}\n\n`).join('')))
-      watch(opts.idleTimeoutMs)
-    },
-    async pull(ctrl) {
-      // Loop until something is enqueued: a pull that enqueues nothing (a
-      // dropped usage chunk) is never called again and the stream would stall.
-      try {
-        for (;;) {
-          if (queue.length) {
-            const ready = queue
-            queue = []
-            if (send(ctrl, ready)) return
-            continue
-          }
-          waitingSince = Date.now()
-          const r = await reader.read()
-          waitingSince = 0
-          if (ended) return
-          if (r.done) {
-            const tail = split.flush()
-            if (tail !== undefined && send(ctrl, [tail]) && ended) return
-            return sawDone ? end(ctrl) : end(ctrl, { message: 'The upstream stream ended before the response was complete', code: 'upstream_stream_truncated' })
-          }
-          // Whole plain events after whole events: on as they came, not decoded, split and encoded again.
-          const n = split.atBoundary ? plainEvents(r.value) : -1
-          if (n >= 0) {
-            outcome.chunks += n
-            ctrl.enqueue(r.value)
-            return
-          }
-          queue = split.push(r.value)
-        }
-      } catch (err) {
-        waitingSince = 0
-        const e = err instanceof UpstreamError ? err : fromFetchError(err, opts.signal)
-        reader.cancel().catch(() => {})
-        end(ctrl, { message: `The upstream stream failed: ${e.message}`, code: e.cls === 'timeout' ? 'upstream_timeout' : 'upstream_stream_interrupted' })
+  // The client's side read by callbacks: upstream chunks are handled as they come and written at once.
+  const pushed: ByteReader = {
+    data(c) {
+      if (ended) return true
+      if (!take(c)) {
+        const ready = queue
+        queue = []
+        send(ready)
       }
+      waitingSince = flowing ? Date.now() : 0
+      return flowing
     },
-    cancel(reason) {
-      // The client went away: stop the upstream generating (and billing).
-      ended = true
-      clearTimeout(idle)
-      outcome.cancelled = true
-      opts.abort(reason ?? new Error('client disconnected'))
-      reader.cancel(reason).catch(() => {})
-      resolveDone(outcome)
+    end: () => {
+      waitingSince = 0
+      if (!ended) finish()
     },
+    error: fail,
+  }
+  /** A Web stream upstream, read in a loop for a client's side read by callbacks. */
+  let pumping = false
+  const pump = async () => {
+    if (pumping) return
+    pumping = true
+    try {
+      while (!ended && flowing) {
+        waitingSince = Date.now()
+        const r = await reader.read()
+        waitingSince = 0
+        if (ended) break
+        if (r.done) {
+          finish()
+          break
+        }
+        pushed.data(r.value)
+      }
+    } catch (err) {
+      fail(err)
+    }
+    pumping = false
+  }
+  const direct: ByteSource = {
+    read(client) {
+      out = { put: (b) => client.data(b), close: () => client.end() }
+      flowing = flushFirst() !== false
+      if (queue.length) {
+        const ready = queue
+        queue = []
+        send(ready)
+      }
+      if (ended) return
+      // A client that is full already is no stalled upstream: nothing is waited for until it resumes.
+      waitingSince = flowing ? Date.now() : 0
+      if (sourcePull) sourcePull.handOver(pushed)
+      else void pump()
+    },
+    resume() {
+      if (ended || flowing) return
+      flowing = true
+      waitingSince = Date.now()
+      if (sourcePull) source!.resume()
+      else void pump()
+    },
+    cancel,
+  }
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(ctrl) {
+        out = {
+          put: (b) => {
+            ctrl.enqueue(b)
+            return true
+          },
+          close: () => ctrl.close(),
+        }
+      },
+      async pull() {
+        if (first) return void flushFirst()
+        // Loop until something is enqueued: a pull that enqueues nothing (a
+        // dropped usage chunk) is never called again and the stream would stall.
+        try {
+          for (;;) {
+            if (queue.length) {
+              const ready = queue
+              queue = []
+              if (send(ready)) return
+              continue
+            }
+            waitingSince = Date.now()
+            const r = await reader.read()
+            waitingSince = 0
+            if (ended) return
+            if (r.done) return finish()
+            if (take(r.value)) return
+          }
+        } catch (err) {
+          fail(err)
+        }
+      },
+      cancel,
+    },
+    // Nothing is pulled before a read asks: the runtime's server may claim the bytes instead.
+    { highWaterMark: 0 },
+  )
+  let claimed = false
+  offerBytes(body, () => {
+    if (claimed || ended || body.locked) return undefined
+    claimed = true
+    body.getReader()
+    return direct
   })
+  watch(opts.idleTimeoutMs)
   return { body, done }
 }
 

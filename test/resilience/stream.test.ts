@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { openStream, plainEvents, type StreamOptions } from '../../src/resilience/stream.ts'
 import { UpstreamError } from '../../src/providers/errors.ts'
 import { Scrubber } from '../../src/telemetry/scrub.ts'
+import { claimBytes, offerBytes, type ByteReader } from '../../src/providers/types.ts'
 
 const enc = new TextEncoder()
 const chunk = (delta: object, finish: string | null = null, extra: object = {}) =>
@@ -21,8 +22,10 @@ const answer = [
   chunk({}, 'stop', { usage: null }),
 ]
 
+type End = 'close' | Error | 'stall'
+
 /** An upstream body that hands out `pieces` one read at a time, then ends (or fails, or stalls). */
-function upstream(pieces: Array<string | Uint8Array>, end: 'close' | Error | 'stall' = 'close'): ReadableStream<Uint8Array> {
+function webUpstream(pieces: Array<string | Uint8Array>, end: End = 'close'): ReadableStream<Uint8Array> {
   let i = 0
   return new ReadableStream<Uint8Array>({
     pull(ctrl) {
@@ -58,8 +61,67 @@ function options(over: Partial<StreamOptions> = {}): StreamOptions & { aborted: 
   return { stripUsage: false, idleTimeoutMs: 5000, abort: (r) => (aborted.push(r), ctl.abort(r)), signal: ctl.signal, aborted, ...over }
 }
 
-async function readAll(body: ReadableStream<Uint8Array>): Promise<string> {
-  return new Response(body).text()
+/**
+ * The same upstream as a runtime's fetch offers it on Node: bytes by callbacks (BYTE_SOURCE), one
+ * piece per macrotask, none while the reader said "enough"; its Web stream must not be read.
+ */
+function bytesUpstream(pieces: Array<string | Uint8Array>, end: End = 'close'): ReadableStream<Uint8Array> {
+  const web = new ReadableStream<Uint8Array>({
+    pull() {
+      throw new Error('the Web stream was read, not the bytes')
+    },
+  })
+  let reader: ByteReader | undefined
+  let i = 0
+  let paused = false
+  let scheduled = false
+  const tick = () => {
+    scheduled = false
+    if (!reader || paused) return
+    if (i < pieces.length) {
+      const p = pieces[i++]!
+      if (!reader.data(typeof p === 'string' ? enc.encode(p) : p)) paused = true
+      return schedule()
+    }
+    const r = reader
+    reader = undefined
+    if (end === 'close') r.end()
+    else if (end instanceof Error) r.error(end)
+  }
+  const schedule = () => {
+    if (!scheduled) (scheduled = true), setTimeout(tick, 0)
+  }
+  let claimed = false
+  offerBytes(web, () => {
+    if (claimed) return undefined
+    claimed = true
+    return {
+      read: (r) => ((reader = r), schedule()),
+      resume: () => ((paused = false), schedule()),
+      cancel: () => (reader = undefined),
+    }
+  })
+  return web
+}
+
+/** The client's side read by callbacks, as the Node server does; a slow client says "enough" after each chunk and resumes `slowMs` later. */
+function readClaimed(body: ReadableStream<Uint8Array>, slowMs = 0): Promise<string> {
+  const src = claimBytes(body)
+  if (!src) throw new Error('the body offers no bytes')
+  const dec = new TextDecoder()
+  let text = ''
+  return new Promise((resolve, reject) =>
+    src.read({
+      data(c) {
+        text += dec.decode(c, { stream: true })
+        if (!slowMs) return true
+        setTimeout(() => src.resume(), slowMs)
+        return false
+      },
+      end: () => resolve(text + dec.decode()),
+      error: reject,
+    }),
+  )
 }
 
 const dataOf = (text: string) =>
@@ -68,7 +130,17 @@ const dataOf = (text: string) =>
     .filter(Boolean)
     .map((b) => b.replace(/^data: /, ''))
 
-describe('openStream', () => {
+// Every case four ways: the upstream as a Web stream or as bytes by callbacks, the client reading a Web stream or taking the bytes.
+const MODES = [
+  { name: 'Web stream to Web stream', bytes: false, claim: false },
+  { name: 'bytes to Web stream', bytes: true, claim: false },
+  { name: 'Web stream to bytes', bytes: false, claim: true },
+  { name: 'bytes to bytes', bytes: true, claim: true },
+]
+
+describe.each(MODES)('openStream, $name', (mode) => {
+  const upstream = (pieces: Array<string | Uint8Array>, end: End = 'close') => (mode.bytes ? bytesUpstream : webUpstream)(pieces, end)
+  const readAll = (body: ReadableStream<Uint8Array>) => (mode.claim ? readClaimed(body) : new Response(body).text())
   it('passes every event on unchanged, each event sent whole, whatever the reads', async () => {
     const text = [...answer, usageChunk, DONE].join('')
     for (const pieces of [answer.concat(usageChunk, DONE), ...cuts(text)]) {
@@ -139,11 +211,14 @@ describe('openStream', () => {
 
   it('a client slower than the idle timeout is not taken for a stalled upstream', async () => {
     const s = await openStream(upstream([...answer, DONE]), options({ idleTimeoutMs: 20 }))
-    const reader = s.body.getReader()
     let text = ''
-    for (let r = await reader.read(); !r.done; r = await reader.read()) {
-      text += new TextDecoder().decode(r.value)
-      await new Promise((res) => setTimeout(res, 60))
+    if (mode.claim) text = await readClaimed(s.body, 60)
+    else {
+      const reader = s.body.getReader()
+      for (let r = await reader.read(); !r.done; r = await reader.read()) {
+        text += new TextDecoder().decode(r.value)
+        await new Promise((res) => setTimeout(res, 60))
+      }
     }
     expect(text).toBe([...answer, DONE].join(''))
     expect((await s.done).error).toBeUndefined()
@@ -152,9 +227,15 @@ describe('openStream', () => {
   it('a client that goes away aborts the upstream', async () => {
     const opts = options()
     const s = await openStream(upstream(answer.slice(0, 2), 'stall'), opts)
-    const reader = s.body.getReader()
-    await reader.read()
-    await reader.cancel(new Error('gone'))
+    if (mode.claim) {
+      const src = claimBytes(s.body)!
+      await new Promise<void>((first) => src.read({ data: () => (first(), true), end() {}, error() {} }))
+      src.cancel(new Error('gone'))
+    } else {
+      const reader = s.body.getReader()
+      await reader.read()
+      await reader.cancel(new Error('gone'))
+    }
     expect(await s.done).toMatchObject({ cancelled: true })
     expect(opts.aborted).toHaveLength(1)
   })
