@@ -67,7 +67,8 @@ export class MistralStreamTranslator implements ChunkTranslator {
     }
     if (chunk?.object === 'error' || chunk?.error) {
       const e = chunk.error ?? toOpenAIError(ev.data)?.error ?? {}
-      return this.fail(out, typeof e.message === 'string' ? e.message : 'upstream error', typeof e.type === 'string' ? e.type : 'upstream_error', e.code ? String(e.code) : 'upstream_error')
+      const type = typeof e.type === 'string' ? e.type : 'upstream_error'
+      return this.fail(out, typeof e.message === 'string' ? e.message : 'upstream error', e.code ? String(e.code) : type, type)
     }
     restoreIds(chunk.choices, this.ids)
     const usage = chunk.usage
