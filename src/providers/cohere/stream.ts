@@ -13,6 +13,9 @@ import { finishReason, toOpenAIUsage } from './response.ts'
 
 type Obj = Record<string, any>
 
+/** The call a tool-call event carries: one object (as documented), or a list of one. */
+const one = (v: unknown): Obj => ((Array.isArray(v) ? v[0] : v) ?? {}) as Obj
+
 export class CohereStreamTranslator implements ChunkTranslator {
   private splitter = new SseSplitter()
   private id = ''
@@ -88,7 +91,7 @@ export class CohereStreamTranslator implements ChunkTranslator {
       }
       case 'tool-call-start': {
         this.start(out)
-        const c = msg.tool_calls ?? {}
+        const c = one(msg.tool_calls)
         const index = this.tools.size
         this.tools.set(typeof data.index === 'number' ? data.index : index, index)
         const args = typeof c.function?.arguments === 'string' ? c.function.arguments : ''
@@ -96,7 +99,7 @@ export class CohereStreamTranslator implements ChunkTranslator {
         return
       }
       case 'tool-call-delta': {
-        const args = msg.tool_calls?.function?.arguments
+        const args = one(msg.tool_calls).function?.arguments
         const index = this.tools.get(data.index) ?? this.tools.size - 1
         if (typeof args === 'string' && args && index >= 0) out.push(this.chunk({ tool_calls: [{ index, function: { arguments: args } }] }))
         return
