@@ -58,12 +58,12 @@ describe('error bodies', () => {
 
   it('statuses map to the classes failover acts on; 401 bodies have only a message', async () => {
     const b = await backend('https://api.mistral.ai/v1')
-    const fail = (status: number, body: object) =>
+    const fail = (status: number, body: object, headers: Record<string, string> = {}) =>
       mistral
-        .send({ backend: b, op: 'chat', body: { model: 'm', messages: [] }, stream: false, signal: new AbortController().signal, requestId: 'r', fetch: async () => new Response(JSON.stringify(body), { status }) })
+        .send({ backend: b, op: 'chat', body: { model: 'm', messages: [] }, stream: false, signal: new AbortController().signal, requestId: 'r', fetch: async () => new Response(JSON.stringify(body), { status, headers }) })
         .catch((e: UpstreamError) => e) as Promise<UpstreamError>
     expect((await fail(401, { message: 'Unauthorized', request_id: 'x' })).cls).toBe('auth')
-    expect((await fail(429, { object: 'error', message: 'Requests rate limit exceeded', type: 'rate_limit_error', param: null, code: '1300' })).cls).toBe('rate_limit')
+    expect(await fail(429, { object: 'error', message: 'Requests rate limit exceeded', type: 'rate_limit_error', param: null, code: '1300' }, { 'retry-after': '7' })).toMatchObject({ cls: 'rate_limit', retryAfter: 7 })
     expect((await fail(503, { object: 'error', message: 'Service unavailable', type: 'server_error', param: null, code: null })).cls).toBe('server')
     const v = await fail(422, { object: 'error', message: { detail: [{ type: 'extra_forbidden', loc: ['body', 'foo'], msg: 'Extra inputs are not permitted' }] }, type: 'invalid_request_error', param: null, code: null })
     expect(v).toMatchObject({ cls: 'bad_request', upstreamStatus: 422, message: 'body.foo: Extra inputs are not permitted', param: 'foo' })

@@ -52,6 +52,10 @@ export function withOpenAIErrors(fetch: FetchLike): FetchLike {
     if (res.ok) return res
     const text = await res.text().catch(() => '')
     const body = toOpenAIError(text)
-    return new Response(body ? JSON.stringify(body) : text, { status: res.status, statusText: res.statusText, headers: res.headers })
+    // Only what the classifier reads: the body's length and encoding headers no longer hold.
+    const headers = new Headers({ 'content-type': 'application/json' })
+    const retry = res.headers.get('retry-after')
+    if (retry) headers.set('retry-after', retry)
+    return new Response(body ? JSON.stringify(body) : text, { status: res.status, statusText: res.statusText, headers })
   }
 }
