@@ -13,7 +13,7 @@ import { durationMs } from './duration.ts'
 
 export type { WeightedRef, Rule, FailoverPolicy, Experiment }
 
-export type ProviderName = 'openai' | 'azure-openai' | 'anthropic' | 'kserve' | 'demo'
+export type ProviderName = 'openai' | 'azure-openai' | 'anthropic' | 'kserve' | 'demo' | 'cohere' | 'mistral'
 
 export interface Backend {
   name: string
@@ -264,8 +264,8 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
   switch (spec.type) {
     case 'external': {
       const ext = spec.external!
-      const provider: ProviderName = ext.provider === 'anthropic' ? 'anthropic' : ext.provider === 'azure-openai' ? 'azure-openai' : 'openai'
       const root = trimSlash(ext.url)
+      const provider: ProviderName = ext.provider === 'anthropic' ? 'anthropic' : ext.provider === 'azure-openai' ? 'azure-openai' : ext.provider === 'mistral' ? 'mistral' : ext.provider === 'cohere' ? cohereProvider(root) : 'openai'
       let apiKey: string | undefined
       let missingSecret: string | undefined
       const ref = ext.apiKeySecret
@@ -305,9 +305,13 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
 /** OpenAI-style bases end in a version segment; add `/v1` only when the URL has no path at all. */
 function openAIBase(root: string, provider: ProviderName): string {
   if (provider === 'anthropic') return root.replace(/\/v1$/, '')
+  if (provider === 'cohere') return root.replace(/\/v[12]$/, '')
   if (provider === 'azure-openai') return root
   return new URL(root).pathname.replace(/\/$/, '') === '' ? `${root}/v1` : root
 }
+
+/** Cohere speaks its own v2 API, except at its OpenAI compatibility URL (`/compatibility/v1`), which configs written for the old alias still name. */
+const cohereProvider = (root: string): ProviderName => (/\/compatibility(\/|$)/.test(new URL(root).pathname) ? 'openai' : 'cohere')
 
 const trimSlash = (s: string) => s.replace(/\/+$/, '')
 

@@ -45,7 +45,7 @@ export const backendSpec = z.strictObject({
   external: z
     .strictObject({
       url: z.url({ protocol: /^https?$/ }),
-      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'custom']).default('openai'),
+      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'mistral', 'custom']).default('openai'),
       apiKeySecret: secretRef.optional(),
       model: z.string().optional(),
       /** Azure OpenAI: the api-version query parameter (deployment URLs). */
@@ -59,6 +59,8 @@ export const backendSpec = z.strictObject({
        * (native), or is translated to Chat Completions (translate, the default: any OpenAI-compatible server).
        */
       responsesApi: anyCase(['native', 'translate']).default('translate'),
+      /** Mistral: inject Mistral's safety prompt before every conversation (its `safe_prompt`). */
+      safePrompt: z.boolean().optional(),
     })
     .optional(),
   kserve: z

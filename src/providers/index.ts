@@ -5,6 +5,8 @@ import { azureOpenAI } from './azure/index.ts'
 import { anthropic } from './anthropic/index.ts'
 import { kserve } from './kserve/index.ts'
 import { demo } from './demo/index.ts'
+import { cohere } from './cohere/index.ts'
+import { mistral } from './mistral/index.ts'
 
 export const providers: Record<ProviderName, Provider> = {
   openai,
@@ -12,4 +14,6 @@ export const providers: Record<ProviderName, Provider> = {
   anthropic,
   kserve,
   demo,
+  cohere,
+  mistral,
 }

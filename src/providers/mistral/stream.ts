@@ -1,0 +1,83 @@
+// Mistral's chat SSE is OpenAI's, nearly: its last content chunk carries the
+// usage (with the finish reason) where OpenAI sends a separate chunk with no
+// choices, and its tool call ids may be replacements (ids.ts) to turn back.
+// Each chunk is rewritten only when it needs it; [DONE] ends the stream.
+import { DONE, SseSplitter, encodeData, parseEventBlock } from '../../api/sse.ts'
+import { errorChunk, pump, type ChunkTranslator } from '../cohere/pump.ts'
+import { toOpenAIError } from './errors.ts'
+import type { ToolIds } from './ids.ts'
+
+type Obj = Record<string, any>
+
+/** Tool call ids in a chunk or a completion's choices, turned back to the client's. */
+export function restoreIds(choices: unknown, ids: ToolIds): void {
+  if (!ids.mapped || !Array.isArray(choices)) return
+  for (const c of choices as Obj[]) {
+    for (const t of [...(c?.delta?.tool_calls ?? []), ...(c?.message?.tool_calls ?? [])]) if (typeof t?.id === 'string') t.id = ids.back(t.id)
+  }
+}
+
+export class MistralStreamTranslator implements ChunkTranslator {
+  private splitter = new SseSplitter()
+  finished = false
+
+  constructor(private ids: ToolIds) {}
+
+  push(text: string): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (const block of this.splitter.push(text)) {
+      if (this.finished) break
+      this.event(block, out)
+    }
+    return out
+  }
+
+  end(): Uint8Array[] {
+    const out: Uint8Array[] = []
+    const tail = this.splitter.flush()
+    if (tail && !this.finished) this.event(tail, out)
+    if (!this.finished) this.fail(out, 'upstream stream ended early, before [DONE]', 'upstream_stream_truncated')
+    return out
+  }
+
+  broken(reason: string): Uint8Array[] {
+    const out: Uint8Array[] = []
+    if (!this.finished) this.fail(out, `upstream stream failed: ${reason}`, 'upstream_stream_interrupted')
+    return out
+  }
+
+  private fail(out: Uint8Array[], message: string, code: string, type = 'upstream_error') {
+    this.finished = true
+    out.push(encodeData(errorChunk(message, type, code)))
+  }
+
+  private event(block: string, out: Uint8Array[]) {
+    const ev = parseEventBlock(block)
+    if (!ev || !ev.data) return
+    if (ev.data === '[DONE]') {
+      this.finished = true
+      out.push(DONE)
+      return
+    }
+    let chunk: Obj
+    try {
+      chunk = JSON.parse(ev.data)
+    } catch {
+      return this.fail(out, 'malformed JSON in upstream stream', 'upstream_bad_response')
+    }
+    if (chunk?.object === 'error' || chunk?.error) {
+      const e = chunk.error ?? toOpenAIError(ev.data)?.error ?? {}
+      const type = typeof e.type === 'string' ? e.type : 'upstream_error'
+      return this.fail(out, typeof e.message === 'string' ? e.message : 'upstream error', e.code ? String(e.code) : type, type)
+    }
+    restoreIds(chunk.choices, this.ids)
+    const usage = chunk.usage
+    if (usage && Array.isArray(chunk.choices) && chunk.choices.length) {
+      // OpenAI's order: the finish chunk, then usage alone (which the gateway drops when the client did not ask).
+      out.push(encodeData({ ...chunk, usage: undefined }))
+      out.push(encodeData({ id: chunk.id, object: 'chat.completion.chunk', created: chunk.created, model: chunk.model, choices: [], usage }))
+    } else out.push(encodeData(chunk))
+  }
+}
+
+export const translateStream = (upstream: ReadableStream<Uint8Array>, ids: ToolIds) => pump(upstream, new MistralStreamTranslator(ids))
