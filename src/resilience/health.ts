@@ -33,6 +33,7 @@ export function probeFor(backend: Backend): Probe | undefined {
       return { url: `${backend.baseUrl}/models`, init }
     }
     case 'anthropic':
+    case 'cohere':
       return { url: `${backend.baseUrl}/v1/models`, init }
     case 'azure-openai':
       return { url: azureModelsUrl(backend), init }

@@ -55,6 +55,11 @@ export const GenAiProvider = {
   openai: 'openai',
   anthropic: 'anthropic',
   azureOpenai: 'azure.ai.openai',
+  awsBedrock: 'aws.bedrock',
+  gcpGemini: 'gcp.gemini',
+  gcpVertexAi: 'gcp.vertex_ai',
+  cohere: 'cohere',
+  mistralAi: 'mistral_ai',
 } as const
 
 export const GenAiTokenType = { input: 'input', output: 'output' } as const

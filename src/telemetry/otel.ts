@@ -65,6 +65,11 @@ const PROVIDER: Record<string, string> = {
   openai: g.GenAiProvider.openai,
   'azure-openai': g.GenAiProvider.azureOpenai,
   anthropic: g.GenAiProvider.anthropic,
+  bedrock: g.GenAiProvider.awsBedrock,
+  gemini: g.GenAiProvider.gcpGemini,
+  vertex: g.GenAiProvider.gcpVertexAi,
+  cohere: g.GenAiProvider.cohere,
+  mistral: g.GenAiProvider.mistralAi,
 }
 
 /** Kortex provider id → gen_ai.provider.name; ids without a well-known value pass as they are. */
