@@ -7,23 +7,14 @@
 // OpenAI: a role chunk, content / tool_calls deltas, a finish_reason chunk,
 // a usage chunk with no choices, then `data: [DONE]`. A failure is an error
 // event and no [DONE], so a cut answer never looks complete.
-import { DONE, SseSplitter, encodeData, parseEventBlock } from '../../api/sse.ts'
+import { DONE, encodeData, parseEventBlock } from '../../api/sse.ts'
+import { SseTranslator, pump } from '../sse-translator.ts'
 import { finishReason, toOpenAIUsage, type AnthropicUsage } from './response.ts'
 
 type Obj = Record<string, any>
 
-export interface StreamError {
-  message: string
-  type: string
-  code: string
-}
-
-export function errorEvent(e: StreamError): Uint8Array {
-  return encodeData({ error: { message: e.message, type: e.type, param: null, code: e.code } })
-}
-
-export class StreamTranslator {
-  private splitter = new SseSplitter()
+export class StreamTranslator extends SseTranslator {
+  protected readonly lastEvent = 'message_stop'
   private id = ''
   private created = 0
   private model: string
@@ -32,42 +23,9 @@ export class StreamTranslator {
   private usage: AnthropicUsage = {}
   /** Anthropic content block index -> OpenAI tool_calls index. */
   private tools = new Map<number, number>()
-  /** Set once the OpenAI stream is complete: [DONE] or an error event was emitted. */
-  finished = false
-
   constructor(fallbackModel: string, private now = () => Date.now()) {
+    super()
     this.model = fallbackModel
-  }
-
-  /** Translate the next piece of upstream text; returns the events now complete. */
-  push(text: string): Uint8Array[] {
-    const out: Uint8Array[] = []
-    for (const block of this.splitter.push(text)) {
-      if (this.finished) break
-      this.event(block, out)
-    }
-    return out
-  }
-
-  /** The upstream body ended. */
-  end(): Uint8Array[] {
-    const out: Uint8Array[] = []
-    const tail = this.splitter.flush()
-    if (tail && !this.finished) this.event(tail, out)
-    if (!this.finished) this.fail(out, { message: 'upstream stream ended early, before message_stop', type: 'upstream_error', code: 'upstream_stream_truncated' })
-    return out
-  }
-
-  /** Reading the upstream body failed. */
-  broken(reason: string): Uint8Array[] {
-    const out: Uint8Array[] = []
-    if (!this.finished) this.fail(out, { message: `upstream stream failed: ${reason}`, type: 'upstream_error', code: 'upstream_stream_interrupted' })
-    return out
-  }
-
-  private fail(out: Uint8Array[], e: StreamError) {
-    this.finished = true
-    out.push(errorEvent(e))
   }
 
   private chunk(delta: Obj, finish: string | null = null): Uint8Array {
@@ -88,14 +46,14 @@ export class StreamTranslator {
     for (const [k, v] of Object.entries(u)) if (typeof v === 'number') this.usage[k] = v
   }
 
-  private event(block: string, out: Uint8Array[]) {
+  protected event(block: string, out: Uint8Array[]) {
     const ev = parseEventBlock(block)
     if (!ev || !ev.data) return
     let data: Obj
     try {
       data = JSON.parse(ev.data)
     } catch {
-      return this.fail(out, { message: 'malformed JSON in upstream stream', type: 'upstream_error', code: 'upstream_bad_response' })
+      return this.fail(out, 'malformed JSON in upstream stream', 'upstream_bad_response')
     }
     const type = typeof data?.type === 'string' ? data.type : ev.event
     switch (type) {
@@ -146,7 +104,7 @@ export class StreamTranslator {
       case 'error': {
         const e = data.error ?? {}
         const kind = typeof e.type === 'string' ? e.type : 'api_error'
-        return this.fail(out, { message: typeof e.message === 'string' ? e.message : 'upstream error', type: kind, code: kind })
+        return this.fail(out, typeof e.message === 'string' ? e.message : 'upstream error', kind, kind)
       }
       default: // ping, content_block_stop, and event types added later
         return
@@ -155,37 +113,4 @@ export class StreamTranslator {
 }
 
 /** Pipe an Anthropic SSE body through the translator; cancelling it cancels the upstream. */
-export function translateStream(upstream: ReadableStream<Uint8Array>, fallbackModel: string): ReadableStream<Uint8Array> {
-  const reader = upstream.getReader()
-  const decoder = new TextDecoder()
-  const t = new StreamTranslator(fallbackModel)
-  return new ReadableStream<Uint8Array>({
-    async pull(ctrl) {
-      // Read until something can be sent: a pull that enqueues nothing is not called again.
-      for (;;) {
-        let out: Uint8Array[]
-        let ended = false
-        try {
-          const { value, done } = await reader.read()
-          if (done) {
-            ended = true
-            out = [...t.push(decoder.decode()), ...t.end()]
-          } else out = t.push(decoder.decode(value, { stream: true }))
-        } catch (err) {
-          ended = true
-          out = t.broken(err instanceof Error ? err.message : String(err))
-        }
-        for (const b of out) ctrl.enqueue(b)
-        if (t.finished || ended) {
-          if (!ended) reader.cancel().catch(() => {})
-          ctrl.close()
-          return
-        }
-        if (out.length) return
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason).catch(() => {})
-    },
-  })
-}
+export const translateStream = (upstream: ReadableStream<Uint8Array>, fallbackModel: string): ReadableStream<Uint8Array> => pump(upstream, new StreamTranslator(fallbackModel))

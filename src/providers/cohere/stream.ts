@@ -7,8 +7,8 @@
 // delta.finish_reason and delta.usage. No [DONE]: message-end is the end.
 // OpenAI: a role chunk, content / tool_calls deltas, a finish chunk, a usage
 // chunk with no choices, [DONE]. A failure is an error event and no [DONE].
-import { DONE, SseSplitter, encodeData, parseEventBlock } from '../../api/sse.ts'
-import { errorChunk, pump, type ChunkTranslator } from './pump.ts'
+import { DONE, encodeData, parseEventBlock } from '../../api/sse.ts'
+import { SseTranslator, errorChunk, pump } from '../sse-translator.ts'
 import { finishReason, toOpenAIUsage } from './response.ts'
 
 type Obj = Record<string, any>
@@ -16,43 +16,16 @@ type Obj = Record<string, any>
 /** The call a tool-call event carries: one object (as documented), or a list of one. */
 const one = (v: unknown): Obj => ((Array.isArray(v) ? v[0] : v) ?? {}) as Obj
 
-export class CohereStreamTranslator implements ChunkTranslator {
-  private splitter = new SseSplitter()
+export class CohereStreamTranslator extends SseTranslator {
+  protected readonly lastEvent = 'message-end'
   private id = ''
   private created = 0
   private started = false
   /** Cohere tool call index -> OpenAI tool_calls index. */
   private tools = new Map<number, number>()
-  finished = false
 
-  constructor(private model: string, private now = () => Date.now()) {}
-
-  push(text: string): Uint8Array[] {
-    const out: Uint8Array[] = []
-    for (const block of this.splitter.push(text)) {
-      if (this.finished) break
-      this.event(block, out)
-    }
-    return out
-  }
-
-  end(): Uint8Array[] {
-    const out: Uint8Array[] = []
-    const tail = this.splitter.flush()
-    if (tail && !this.finished) this.event(tail, out)
-    if (!this.finished) this.fail(out, 'upstream stream ended early, before message-end', 'upstream_stream_truncated')
-    return out
-  }
-
-  broken(reason: string): Uint8Array[] {
-    const out: Uint8Array[] = []
-    if (!this.finished) this.fail(out, `upstream stream failed: ${reason}`, 'upstream_stream_interrupted')
-    return out
-  }
-
-  private fail(out: Uint8Array[], message: string, code: string, type = 'upstream_error') {
-    this.finished = true
-    out.push(encodeData(errorChunk(message, type, code)))
+  constructor(private model: string, private now = () => Date.now()) {
+    super()
   }
 
   private chunk(delta: Obj, finish: string | null = null): Uint8Array {
@@ -67,7 +40,7 @@ export class CohereStreamTranslator implements ChunkTranslator {
     out.push(this.chunk({ role: 'assistant', content: '' }))
   }
 
-  private event(block: string, out: Uint8Array[]) {
+  protected event(block: string, out: Uint8Array[]) {
     const ev = parseEventBlock(block)
     if (!ev || !ev.data || ev.data === '[DONE]') return
     let data: Obj

@@ -2,8 +2,8 @@
 // usage (with the finish reason) where OpenAI sends a separate chunk with no
 // choices, and its tool call ids may be replacements (ids.ts) to turn back.
 // Each chunk is rewritten only when it needs it; [DONE] ends the stream.
-import { DONE, SseSplitter, encodeData, parseEventBlock } from '../../api/sse.ts'
-import { errorChunk, pump, type ChunkTranslator } from '../cohere/pump.ts'
+import { DONE, encodeData, parseEventBlock } from '../../api/sse.ts'
+import { SseTranslator, errorChunk, pump } from '../sse-translator.ts'
 import { toOpenAIError } from './errors.ts'
 import type { ToolIds } from './ids.ts'
 
@@ -17,41 +17,14 @@ export function restoreIds(choices: unknown, ids: ToolIds): void {
   }
 }
 
-export class MistralStreamTranslator implements ChunkTranslator {
-  private splitter = new SseSplitter()
-  finished = false
+export class MistralStreamTranslator extends SseTranslator {
+  protected readonly lastEvent = '[DONE]'
 
-  constructor(private ids: ToolIds) {}
-
-  push(text: string): Uint8Array[] {
-    const out: Uint8Array[] = []
-    for (const block of this.splitter.push(text)) {
-      if (this.finished) break
-      this.event(block, out)
-    }
-    return out
+  constructor(private ids: ToolIds) {
+    super()
   }
 
-  end(): Uint8Array[] {
-    const out: Uint8Array[] = []
-    const tail = this.splitter.flush()
-    if (tail && !this.finished) this.event(tail, out)
-    if (!this.finished) this.fail(out, 'upstream stream ended early, before [DONE]', 'upstream_stream_truncated')
-    return out
-  }
-
-  broken(reason: string): Uint8Array[] {
-    const out: Uint8Array[] = []
-    if (!this.finished) this.fail(out, `upstream stream failed: ${reason}`, 'upstream_stream_interrupted')
-    return out
-  }
-
-  private fail(out: Uint8Array[], message: string, code: string, type = 'upstream_error') {
-    this.finished = true
-    out.push(encodeData(errorChunk(message, type, code)))
-  }
-
-  private event(block: string, out: Uint8Array[]) {
+  protected event(block: string, out: Uint8Array[]) {
     const ev = parseEventBlock(block)
     if (!ev || !ev.data) return
     if (ev.data === '[DONE]') {

@@ -1,0 +1,86 @@
+// A provider's SSE stream as OpenAI chunks: the upstream's event blocks in,
+// OpenAI chunk events out, one upstream read at a time so nothing is
+// buffered. Each provider's translator says what one event becomes; ending,
+// cutting and failing are the same for all: a stream that stops before its
+// last event, or breaks, ends in an error event and never looks complete.
+import { SseSplitter, encodeData } from '../api/sse.ts'
+
+export abstract class SseTranslator {
+  private splitter = new SseSplitter()
+  /** Set once [DONE] or an error event went out. */
+  finished = false
+  /** The upstream's closing event, named in the error when the stream ends before it. */
+  protected abstract readonly lastEvent: string
+  /** One upstream event block: push what it becomes to `out`. */
+  protected abstract event(block: string, out: Uint8Array[]): void
+
+  /** The next piece of upstream text; returns the events now complete. */
+  push(text: string): Uint8Array[] {
+    const out: Uint8Array[] = []
+    for (const block of this.splitter.push(text)) {
+      if (this.finished) break
+      this.event(block, out)
+    }
+    return out
+  }
+
+  /** The upstream body ended. */
+  end(): Uint8Array[] {
+    const out: Uint8Array[] = []
+    const tail = this.splitter.flush()
+    if (tail && !this.finished) this.event(tail, out)
+    if (!this.finished) this.fail(out, `upstream stream ended early, before ${this.lastEvent}`, 'upstream_stream_truncated')
+    return out
+  }
+
+  /** Reading the upstream body failed. */
+  broken(reason: string): Uint8Array[] {
+    const out: Uint8Array[] = []
+    if (!this.finished) this.fail(out, `upstream stream failed: ${reason}`, 'upstream_stream_interrupted')
+    return out
+  }
+
+  /** Ends the client's stream with an error event (no [DONE] after it). */
+  protected fail(out: Uint8Array[], message: string, code: string, type = 'upstream_error') {
+    this.finished = true
+    out.push(encodeData(errorChunk(message, type, code)))
+  }
+}
+
+/** Pipes `upstream` through `t`; cancelling the result cancels the upstream. */
+export function pump(upstream: ReadableStream<Uint8Array>, t: SseTranslator): ReadableStream<Uint8Array> {
+  const reader = upstream.getReader()
+  const decoder = new TextDecoder()
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      // Read until something can be sent: a pull that enqueues nothing is not called again.
+      for (;;) {
+        let out: Uint8Array[]
+        let ended = false
+        try {
+          const { value, done } = await reader.read()
+          if (done) {
+            ended = true
+            out = [...t.push(decoder.decode()), ...t.end()]
+          } else out = t.push(decoder.decode(value, { stream: true }))
+        } catch (err) {
+          ended = true
+          out = t.broken(err instanceof Error ? err.message : String(err))
+        }
+        for (const b of out) ctrl.enqueue(b)
+        if (t.finished || ended) {
+          if (!ended) reader.cancel().catch(() => {})
+          ctrl.close()
+          return
+        }
+        if (out.length) return
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason).catch(() => {})
+    },
+  })
+}
+
+/** The stream-error event every translator sends: an OpenAI error object, no [DONE] after it. */
+export const errorChunk = (message: string, type: string, code: string) => ({ error: { message, type, param: null, code } })
