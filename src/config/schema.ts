@@ -44,8 +44,9 @@ export const backendSpec = z.strictObject({
   type: anyCase(['external', 'kserve', 'kubernetes', 'demo']),
   external: z
     .strictObject({
-      url: z.url({ protocol: /^https?$/ }),
-      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'custom']).default('openai'),
+      /** Required, except for Bedrock: https://bedrock-runtime.{region}.amazonaws.com when absent. */
+      url: z.url({ protocol: /^https?$/ }).optional(),
+      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'custom', 'bedrock']).default('openai'),
       apiKeySecret: secretRef.optional(),
       model: z.string().optional(),
       /** Azure OpenAI: the api-version query parameter (deployment URLs). */
@@ -59,6 +60,19 @@ export const backendSpec = z.strictObject({
        * (native), or is translated to Chat Completions (translate, the default: any OpenAI-compatible server).
        */
       responsesApi: anyCase(['native', 'translate']).default('translate'),
+      /** AWS Bedrock: the region, for the endpoint and the signature's scope. */
+      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region like "us-east-1"').optional(),
+      /** AWS Bedrock credentials; all absent: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN from the environment. */
+      accessKeyIdSecret: secretRef.optional(),
+      secretAccessKeySecret: secretRef.optional(),
+      sessionTokenSecret: secretRef.optional(),
+    })
+    .superRefine((e, ctx) => {
+      if (e.provider === 'bedrock' && !e.region) ctx.addIssue({ code: 'custom', path: ['region'], message: 'provider bedrock needs a region (e.g. "us-east-1")' })
+      if (e.provider === 'bedrock' && !e.accessKeyIdSecret !== !e.secretAccessKeySecret) {
+        ctx.addIssue({ code: 'custom', path: [e.accessKeyIdSecret ? 'secretAccessKeySecret' : 'accessKeyIdSecret'], message: 'accessKeyIdSecret and secretAccessKeySecret go together' })
+      }
+      if (e.provider !== 'bedrock' && !e.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required' })
     })
     .optional(),
   kserve: z
