@@ -155,11 +155,5 @@ export async function startBedrockUpstream(): Promise<BedrockUpstream> {
     }
     res.end()
   })
-  return Object.assign(server, {
-    requests,
-    get last() {
-      return requests.at(-1)
-    },
-    base: (mode = 'ok') => `${server.url}/mode/${mode}`,
-  })
+  return Object.defineProperty(Object.assign(server, { requests, base: (mode = 'ok') => `${server.url}/mode/${mode}` }), 'last', { get: () => requests.at(-1) }) as BedrockUpstream
 }
