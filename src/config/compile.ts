@@ -275,7 +275,7 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
       const ext = spec.external!
       if (ext.provider === 'bedrock') return compileBedrock(common, ext, secrets, warnings, clusterSecrets)
       const provider: ProviderName = ext.provider === 'anthropic' ? 'anthropic' : ext.provider === 'azure-openai' ? 'azure-openai' : 'openai'
-      const root = trimSlash(ext.url!)
+      const root = trimSlash(ext.url)
       let apiKey: string | undefined
       let missingSecret: string | undefined
       const ref = ext.apiKeySecret
@@ -313,13 +313,13 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
 }
 
 /**
- * Bedrock: the regional endpoint unless a url is given; credentials from the three secrets, else the
+ * Bedrock: url is the runtime endpoint (https://bedrock-runtime.{region}.amazonaws.com); credentials from the three secrets, else the
  * gateway's own AWS_* environment (its identity, like any AWS SDK's default chain).
  */
 function compileBedrock(common: Omit<Backend, 'provider' | 'baseUrl' | 'rootUrl'>, ext: NonNullable<BackendSpec['external']>, secrets: SecretLookup, warnings: string[], clusterSecrets?: ClusterSecretLookup): Backend {
   const { name, namespace } = common
   const region = ext.region!
-  const root = trimSlash(ext.url ?? `https://bedrock-runtime.${region}.amazonaws.com`)
+  const root = trimSlash(ext.url)
   const missing: string[] = []
   const read = (ref: { name: string; key: string } | undefined, env: string, required: boolean): string | undefined => {
     let v: string | undefined

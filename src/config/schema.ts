@@ -44,8 +44,7 @@ export const backendSpec = z.strictObject({
   type: anyCase(['external', 'kserve', 'kubernetes', 'demo']),
   external: z
     .strictObject({
-      /** Required, except for Bedrock: https://bedrock-runtime.{region}.amazonaws.com when absent. */
-      url: z.url({ protocol: /^https?$/ }).optional(),
+      url: z.url({ protocol: /^https?$/ }),
       provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'custom', 'bedrock']).default('openai'),
       apiKeySecret: secretRef.optional(),
       model: z.string().optional(),
@@ -60,7 +59,7 @@ export const backendSpec = z.strictObject({
        * (native), or is translated to Chat Completions (translate, the default: any OpenAI-compatible server).
        */
       responsesApi: anyCase(['native', 'translate']).default('translate'),
-      /** AWS Bedrock: the region, for the endpoint and the signature's scope. */
+      /** AWS Bedrock: the region the signature is scoped to (not read from url: VPC endpoints and proxies hide it). */
       region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region like "us-east-1"').optional(),
       /** AWS Bedrock credentials; all absent: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN from the environment. */
       accessKeyIdSecret: secretRef.optional(),
@@ -72,7 +71,6 @@ export const backendSpec = z.strictObject({
       if (e.provider === 'bedrock' && !e.accessKeyIdSecret !== !e.secretAccessKeySecret) {
         ctx.addIssue({ code: 'custom', path: [e.accessKeyIdSecret ? 'secretAccessKeySecret' : 'accessKeyIdSecret'], message: 'accessKeyIdSecret and secretAccessKeySecret go together' })
       }
-      if (e.provider !== 'bedrock' && !e.url) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required' })
     })
     .optional(),
   kserve: z
