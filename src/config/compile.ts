@@ -43,6 +43,8 @@ export interface AwsSettings {
   accessKeyId?: string
   secretAccessKey?: string
   sessionToken?: string
+  /** IRSA (EKS): no keys, a role to assume with the mounted token (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE). */
+  webIdentity?: { roleArn: string; tokenFile: string; sessionName: string; stsUrl?: string }
 }
 
 export interface Route {
@@ -343,6 +345,13 @@ function compileBedrock(common: Omit<Backend, 'provider' | 'baseUrl' | 'rootUrl'
   }
   // Outside explicit secrets, a session token from the environment only counts with its keys.
   if (!explicit && !aws.accessKeyId) aws.sessionToken = undefined
+  const roleArn = secrets('AWS_ROLE_ARN')
+  const tokenFile = secrets('AWS_WEB_IDENTITY_TOKEN_FILE')
+  if (!explicit && !aws.accessKeyId && roleArn && tokenFile) {
+    // No keys but IRSA's pair: the role is assumed at the first request (src/providers/bedrock/credentials.ts).
+    missing.length = 0
+    aws.webIdentity = { roleArn, tokenFile, sessionName: secrets('AWS_ROLE_SESSION_NAME') || `kortex-${name}`, stsUrl: secrets('AWS_STS_ENDPOINT') || undefined }
+  }
   const missingSecret = missing.length ? missing.join(', ') : undefined
   if (missingSecret) warnings.push(`backend "${namespace}/${name}": AWS credentials missing (set ${missingSecret}); requests to it will fail with 503`)
   return { ...common, provider: 'bedrock', baseUrl: root, rootUrl: root, model: ext.model, missingSecret, headers: { ...ext.headers }, aws }

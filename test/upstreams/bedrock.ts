@@ -157,3 +157,46 @@ export async function startBedrockUpstream(): Promise<BedrockUpstream> {
   })
   return Object.defineProperty(Object.assign(server, { requests, base: (mode = 'ok') => `${server.url}/mode/${mode}` }), 'last', { get: () => requests.at(-1) }) as BedrockUpstream
 }
+
+export interface StsUpstream extends TestServer {
+  /** The form of each AssumeRoleWithWebIdentity call. */
+  calls: URLSearchParams[]
+  /** How long the keys it issues last. */
+  lifetimeMs: number
+}
+
+/**
+ * STS's AssumeRoleWithWebIdentity as sts.{region}.amazonaws.com answers it
+ * (form-encoded POST, XML answer), issuing CREDS above so the Bedrock upstream
+ * accepts requests signed with them; a token other than `token` is refused
+ * with STS's InvalidIdentityToken error.
+ */
+export async function startStsUpstream(token: () => string): Promise<StsUpstream> {
+  const calls: URLSearchParams[] = []
+  const sts = await startServer(async (req, res) => {
+    const form = new URLSearchParams(await readText(req))
+    calls.push(form)
+    if (form.get('Action') !== 'AssumeRoleWithWebIdentity' || form.get('WebIdentityToken') !== token()) {
+      res.writeHead(400, { 'content-type': 'text/xml' })
+      return res.end('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>Incorrect token audience</Message></Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>')
+    }
+    const expiration = new Date(Date.now() + out.lifetimeMs).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    res.writeHead(200, { 'content-type': 'text/xml' })
+    res.end(`<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>system:serviceaccount:kortex:kortex</SubjectFromWebIdentityToken>
+    <AssumedRoleUser><Arn>${form.get('RoleArn')}/${form.get('RoleSessionName')}</Arn><AssumedRoleId>AROACLKWSDQRAOEXAMPLE:${form.get('RoleSessionName')}</AssumedRoleId></AssumedRoleUser>
+    <Credentials>
+      <SessionToken>${CREDS.sessionToken}</SessionToken>
+      <SecretAccessKey>${CREDS.secretAccessKey}</SecretAccessKey>
+      <Expiration>${expiration}</Expiration>
+      <AccessKeyId>${CREDS.accessKeyId}</AccessKeyId>
+    </Credentials>
+    <Audience>sts.amazonaws.com</Audience>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>ad4156e9-bce1-11e2-82e6-6b6efEXAMPLE</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>`)
+  })
+  const out = Object.assign(sts, { calls, lifetimeMs: 3600_000 })
+  return out
+}

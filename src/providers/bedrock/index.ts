@@ -30,6 +30,7 @@ async function send(call: UpstreamCall): Promise<ProviderResult> {
 }
 
 export const bedrock: Provider = {
-  supports: (op) => op === 'chat' || op === 'embeddings',
+  // Embeddings only where the backend's model is a Titan embedding model (the only body embeddings.ts writes).
+  supports: (op, backend) => op === 'chat' || (op === 'embeddings' && (!backend?.model || /titan-embed/.test(backend.model))),
   send,
 }

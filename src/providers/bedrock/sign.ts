@@ -5,6 +5,7 @@ import { AwsV4Signer } from 'aws4fetch'
 import { UpstreamError, fromFetchError } from '../errors.ts'
 import type { UpstreamCall } from '../types.ts'
 import { fromBedrockResponse } from './errors.ts'
+import { credentialsFor } from './credentials.ts'
 
 /** The signature's service name for bedrock-runtime. */
 export const SERVICE = 'bedrock'
@@ -12,9 +13,8 @@ export const SERVICE = 'bedrock'
 /** POSTs `body` as JSON, signed; resolves to a 2xx response, throws UpstreamError for anything else. */
 export async function signedPost(call: UpstreamCall, url: string, body: unknown, accept = 'application/json'): Promise<Response> {
   const aws = call.backend.aws
-  if (call.backend.missingSecret || !aws?.accessKeyId || !aws.secretAccessKey) {
-    throw new UpstreamError('unavailable', `AWS credentials not configured (set ${call.backend.missingSecret ?? 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY'})`)
-  }
+  if (call.backend.missingSecret || !aws) throw new UpstreamError('unavailable', `AWS credentials not configured (set ${call.backend.missingSecret ?? 'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY'})`)
+  const creds = await credentialsFor(aws, call.fetch)
   let payload: string
   try {
     payload = JSON.stringify(body)
@@ -26,9 +26,7 @@ export async function signedPost(call: UpstreamCall, url: string, body: unknown,
     url,
     headers: { ...call.backend.headers, 'content-type': 'application/json', accept },
     body: payload,
-    accessKeyId: aws.accessKeyId,
-    secretAccessKey: aws.secretAccessKey,
-    sessionToken: aws.sessionToken,
+    ...creds,
     service: SERVICE,
     region: aws.region,
   }).sign()
