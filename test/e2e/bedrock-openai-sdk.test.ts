@@ -51,6 +51,7 @@ spec: { auth: { open: true } }
       ['ok', 'tool', 'throttle', 'context', 'crc', 'cut', 'stream-throttle'].map((m) => backend(`br-${m}`, m)).join('') +
       backend('br-wrong-region', 'ok', MODEL_ID, 'eu-west-1') +
       backend('br-titan', 'ok', 'amazon.titan-embed-text-v2:0') +
+      backend('br-cohere-embed', 'ok', 'cohere.embed-english-v3') +
       route('claude-ok', 'br-ok') +
       route('claude-tool', 'br-tool') +
       route('claude-crc', 'br-crc') +
@@ -59,7 +60,8 @@ spec: { auth: { open: true } }
       route('claude-stream-throttled', 'br-stream-throttle', ['br-ok']) +
       route('claude-context', 'br-context') +
       route('claude-wrong-region', 'br-wrong-region') +
-      route('titan-embed', 'br-titan'),
+      route('titan-embed', 'br-titan') +
+      route('cohere-embed', 'br-cohere-embed'),
   )
   client = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: 'client-key', maxRetries: 0 })
 })
@@ -165,6 +167,15 @@ it('embeddings go to Titan, one text per call, in order', async () => {
   expect(r.usage.prompt_tokens).toBe(3)
   expect(up.requests.at(-2)!.body).toEqual({ inputText: 'three' })
   expect(up.last!.path).toBe(`/mode/ok/model/${encodeURIComponent('amazon.titan-embed-text-v2:0')}/invoke`)
+})
+
+it('embeddings go to Cohere Embed as one call, documents, with the token count from its header', async () => {
+  const before = up.requests.length
+  const r = await client.embeddings.create({ model: 'cohere-embed', input: ['one two', 'three'], encoding_format: 'float' })
+  expect(r.data.map((d) => d.embedding)).toEqual([[0.7, 0.25], [0.5, 0.25]])
+  expect(r.usage.prompt_tokens).toBe(3)
+  expect(up.requests.length - before).toBe(1)
+  expect(up.last!.body).toEqual({ texts: ['one two', 'three'], input_type: 'search_document' })
 })
 
 it('cost: cache reads and writes priced apart, the same for a whole answer and a stream', async () => {

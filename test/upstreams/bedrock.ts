@@ -2,7 +2,7 @@
 // bedrock-runtime.{region}.amazonaws.com does: POST /model/{modelId}/converse
 // (JSON), /converse-stream (the binary application/vnd.amazon.eventstream
 // framing, each frame with real CRC32s from node:zlib, not the gateway's own
-// code) and /invoke for Titan embeddings. Every request's Signature V4 is
+// code) and /invoke for Titan and Cohere embeddings. Every request's Signature V4 is
 // checked by signing it again with aws4fetch from the known test credentials:
 // a wrong one is refused 403 InvalidSignatureException as AWS would. Error
 // answers are AWS's: the exception name in x-amzn-ErrorType, {"message"}.
@@ -137,6 +137,11 @@ export async function startBedrockUpstream(): Promise<BedrockUpstream> {
     if (mode === 'context') return awsError(res, 400, 'ValidationException', 'Input is too long for requested model.')
     if (mode === 'not-ready') return awsError(res, 429, 'ModelNotReadyException', 'Model is not ready to serve inference requests.')
     if (mode === 'denied') return awsError(res, 403, 'AccessDeniedException', "You don't have access to the model with the specified model ID.")
+    if (op === 'invoke' && Array.isArray(body.texts)) {
+      // Cohere Embed: all texts in one call, the token count in a header.
+      res.writeHead(200, { 'content-type': 'application/json', 'x-amzn-bedrock-input-token-count': String(body.texts.join(' ').split(/\s+/).length) })
+      return res.end(JSON.stringify({ id: 'emb-5b9c', response_type: 'embeddings_floats', texts: body.texts, embeddings: body.texts.map((t: string) => [t.length / 10, 0.25]) }))
+    }
     if (op === 'invoke') {
       res.writeHead(200, { 'content-type': 'application/json' })
       return res.end(JSON.stringify({ embedding: [0.125, -0.5, body.inputText.length / 100], inputTextTokenCount: body.inputText.split(/\s+/).length }))

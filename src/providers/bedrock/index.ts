@@ -2,11 +2,11 @@
 // Llama, Mistral, Nova and Cohere models on it. Chat goes to
 // POST {endpoint}/model/{modelId}/converse (or /converse-stream, whose binary
 // event stream is decoded as it arrives), signed with Signature V4;
-// embeddings go to Titan (embeddings.ts).
+// embeddings go to Titan or Cohere Embed (embeddings.ts).
 import { UpstreamError } from '../errors.ts'
 import { readJsonObject } from '../http.ts'
 import type { Provider, ProviderResult, UpstreamCall } from '../types.ts'
-import { embed } from './embeddings.ts'
+import { EMBEDDING_MODEL, embed } from './embeddings.ts'
 import { toConverseRequest } from './request.ts'
 import { isConverseResponse, toOpenAIResponse } from './response.ts'
 import { modelPath, signedPost } from './sign.ts'
@@ -30,7 +30,7 @@ async function send(call: UpstreamCall): Promise<ProviderResult> {
 }
 
 export const bedrock: Provider = {
-  // Embeddings only where the backend's model is a Titan embedding model (the only body embeddings.ts writes).
-  supports: (op, backend) => op === 'chat' || (op === 'embeddings' && (!backend?.model || /titan-embed/.test(backend.model))),
+  // Embeddings only where the backend's model is one embeddings.ts writes bodies for (Titan, Cohere).
+  supports: (op, backend) => op === 'chat' || (op === 'embeddings' && (!backend?.model || EMBEDDING_MODEL.test(backend.model))),
   send,
 }
