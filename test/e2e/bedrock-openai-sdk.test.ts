@@ -59,6 +59,7 @@ spec: { auth: { open: true } }
       route('claude-throttled', 'br-throttle', ['br-ok']) +
       route('claude-stream-throttled', 'br-stream-throttle', ['br-ok']) +
       route('claude-context', 'br-context') +
+      route('claude-context-fallback', 'br-context', ['br-ok']) +
       route('claude-wrong-region', 'br-wrong-region') +
       route('titan-embed', 'br-titan') +
       route('cohere-embed', 'br-cohere-embed'),
@@ -136,6 +137,12 @@ it('"Input is too long" is the client\'s context_length_exceeded', async () => {
   const err = await client.chat.completions.create({ model: 'claude-context', messages: [{ role: 'user', content: 'long' }] }).catch((e) => e)
   expect(err).toBeInstanceOf(OpenAI.BadRequestError)
   expect(err.code).toBe('context_length_exceeded')
+})
+
+it('"Input is too long" fails over to a backend that may fit it, when the route has one', async () => {
+  const { data, response } = await client.chat.completions.create({ model: 'claude-context-fallback', messages: [{ role: 'user', content: 'long' }] }).withResponse()
+  expect(data.choices[0]!.message.content).toBe('Hello from ok')
+  expect(response.headers.get('x-kortex-backend')).toBe('br-ok')
 })
 
 it('a signature for the wrong region is refused by the upstream, and never looks like the client\'s fault', async () => {
