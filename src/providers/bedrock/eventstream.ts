@@ -106,25 +106,3 @@ function readHeaders(b: Uint8Array): EventMessage['headers'] {
   if (i !== b.length) throw new EventStreamError('event stream headers overrun their length')
   return out
 }
-
-/** Encodes one message with string headers: for test servers, and the reason the decoder's layout is known right. */
-export function encodeEventMessage(headers: Record<string, string>, payload: Uint8Array): Uint8Array<ArrayBuffer> {
-  const enc = new TextEncoder()
-  const parts: number[] = []
-  for (const [k, v] of Object.entries(headers)) {
-    const name = enc.encode(k)
-    const value = enc.encode(v)
-    parts.push(name.length, ...name, 7, value.length >> 8, value.length & 0xff, ...value)
-  }
-  const headerBytes = Uint8Array.from(parts)
-  const total = PRELUDE + headerBytes.length + payload.length + 4
-  const out = new Uint8Array(total)
-  const view = new DataView(out.buffer)
-  view.setUint32(0, total)
-  view.setUint32(4, headerBytes.length)
-  view.setUint32(8, crc32(out.subarray(0, 8)))
-  out.set(headerBytes, PRELUDE)
-  out.set(payload, PRELUDE + headerBytes.length)
-  view.setUint32(total - 4, crc32(out.subarray(0, total - 4)))
-  return out
-}
