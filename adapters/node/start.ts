@@ -22,9 +22,13 @@ import { fleetView } from '../../src/telemetry/fleet-view.ts'
 import type { FleetView } from '../../src/telemetry/metrics.ts'
 import { packageRanks } from '../../src/usage/package-ranks.ts'
 import { useRankSource } from '../../src/usage/tokens.ts'
+import { readFile } from 'node:fs/promises'
+import { setWebIdentityTokenReader } from '../../src/providers/bedrock/credentials.ts'
 
 // Exact token counts load the tokenizer's tables from the js-tiktoken package, on first use.
 useRankSource(packageRanks)
+// Bedrock on EKS (IRSA): the web-identity token file EKS mounts, read afresh at each STS exchange.
+setWebIdentityTokenReader((path) => readFile(path, 'utf8'))
 
 export interface StartOptions {
   /** A config file to serve and watch; the embedded demo config when absent. */

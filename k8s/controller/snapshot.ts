@@ -16,6 +16,7 @@ import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
 import { ALLOW_EMPTY } from '../../src/config/guard.ts'
+import { secretRefsOf } from '../../src/config/schema.ts'
 import { modelTest } from '../../src/config/compile-route.ts'
 import { olderFirst, settleModelClaims, type ClaimOutcome, type ModelClaim } from './model-claims.ts'
 
@@ -169,13 +170,15 @@ export class SnapshotBuilder {
       live = routesByAge(withoutLostModels(candidates, claims))
       secrets = {}
       for (const c of live) {
-        const ref = c.doc.kind === 'InferenceBackend' ? c.doc.spec.external?.apiKeySecret : undefined
-        if (!ref) continue
+        if (c.doc.kind !== 'InferenceBackend') continue
         const ns = c.doc.metadata.namespace ?? 'default'
-        const value = view.secret(ns, ref.name)?.data?.[ref.key]
-        note(c.key).secretProblem = value !== undefined ? undefined : secretProblem(view, ns, ref)
-        // Keyed by namespace: a backend can only ever be handed a Secret of its own namespace.
-        if (value !== undefined) secrets[clusterSecretKey(ns, ref)] = Buffer.from(value, 'base64').toString('utf8')
+        note(c.key).secretProblem = undefined
+        for (const ref of secretRefsOf(c.doc.spec.external)) {
+          const value = view.secret(ns, ref.name)?.data?.[ref.key]
+          if (value === undefined) note(c.key).secretProblem ??= secretProblem(view, ns, ref)
+          // Keyed by namespace: a backend can only ever be handed a Secret of its own namespace.
+          else secrets[clusterSecretKey(ns, ref)] = Buffer.from(value, 'base64').toString('utf8')
+        }
       }
       try {
         const docs = live.map((c, i) => ({ index: i + 1, resource: c.doc }))

@@ -13,7 +13,7 @@ import { durationMs } from './duration.ts'
 
 export type { WeightedRef, Rule, FailoverPolicy, Experiment }
 
-export type ProviderName = 'openai' | 'azure-openai' | 'anthropic' | 'kserve' | 'demo' | 'cohere' | 'mistral'
+export type ProviderName = 'openai' | 'azure-openai' | 'anthropic' | 'kserve' | 'demo' | 'cohere' | 'mistral' | 'bedrock'
 
 export interface Backend {
   name: string
@@ -33,7 +33,18 @@ export interface Backend {
   maxConcurrency: number
   priority: number
   contextWindow?: number
+  /** Bedrock: the region and credentials its requests are signed with. */
+  aws?: AwsSettings
   spec: BackendSpec
+}
+
+export interface AwsSettings {
+  region: string
+  accessKeyId?: string
+  secretAccessKey?: string
+  sessionToken?: string
+  /** IRSA (EKS): no keys, a role to assume with the mounted token (AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE). */
+  webIdentity?: { roleArn: string; tokenFile: string; sessionName: string; stsUrl?: string }
 }
 
 export interface Route {
@@ -264,6 +275,7 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
   switch (spec.type) {
     case 'external': {
       const ext = spec.external!
+      if (ext.provider === 'bedrock') return compileBedrock(common, ext, secrets, warnings, clusterSecrets)
       const root = trimSlash(ext.url)
       const provider: ProviderName = ext.provider === 'anthropic' ? 'anthropic' : ext.provider === 'azure-openai' ? 'azure-openai' : ext.provider === 'mistral' ? 'mistral' : ext.provider === 'cohere' ? cohereProvider(root) : 'openai'
       let apiKey: string | undefined
@@ -300,6 +312,49 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
     case 'demo':
       return { ...common, provider: 'demo', baseUrl: 'demo:', rootUrl: 'demo:' }
   }
+}
+
+/**
+ * Bedrock: url is the runtime endpoint (https://bedrock-runtime.{region}.amazonaws.com); credentials from the three secrets, else the
+ * gateway's own AWS_* environment (its identity, like any AWS SDK's default chain).
+ */
+function compileBedrock(common: Omit<Backend, 'provider' | 'baseUrl' | 'rootUrl'>, ext: NonNullable<BackendSpec['external']>, secrets: SecretLookup, warnings: string[], clusterSecrets?: ClusterSecretLookup): Backend {
+  const { name, namespace } = common
+  const region = ext.region!
+  const root = trimSlash(ext.url)
+  const missing: string[] = []
+  const read = (ref: { name: string; key: string } | undefined, env: string, required: boolean): string | undefined => {
+    let v: string | undefined
+    let where: string
+    if (ref && clusterSecrets) {
+      v = clusterSecrets(namespace, ref)
+      where = `Secret ${namespace}/${ref.name} key "${ref.key}"`
+    } else {
+      where = ref ? secretEnvName(ref) : env
+      v = secrets(where)
+    }
+    if (!v && (required || ref)) missing.push(where)
+    return v || undefined
+  }
+  const explicit = !!ext.accessKeyIdSecret
+  const aws: AwsSettings = {
+    region,
+    accessKeyId: read(ext.accessKeyIdSecret, 'AWS_ACCESS_KEY_ID', true),
+    secretAccessKey: read(ext.secretAccessKeySecret, 'AWS_SECRET_ACCESS_KEY', true),
+    sessionToken: read(ext.sessionTokenSecret, 'AWS_SESSION_TOKEN', false),
+  }
+  // Outside explicit secrets, a session token from the environment only counts with its keys.
+  if (!explicit && !aws.accessKeyId) aws.sessionToken = undefined
+  const roleArn = secrets('AWS_ROLE_ARN')
+  const tokenFile = secrets('AWS_WEB_IDENTITY_TOKEN_FILE')
+  if (!explicit && !aws.accessKeyId && roleArn && tokenFile) {
+    // No keys but IRSA's pair: the role is assumed at the first request (src/providers/bedrock/credentials.ts).
+    missing.length = 0
+    aws.webIdentity = { roleArn, tokenFile, sessionName: secrets('AWS_ROLE_SESSION_NAME') || `kortex-${name}`, stsUrl: secrets('AWS_STS_ENDPOINT') || undefined }
+  }
+  const missingSecret = missing.length ? missing.join(', ') : undefined
+  if (missingSecret) warnings.push(`backend "${namespace}/${name}": AWS credentials missing (set ${missingSecret}); requests to it will fail with 503`)
+  return { ...common, provider: 'bedrock', baseUrl: root, rootUrl: root, model: ext.model, missingSecret, headers: { ...ext.headers }, aws }
 }
 
 /** OpenAI-style bases end in a version segment; add `/v1` only when the URL has no path at all. */

@@ -25,6 +25,13 @@ const name = z.string().min(1)
 
 export const secretRef = z.strictObject({ name, key: name })
 
+type SecretRef = z.infer<typeof secretRef>
+/** Every Secret an external backend names (its key; Bedrock's access keys): what the controller must fetch for it. */
+export function secretRefsOf(external: { apiKeySecret?: SecretRef; accessKeyIdSecret?: SecretRef; secretAccessKeySecret?: SecretRef; sessionTokenSecret?: SecretRef } | undefined): SecretRef[] {
+  if (!external) return []
+  return [external.apiKeySecret, external.accessKeyIdSecret, external.secretAccessKeySecret, external.sessionTokenSecret].filter((r): r is SecretRef => !!r)
+}
+
 export const metadata = z.looseObject({
   name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS-1123 name (lowercase letters, digits, - and .)'),
   namespace: z.string().optional(),
@@ -45,7 +52,7 @@ export const backendSpec = z.strictObject({
   external: z
     .strictObject({
       url: z.url({ protocol: /^https?$/ }),
-      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'mistral', 'custom']).default('openai'),
+      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'mistral', 'custom', 'bedrock']).default('openai'),
       apiKeySecret: secretRef.optional(),
       model: z.string().optional(),
       /** Azure OpenAI: the api-version query parameter (deployment URLs). */
@@ -61,6 +68,18 @@ export const backendSpec = z.strictObject({
       responsesApi: anyCase(['native', 'translate']).default('translate'),
       /** Mistral: inject Mistral's safety prompt before every conversation (its `safe_prompt`). */
       safePrompt: z.boolean().optional(),
+      /** AWS Bedrock: the region the signature is scoped to (not read from url: VPC endpoints and proxies hide it). */
+      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region like "us-east-1"').optional(),
+      /** AWS Bedrock credentials; all absent: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN from the environment. */
+      accessKeyIdSecret: secretRef.optional(),
+      secretAccessKeySecret: secretRef.optional(),
+      sessionTokenSecret: secretRef.optional(),
+    })
+    .superRefine((e, ctx) => {
+      if (e.provider === 'bedrock' && !e.region) ctx.addIssue({ code: 'custom', path: ['region'], message: 'provider bedrock needs a region (e.g. "us-east-1")' })
+      if (e.provider === 'bedrock' && !e.accessKeyIdSecret !== !e.secretAccessKeySecret) {
+        ctx.addIssue({ code: 'custom', path: [e.accessKeyIdSecret ? 'secretAccessKeySecret' : 'accessKeyIdSecret'], message: 'accessKeyIdSecret and secretAccessKeySecret go together' })
+      }
     })
     .optional(),
   kserve: z

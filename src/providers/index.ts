@@ -7,6 +7,7 @@ import { kserve } from './kserve/index.ts'
 import { demo } from './demo/index.ts'
 import { cohere } from './cohere/index.ts'
 import { mistral } from './mistral/index.ts'
+import { bedrock } from './bedrock/index.ts'
 
 export const providers: Record<ProviderName, Provider> = {
   openai,
@@ -16,4 +17,5 @@ export const providers: Record<ProviderName, Provider> = {
   demo,
   cohere,
   mistral,
+  bedrock,
 }

@@ -20,7 +20,8 @@ export interface Probe {
 
 /** How to probe a backend for free; undefined for demo backends (always healthy). */
 export function probeFor(backend: Backend): Probe | undefined {
-  if (backend.provider === 'demo') return undefined
+  // Bedrock's runtime has no free unsigned endpoint: probed only where healthCheck.path names one.
+  if (backend.provider === 'demo' || (backend.provider === 'bedrock' && !backend.spec.healthCheck?.path)) return undefined
   const init = { method: 'GET', headers: probeHeaders(backend) }
   const path = backend.spec.healthCheck?.path
   if (path) return { url: joinPath(backend.rootUrl, path), init, ok: readyBody(false) }

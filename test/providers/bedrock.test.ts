@@ -1,0 +1,161 @@
+// The Bedrock provider's pieces: Signature V4 as aws4fetch makes it (against
+// AWS's published test vector), the event-stream decoder against frames made
+// by independent code (node:zlib's CRC32), the Converse request and answer
+// translation, and the exception names classified.
+import { crc32 as zlibCrc32 } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { AwsV4Signer } from 'aws4fetch'
+import { crc32, eventStreamDecoder, type EventMessage } from '../../src/providers/bedrock/eventstream.ts'
+import { SERVICE, modelPath } from '../../src/providers/bedrock/sign.ts'
+import { toConverseRequest } from '../../src/providers/bedrock/request.ts'
+import { toOpenAIResponse, toOpenAIUsage } from '../../src/providers/bedrock/response.ts'
+import { classify } from '../../src/providers/bedrock/errors.ts'
+import { frame } from '../upstreams/bedrock.ts'
+
+describe('Signature V4', () => {
+  it("aws4fetch reproduces AWS's get-vanilla test vector", async () => {
+    // AWS Signature Version 4 test suite, get-vanilla: GET / on example.amazonaws.com at 20150830T123600Z.
+    const signed = await new AwsV4Signer({
+      method: 'GET',
+      url: 'https://example.amazonaws.com/',
+      accessKeyId: 'AKIDEXAMPLE',
+      secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+      service: 'service',
+      region: 'us-east-1',
+      datetime: '20150830T123600Z',
+    }).sign()
+    expect(signed.headers.get('authorization')).toBe(
+      'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31',
+    )
+  })
+
+  it("a Bedrock request is scoped to the backend's region and the bedrock service, the model id escaped in the path", async () => {
+    const url = modelPath('https://bedrock-runtime.eu-west-1.amazonaws.com', 'anthropic.claude-3-haiku-20240307-v1:0', 'converse')
+    expect(url).toBe('https://bedrock-runtime.eu-west-1.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse')
+    const signed = await new AwsV4Signer({ method: 'POST', url, body: '{}', accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret', service: SERVICE, region: 'eu-west-1', datetime: '20260101T000000Z' }).sign()
+    expect(signed.headers.get('authorization')).toContain('Credential=AKIDEXAMPLE/20260101/eu-west-1/bedrock/aws4_request')
+  })
+})
+
+async function decode(bytes: Uint8Array, step: number): Promise<EventMessage[]> {
+  const chunks: Uint8Array[] = []
+  for (let i = 0; i < bytes.length; i += step) chunks.push(bytes.subarray(i, i + step))
+  const src = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const ch of chunks) c.enqueue(ch)
+      c.close()
+    },
+  })
+  const out: EventMessage[] = []
+  const reader = src.pipeThrough(eventStreamDecoder()).getReader()
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) return out
+    out.push(value)
+  }
+}
+
+describe('event stream decoder', () => {
+  it('computes the IEEE CRC32 (check value of "123456789")', () => {
+    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926)
+    const b = new TextEncoder().encode('Bedrock event stream')
+    expect(crc32(b)).toBe(zlibCrc32(b))
+  })
+
+  const two = new Uint8Array(
+    Buffer.concat([
+      frame({ ':event-type': 'messageStart', ':content-type': 'application/json', ':message-type': 'event' }, { role: 'assistant' }),
+      frame({ ':event-type': 'contentBlockDelta', ':content-type': 'application/json', ':message-type': 'event' }, { contentBlockIndex: 0, delta: { text: 'Hi ✓' } }),
+    ]),
+  )
+
+  for (const step of [1, 7, 1000]) {
+    it(`reads frames split every ${step} bytes`, async () => {
+      const msgs = await decode(two, step)
+      expect(msgs.map((m) => m.headers[':event-type'])).toEqual(['messageStart', 'contentBlockDelta'])
+      expect(JSON.parse(new TextDecoder().decode(msgs[1]!.payload))).toEqual({ contentBlockIndex: 0, delta: { text: 'Hi ✓' } })
+      expect(msgs[1]!.headers[':message-type']).toBe('event')
+    })
+  }
+
+  it('refuses a message whose CRC is wrong', async () => {
+    const bad = frame({ ':event-type': 'contentBlockDelta', ':message-type': 'event' }, { delta: { text: 'x' } }, true)
+    await expect(decode(new Uint8Array(bad), 5)).rejects.toThrow(/message CRC32/)
+  })
+
+  it('refuses a prelude whose CRC is wrong, before waiting for a length it cannot trust', async () => {
+    const bad = new Uint8Array(frame({ ':event-type': 'messageStart' }, { role: 'assistant' }))
+    bad[2] = bad[2]! ^ 0x40 // the total length, now huge
+    await expect(decode(bad, 64)).rejects.toThrow(/prelude CRC32/)
+  })
+
+  it('refuses a body that ends inside a message', async () => {
+    await expect(decode(two.subarray(0, two.length - 3), 16)).rejects.toThrow(/cut off/)
+  })
+})
+
+describe('Converse translation', () => {
+  it('puts system apart, maps inference settings and tools, keeps tool calls and results as blocks', () => {
+    const r = toConverseRequest({
+      model: 'm',
+      max_tokens: 300,
+      temperature: 0.5,
+      top_p: 0.9,
+      stop: ['END'],
+      tool_choice: 'required',
+      tools: [{ type: 'function', function: { name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { location: { type: 'string' } } } } }],
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'weather?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
+      ],
+    })
+    expect(r).toEqual({
+      system: [{ text: 'Be brief.' }],
+      messages: [
+        { role: 'user', content: [{ text: 'weather?' }] },
+        { role: 'assistant', content: [{ toolUse: { toolUseId: 'c1', name: 'get_weather', input: { location: 'Paris' } } }] },
+        { role: 'user', content: [{ toolResult: { toolUseId: 'c1', content: [{ text: 'sunny' }] } }] },
+      ],
+      inferenceConfig: { maxTokens: 300, temperature: 0.5, topP: 0.9, stopSequences: ['END'] },
+      toolConfig: {
+        tools: [{ toolSpec: { name: 'get_weather', description: 'Weather', inputSchema: { json: { type: 'object', properties: { location: { type: 'string' } } } } } }],
+        toolChoice: { any: {} },
+      },
+    })
+  })
+
+  it('sends no maxTokens the client did not ask for, and no tools for tool_choice none', () => {
+    const r = toConverseRequest({ model: 'm', tool_choice: 'none', tools: [{ type: 'function', function: { name: 'f' } }], messages: [{ role: 'user', content: 'hi' }] })
+    expect(r.inferenceConfig).toBeUndefined()
+    expect(r.toolConfig).toBeUndefined()
+  })
+
+  it('an image URL is refused as a client error (Converse takes bytes only)', () => {
+    expect(() => toConverseRequest({ model: 'm', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }] })).toThrow(/base64/)
+  })
+
+  it('maps stop reasons and counts cache reads and writes as prompt tokens', () => {
+    const r = toOpenAIResponse({ output: { message: { role: 'assistant', content: [{ text: 'a' }, { toolUse: { toolUseId: 't', name: 'f', input: { x: 1 } } }] } }, stopReason: 'tool_use', usage: { inputTokens: 5, outputTokens: 2, cacheReadInputTokens: 10, cacheWriteInputTokens: 3 } }, 'm')
+    expect(r).toMatchObject({ choices: [{ finish_reason: 'tool_calls', message: { content: 'a', tool_calls: [{ id: 't', function: { name: 'f', arguments: '{"x":1}' } }] } }] })
+    expect(toOpenAIUsage({ inputTokens: 5, outputTokens: 2, cacheReadInputTokens: 10, cacheWriteInputTokens: 3 })).toMatchObject({ prompt_tokens: 18, completion_tokens: 2, total_tokens: 20, prompt_tokens_details: { cached_tokens: 10 }, cache_creation_input_tokens: 3 })
+    const finish = (s: string) => (toOpenAIResponse({ output: { message: { role: 'assistant', content: [] } }, stopReason: s }, 'm') as any).choices[0].finish_reason
+    expect(['end_turn', 'max_tokens', 'stop_sequence', 'guardrail_intervened', 'content_filtered'].map(finish)).toEqual(['stop', 'length', 'stop', 'content_filter', 'content_filter'])
+  })
+})
+
+describe('Bedrock exceptions', () => {
+  it.each([
+    ['ThrottlingException', 'Too many requests', 429, 'rate_limit'],
+    ['ValidationException', 'Input is too long for requested model.', 400, 'context_window'],
+    ['ValidationException', 'Malformed input request', 400, 'bad_request'],
+    ['ModelNotReadyException', 'Model is not ready', 429, 'server'],
+    ['ServiceUnavailableException', 'Service unavailable', 503, 'server'],
+    ['InternalServerException', 'Internal error', 500, 'server'],
+    ['AccessDeniedException', "You don't have access", 403, 'auth'],
+    ['throttlingException', 'in a stream', undefined, 'rate_limit'],
+  ] as const)('%s (%s) is %s', (name, message, status, cls) => {
+    expect(classify(name, message, status)).toBe(cls)
+  })
+})
