@@ -5,6 +5,7 @@ import { azureOpenAI } from './azure/index.ts'
 import { anthropic } from './anthropic/index.ts'
 import { kserve } from './kserve/index.ts'
 import { demo } from './demo/index.ts'
+import { gemini, vertex } from './gemini/index.ts'
 
 export const providers: Record<ProviderName, Provider> = {
   openai,
@@ -12,4 +13,6 @@ export const providers: Record<ProviderName, Provider> = {
   anthropic,
   kserve,
   demo,
+  gemini,
+  vertex,
 }
