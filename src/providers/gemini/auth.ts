@@ -137,7 +137,7 @@ export function serviceAccountTokens(key: ServiceAccountKey, scope = CLOUD_PLATF
   return new TokenSource(async (fetch) => {
     const assertion = await signAssertion(key, scope, now())
     const body = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion })
-    return requestToken(fetch, key.token_uri, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })
+    return requestToken(fetch, key.token_uri, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() })
   }, now)
 }
 

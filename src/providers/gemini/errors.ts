@@ -14,6 +14,7 @@ export function classifyGoogleError(httpStatus: number, error: Obj | undefined, 
   const code = typeof error?.code === 'number' ? error.code : httpStatus
   let cls: FailureClass
   if (status === 'RESOURCE_EXHAUSTED' || code === 429) cls = 'rate_limit'
+  else if (reasons(error).includes('API_KEY_INVALID')) cls = 'auth' // a bad key is a 400 INVALID_ARGUMENT
   else if (status === 'UNAUTHENTICATED' || status === 'PERMISSION_DENIED' || code === 401 || code === 403) cls = /billing/i.test(message) ? 'billing' : 'auth'
   else if ((status === 'INVALID_ARGUMENT' || code === 400) && TOKEN_LIMIT.test(message)) cls = 'context_window'
   else if (status === 'FAILED_PRECONDITION' && /billing/i.test(message)) cls = 'billing'
@@ -21,6 +22,10 @@ export function classifyGoogleError(httpStatus: number, error: Obj | undefined, 
   else cls = 'bad_request'
   return new UpstreamError(cls, message, httpStatus, retryAfter, status, undefined)
 }
+
+/** The google.rpc.ErrorInfo reasons in the error's details. */
+const reasons = (error: Obj | undefined): string[] =>
+  Array.isArray(error?.details) ? error.details.map((d: Obj) => d?.reason).filter((r: unknown): r is string => typeof r === 'string') : []
 
 /** Classify a non-2xx answer from a Google endpoint; `secret` is scrubbed from the message passed on. */
 export async function fromGoogleResponse(res: Response, secret?: string): Promise<UpstreamError> {
