@@ -10,7 +10,7 @@ let up: GeminiUpstream
 let k: TestKortex
 let client: OpenAI
 
-const backend = (name: string, provider: 'gemini' | 'vertex', mode: string) => `---
+const backend = (name: string, provider: 'gemini' | 'vertex', mode: string, model = 'gemini-2.5-flash') => `---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend
 metadata: { name: ${name} }
@@ -19,7 +19,7 @@ spec:
   external:
     url: ${up.base(mode)}
     provider: ${provider === 'gemini' ? 'Gemini' : 'vertex'}
-    model: gemini-2.5-flash
+    model: ${model}
     ${provider === 'gemini' ? 'apiKeySecret: { name: gemini, key: api-key }' : 'apiKeySecret: { name: vertex-sa, key: key.json }\n    project: test-project\n    location: us-central1'}
   cost: { inputTokenCost: "0.0003", cachedInputTokenCost: "0.000075", outputTokenCost: "0.0025" }
 `
@@ -50,13 +50,16 @@ spec: { auth: { open: true } }
       backend('gemini-safety', 'gemini', 'safety') +
       backend('vertex-ok', 'vertex', 'ok') +
       backend('vertex-blocked', 'vertex', 'blocked') +
+      backend('vertex-claude', 'vertex', 'ok', 'claude-sonnet-4-5@20250929') +
+      route('claude', 'vertex-claude') +
       route('gemini', 'gemini-ok') +
       route('vertex', 'vertex-ok') +
       route('busy', 'gemini-429', ['vertex-ok']) +
       route('too-long', 'gemini-context', ['vertex-ok']) +
       route('blocked', 'gemini-blocked', ['vertex-ok']) +
       route('blocked-stream', 'vertex-blocked', ['gemini-ok']) +
-      route('safety', 'gemini-safety'),
+      route('safety', 'gemini-safety') +
+      route('priced', 'gemini-ok'),
   )
   client = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: 'client-key', maxRetries: 0 })
 })
@@ -209,13 +212,32 @@ it('embeddings: batchEmbedContents for Gemini, predict for Vertex, as an OpenAI 
 })
 
 it('cost: cached prompt tokens priced apart, thinking tokens as output, the same for a whole answer and a stream', async () => {
-  const ours = () => k.records.filter((x) => x.type === 'cost' && x.model === 'gemini')
+  const ours = () => k.records.filter((x) => x.type === 'cost' && x.model === 'priced')
   const before = ours().length
-  await client.chat.completions.create({ model: 'gemini', messages: [{ role: 'user', content: 'price me' }] })
-  const s = await client.chat.completions.create({ model: 'gemini', stream: true, messages: [{ role: 'user', content: 'price me too' }] })
+  await client.chat.completions.create({ model: 'priced', messages: [{ role: 'user', content: 'price me' }] })
+  const s = await client.chat.completions.create({ model: 'priced', stream: true, messages: [{ role: 'user', content: 'price me too' }] })
   for await (const _ of s) void _
   // 20 plain input × 0.0000003 + 100 cached × 0.000000075 + (15 + 5 thinking) output × 0.0000025
   // = 0.000006 + 0.0000075 + 0.00005 = 0.0000635
   await eventually(() => ours().length === before + 2)
   for (const c of ours().slice(before)) expect(c).toMatchObject({ inputTokens: 120, outputTokens: 20, cachedInputTokens: 100, cost: '0.0000635', currency: 'USD', estimated: false })
+})
+
+it('Claude on Vertex: rawPredict with the Anthropic Messages body, whole and streamed', async () => {
+  const r = await client.chat.completions.create({ model: 'claude', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hi' }] })
+  expect(r.choices[0]!.message.content).toBe('Hello from Claude')
+  expect(r.usage).toMatchObject({ prompt_tokens: 20, completion_tokens: 6 })
+  expect(up.last!.path).toBe('/v1/projects/test-project/locations/us-central1/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict')
+  expect(up.last!.body).toMatchObject({ anthropic_version: 'vertex-2023-10-16', system: 'Be brief.', messages: [{ role: 'user' }] })
+  expect(up.last!.headers.authorization).toMatch(/^Bearer ya29\./)
+  const s = await client.chat.completions.create({ model: 'claude', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] })
+  let text = ''
+  let usage: OpenAI.CompletionUsage | null | undefined
+  for await (const c of s) {
+    text += c.choices[0]?.delta?.content ?? ''
+    if (c.usage) usage = c.usage
+  }
+  expect(text).toBe('Hello from Claude')
+  expect(usage?.completion_tokens).toBe(6)
+  expect(up.last!.path).toMatch(/:streamRawPredict$/)
 })

@@ -89,6 +89,32 @@ function streamEvents(body: any, mode: string): object[] {
   })
 }
 
+/** Claude on Vertex: the Messages API answer, whole or as its SSE events; the body must carry Vertex's anthropic_version and no model. */
+function claudeAnswer(res: ServerResponse, body: any, stream: boolean) {
+  if (body.anthropic_version !== 'vertex-2023-10-16' || 'model' in body) {
+    res.writeHead(400, { 'content-type': 'application/json' })
+    return res.end(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'anthropic_version: vertex-2023-10-16 required; model: Extra inputs are not permitted' } }))
+  }
+  const usage = { input_tokens: 20, output_tokens: 6 }
+  const msg = { id: 'msg_vrtx_01', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [{ type: 'text', text: 'Hello from Claude' }], stop_reason: 'end_turn', stop_sequence: null, usage }
+  if (!stream) {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    return res.end(JSON.stringify(msg))
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream' })
+  const events: Array<[string, object]> = [
+    ['message_start', { type: 'message_start', message: { ...msg, content: [], stop_reason: null, usage: { input_tokens: 20, output_tokens: 1 } } }],
+    ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
+    ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hello from ' } }],
+    ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Claude' } }],
+    ['content_block_stop', { type: 'content_block_stop', index: 0 }],
+    ['message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 6 } }],
+    ['message_stop', { type: 'message_stop' }],
+  ]
+  for (const [e, d] of events) res.write(`event: ${e}\ndata: ${JSON.stringify(d)}\n\n`)
+  res.end()
+}
+
 export async function startGeminiUpstream(): Promise<GeminiUpstream> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } })
   const requests: Recorded[] = []
@@ -136,7 +162,8 @@ export async function startGeminiUpstream(): Promise<GeminiUpstream> {
       return send(res, 400, googleError(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.'))
     }
     requests.push({ path: rest, headers: req.headers, body })
-    const vertex = /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/[^/:]+:/.test(rest)
+    const claude = /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/anthropic\/models\/[^/:]+:(stream)?[rR]awPredict$/.exec(rest)
+    const vertex = !!claude || /^\/v1\/projects\/[^/]+\/locations\/[^/]+\/publishers\/google\/models\/[^/:]+:/.test(rest)
     const gemini = /^\/v1beta\/models\/[^/:]+:/.test(rest)
     if (!vertex && !gemini) return send(res, 404, googleError(404, 'NOT_FOUND', `Requested entity was not found: ${rest}`))
     if (gemini && req.headers['x-goog-api-key'] !== API_KEY) {
@@ -147,6 +174,7 @@ export async function startGeminiUpstream(): Promise<GeminiUpstream> {
       const exp = bearer ? issued.get(bearer) : undefined
       if (!exp || exp <= Date.now()) return send(res, 401, googleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token.'))
     }
+    if (claude) return claudeAnswer(res, body, !!claude[1])
     const err = ERRORS[mode]
     if (err) return send(res, err[0], googleError(...err))
     if (rest.endsWith(':batchEmbedContents')) {

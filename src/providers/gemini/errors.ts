@@ -5,7 +5,7 @@ import { UpstreamError, parseRetryAfter, type FailureClass } from '../errors.ts'
 
 type Obj = Record<string, any>
 
-const TOKEN_LIMIT = /token count|tokens? (?:allowed|limit)|exceeds the maximum number of tokens|context (?:window|length)|input is too long|too many tokens/i
+const TOKEN_LIMIT = /token count|tokens? (?:allowed|limit)|exceeds the maximum number of tokens|context (?:window|length)|input is too long|prompt is too long|too many tokens/i
 
 export function classifyGoogleError(httpStatus: number, error: Obj | undefined, secret?: string, retryAfter?: number): UpstreamError {
   const status = typeof error?.status === 'string' ? error.status : undefined

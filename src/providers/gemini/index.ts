@@ -6,9 +6,11 @@
 // Streams use :streamGenerateContent?alt=sse. Chat requests are translated
 // (request.ts) and answers read back (response.ts, stream.ts); embeddings go
 // to batchEmbedContents (Gemini) or predict (Vertex) (embeddings.ts).
+// Claude models on Vertex go through the Anthropic translator (anthropic.ts).
 import { UpstreamError } from '../errors.ts'
 import { isEventStream, readJsonObject } from '../http.ts'
 import type { Provider, ProviderResult, UpstreamCall } from '../types.ts'
+import { claudeOnVertex, isClaude } from './anthropic.ts'
 import { embed } from './embeddings.ts'
 import { toGeminiRequest } from './request.ts'
 import { isGenerateContentResponse, isGoogleError, toOpenAIResponse } from './response.ts'
@@ -17,6 +19,7 @@ import { modelUrl, postGoogle, type GoogleFlavor } from './transport.ts'
 
 async function chat(flavor: GoogleFlavor, call: UpstreamCall): Promise<ProviderResult> {
   const model = String(call.body.model ?? call.backend.model ?? '')
+  if (flavor === 'vertex' && isClaude(model)) return claudeOnVertex(call, model)
   const body = toGeminiRequest(call.body)
   const base = modelUrl(flavor, call.backend, model)
   const url = call.stream ? `${base}:streamGenerateContent?alt=sse` : `${base}:generateContent`

@@ -9,13 +9,14 @@ import { fromGoogleResponse } from './errors.ts'
 export type GoogleFlavor = 'gemini' | 'vertex'
 
 /** The model's resource URL, to which `:method` is appended. */
-export function modelUrl(flavor: GoogleFlavor, backend: Backend, model: string): string {
+export function modelUrl(flavor: GoogleFlavor, backend: Backend, model: string, publisher = 'google'): string {
   const root = backend.baseUrl.replace(/\/+$/, '')
-  const id = encodeURIComponent(model.replace(/^(?:publishers\/google\/)?models\//, ''))
+  // Vertex spells versions claude-sonnet-4-5@20250929: the @ stays as it is.
+  const id = encodeURIComponent(model.replace(/^(?:publishers\/[^/]+\/)?models\//, '')).replace(/%40/g, '@')
   if (flavor === 'gemini') return `${/\/v1(beta)?$/.test(root) ? root : `${root}/v1beta`}/models/${id}`
   const ext = backend.spec.external
   const base = /\/v1(beta1)?$/.test(root) ? root : `${root}/v1`
-  return `${base}/projects/${encodeURIComponent(ext?.project ?? '')}/locations/${encodeURIComponent(ext?.location ?? '')}/publishers/google/models/${id}`
+  return `${base}/projects/${encodeURIComponent(ext?.project ?? '')}/locations/${encodeURIComponent(ext?.location ?? '')}/publishers/${publisher}/models/${id}`
 }
 
 async function headers(flavor: GoogleFlavor, call: UpstreamCall): Promise<Headers> {
