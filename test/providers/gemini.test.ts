@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { toGeminiRequest } from '../../src/providers/gemini/request.ts'
 import { classifyGoogleError } from '../../src/providers/gemini/errors.ts'
 import { openStream } from '../../src/providers/gemini/stream.ts'
+import { toOpenAIResponse } from '../../src/providers/gemini/response.ts'
 import { UpstreamError } from '../../src/providers/errors.ts'
 import { ConfigError, parseConfigText } from '../../src/config/load.ts'
 import { buildConfig } from '../../src/config/source.ts'
@@ -94,6 +95,18 @@ describe('stream', () => {
     const out = await read(await openStream(body(chunk('Hi'), err), 'm', new AbortController().signal))
     expect(out).toContain('"code":"rate_limit_exceeded"')
     expect(out).not.toContain('[DONE]')
+  })
+
+  it('a complete stream ends with the usage chunk and [DONE]; without usageMetadata, no invented zeros', async () => {
+    const usage = { promptTokenCount: 7, candidatesTokenCount: 2, totalTokenCount: 9 }
+    const full = await read(await openStream(body(chunk('Hel'), `data: ${JSON.stringify({ candidates: [{ content: { role: 'model', parts: [{ text: 'lo' }] }, finishReason: 'MAX_TOKENS', index: 0 }], usageMetadata: usage })}\r\n\r\n`), 'm', new AbortController().signal))
+    expect(full).toContain('"finish_reason":"length"')
+    expect(full).toContain('"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9')
+    expect(full.endsWith('data: [DONE]\n\n')).toBe(true)
+    const bare = await read(await openStream(body(chunk('Hi', { finishReason: 'STOP' })), 'm', new AbortController().signal))
+    expect(bare).not.toContain('"usage"')
+    expect(bare).toContain('[DONE]')
+    expect(toOpenAIResponse({ candidates: [{ content: { parts: [{ text: 'x' }] }, finishReason: 'STOP' }] }, 'm').usage).toBeUndefined()
   })
 
   it('an error event before any content is thrown, so another backend can be tried', async () => {

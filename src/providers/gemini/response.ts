@@ -89,12 +89,14 @@ export function toOpenAIResponse(r: Obj, model: string, now = Date.now()): Recor
   const { text, calls } = readParts(cand?.content?.parts)
   const message: Record<string, unknown> = { role: 'assistant', content: text || (calls.length ? null : ''), refusal: null }
   if (calls.length) message.tool_calls = calls
-  return {
+  const out: Record<string, unknown> = {
     id: typeof r.responseId === 'string' && r.responseId ? `chatcmpl-${r.responseId}` : `chatcmpl-${crypto.randomUUID()}`,
     object: 'chat.completion',
     created: Math.floor(now / 1000),
     model: typeof r.modelVersion === 'string' && r.modelVersion ? r.modelVersion : model,
     choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(cand?.finishReason, calls.length > 0) }],
-    usage: toOpenAIUsage(r.usageMetadata),
   }
+  // Without usageMetadata, none rather than zeros: the gateway estimates it instead of billing nothing.
+  if (r.usageMetadata && typeof r.usageMetadata === 'object') out.usage = toOpenAIUsage(r.usageMetadata)
+  return out
 }

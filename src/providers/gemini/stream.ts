@@ -59,7 +59,8 @@ export class StreamTranslator {
       this.fail(out, new UpstreamError('bad_response', 'upstream stream ended early, before a finishReason'), 'upstream_stream_truncated')
       return out
     }
-    out.push(encodeData({ id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices: [], usage: toOpenAIUsage(this.usage) }))
+    // No usageMetadata at all: no usage chunk, so the gateway estimates rather than bills nothing.
+    if (this.usage) out.push(encodeData({ id: this.id, object: 'chat.completion.chunk', created: this.created, model: this.model, choices: [], usage: toOpenAIUsage(this.usage) }))
     out.push(DONE)
     this.finished = true
     return out
