@@ -20,7 +20,7 @@ spec:
     url: ${up.base(mode)}
     provider: ${provider === 'gemini' ? 'Gemini' : 'vertex'}
     model: ${model}
-    ${provider === 'gemini' ? 'apiKeySecret: { name: gemini, key: api-key }' : 'apiKeySecret: { name: vertex-sa, key: key.json }\n    project: test-project\n    location: us-central1'}
+    ${provider === 'gemini' ? `apiKeySecret: { name: ${mode === 'badkey' ? 'gemini-old' : 'gemini'}, key: api-key }` : 'apiKeySecret: { name: vertex-sa, key: key.json }\n    project: test-project\n    location: us-central1'}
   cost: { inputTokenCost: "0.0003", cachedInputTokenCost: "0.000075", outputTokenCost: "0.0025" }
 `
 const route = (model: string, dflt: string, fallback: string[] = []) => `---
@@ -36,6 +36,7 @@ spec:
 beforeAll(async () => {
   up = await startGeminiUpstream()
   process.env.GEMINI_API_KEY = API_KEY
+  process.env.GEMINI_OLD_API_KEY = 'AIzaSy-revoked'
   process.env.VERTEX_SA_KEY_JSON = up.serviceAccount
   k = await startTestKortex(
     `apiVersion: gateway.kortex.io/v1alpha1
@@ -48,6 +49,7 @@ spec: { auth: { open: true } }
       backend('gemini-context', 'gemini', 'context') +
       backend('gemini-blocked', 'gemini', 'blocked') +
       backend('gemini-safety', 'gemini', 'safety') +
+      backend('gemini-badkey', 'gemini', 'badkey') +
       backend('vertex-ok', 'vertex', 'ok') +
       backend('vertex-blocked', 'vertex', 'blocked') +
       backend('vertex-claude', 'vertex', 'ok', 'claude-sonnet-4-5@20250929') +
@@ -59,7 +61,8 @@ spec: { auth: { open: true } }
       route('blocked', 'gemini-blocked', ['vertex-ok']) +
       route('blocked-stream', 'vertex-blocked', ['gemini-ok']) +
       route('safety', 'gemini-safety') +
-      route('priced', 'gemini-ok'),
+      route('priced', 'gemini-ok') +
+      route('badkey', 'gemini-badkey', ['vertex-ok']),
   )
   client = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: 'client-key', maxRetries: 0 })
 })
@@ -172,6 +175,12 @@ it('a 429 (RESOURCE_EXHAUSTED) fails over to the next backend', async () => {
 it('a prompt over the token limit (INVALID_ARGUMENT) fails over as a context-window error', async () => {
   const r = await client.chat.completions.create({ model: 'too-long', messages: [{ role: 'user', content: 'hi' }] })
   expect(r.choices[0]!.message.content).toBe('Hello from ok')
+})
+
+it('a revoked API key (400 API_KEY_INVALID) is our credentials failing: another backend answers', async () => {
+  const r = await client.chat.completions.create({ model: 'badkey', messages: [{ role: 'user', content: 'hi' }] })
+  expect(r.choices[0]!.message.content).toBe('Hello from ok')
+  expect(up.requests.at(-2)!.headers['x-goog-api-key']).toBe('AIzaSy-revoked')
 })
 
 it('a prompt blocked by safety filters is a clear 400, not an empty answer, and is not retried elsewhere', async () => {
