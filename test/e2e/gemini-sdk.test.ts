@@ -3,7 +3,7 @@
 // never knows it is not talking to OpenAI.
 import OpenAI from 'openai'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { API_KEY, MODEL_VERSION, WEATHER_ARGS, startGeminiUpstream, type GeminiUpstream } from '../upstreams/gemini.ts'
+import { API_KEY, MODEL_VERSION, THOUGHT_SIGNATURE, WEATHER_ARGS, startGeminiUpstream, type GeminiUpstream } from '../upstreams/gemini.ts'
 import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.ts'
 
 let up: GeminiUpstream
@@ -130,7 +130,7 @@ it('tools: a function call comes back as a tool call, and its result goes back a
   expect(second.choices[0]!.message.content).toBe('The tool said: {"temperature":18}')
   expect(up.last!.body.contents).toEqual([
     { role: 'user', parts: [{ text: 'weather in SF?' }] },
-    { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: WEATHER_ARGS } }] },
+    { role: 'model', parts: [{ functionCall: { name: 'get_weather', args: WEATHER_ARGS }, thoughtSignature: THOUGHT_SIGNATURE }] },
     { role: 'user', parts: [{ functionResponse: { name: 'get_weather', response: { temperature: 18 } } }] },
   ])
 })

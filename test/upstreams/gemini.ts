@@ -12,7 +12,8 @@
 // modes: ok, 429, 503, 500, context (INVALID_ARGUMENT, token count too big),
 //        blocked (promptFeedback.blockReason, no candidates), safety (a
 //        candidate stopped by SAFETY), cut (a stream without finishReason).
-// A request with tools is answered with a functionCall, and one whose last
+// A request with tools is answered with a functionCall (with a thoughtSignature
+// that must come back with it in the history, as Gemini 3 wants), and one whose last
 // turn holds a functionResponse with "The tool said: <response>"; a JSON-mode
 // request with JSON fitting its responseJsonSchema.
 import { generateKeyPairSync, verify } from 'node:crypto'
@@ -42,6 +43,8 @@ export const API_KEY = 'AIzaSy-test-not-a-real-key'
 export const WEATHER_ARGS = { location: 'San Francisco, CA', unit: 'celsius' }
 export const USAGE = { promptTokenCount: 120, candidatesTokenCount: 15, totalTokenCount: 140, cachedContentTokenCount: 100, thoughtsTokenCount: 5 }
 export const MODEL_VERSION = 'gemini-2.5-flash-001'
+/** Sent with every function call, and required back with it in the history, as Gemini 3 does. */
+export const THOUGHT_SIGNATURE = 'CiQB0e2Kb7+test/signature=='
 export const SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 
 export const googleError = (code: number, status: string, message: string) => JSON.stringify({ error: { code, message, status } })
@@ -61,7 +64,7 @@ function answer(body: any, mode: string): { parts: object[]; finishReason: strin
   if (response) return { parts: [{ text: `The tool said: ${JSON.stringify(response.response)}` }], finishReason: 'STOP' }
   if (body.tools?.[0]?.functionDeclarations?.length) {
     const name = body.tools[0].functionDeclarations[0].name
-    return { parts: [{ functionCall: { name, args: WEATHER_ARGS } }], finishReason: 'STOP' }
+    return { parts: [{ functionCall: { name, args: WEATHER_ARGS }, thoughtSignature: THOUGHT_SIGNATURE }], finishReason: 'STOP' }
   }
   const g = body.generationConfig ?? {}
   if (g.responseMimeType === 'application/json') return { parts: [{ text: JSON.stringify(g.responseJsonSchema ? sampleOf(g.responseJsonSchema) : { ok: true }) }], finishReason: 'STOP' }
@@ -175,6 +178,8 @@ export async function startGeminiUpstream(): Promise<GeminiUpstream> {
       if (!exp || exp <= Date.now()) return send(res, 401, googleError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token.'))
     }
     if (claude) return claudeAnswer(res, body, !!claude[1])
+    const unsigned = body.contents?.find?.((c: any) => c.role === 'model' && c.parts?.some((p: any) => p.functionCall && p.thoughtSignature !== THOUGHT_SIGNATURE))
+    if (unsigned) return send(res, 400, googleError(400, 'INVALID_ARGUMENT', 'Function call is missing a thought_signature in functionCall parts.'))
     const err = ERRORS[mode]
     if (err) return send(res, err[0], googleError(...err))
     if (rest.endsWith(':batchEmbedContents')) {

@@ -5,6 +5,7 @@
 // function name: Gemini matches them by name, OpenAI by id). Consecutive
 // turns of one role are merged, since Gemini wants them to alternate.
 import { UpstreamError } from '../errors.ts'
+import { THOUGHT_SIGNATURE_SEP } from './response.ts'
 
 type Obj = Record<string, unknown>
 
@@ -12,7 +13,7 @@ export type GeminiPart =
   | { text: string }
   | { inlineData: { mimeType: string; data: string } }
   | { fileData: { mimeType: string; fileUri: string } }
-  | { functionCall: { name: string; args: Obj; id?: string } }
+  | { functionCall: { name: string; args: Obj; id?: string }; thoughtSignature?: string }
   | { functionResponse: { name: string; response: Obj; id?: string } }
 
 export interface GeminiContent {
@@ -66,7 +67,8 @@ export function toGeminiRequest(body: Obj): GeminiRequest {
           m.tool_calls.forEach((c, j) => {
             const call = functionCall(c, `${at}.tool_calls[${j}]`)
             names.set(call.id, call.name)
-            parts.push({ functionCall: { name: call.name, args: call.args } })
+            const sig = call.id.split(THOUGHT_SIGNATURE_SEP)[1]
+            parts.push(sig ? { functionCall: { name: call.name, args: call.args }, thoughtSignature: sig } : { functionCall: { name: call.name, args: call.args } })
           })
         }
         return push('model', parts)

@@ -55,6 +55,13 @@ export function blockedPrompt(r: Obj): UpstreamError | undefined {
 /** A Gemini error object ({"error": {...}}) sent where an answer should be. */
 export const isGoogleError = (o: Obj) => !!o && typeof o.error === 'object' && o.error !== null
 
+/**
+ * Gemini 3 refuses a history whose function calls lack the thoughtSignature
+ * it sent with them; OpenAI has no field for it, so it rides in the tool
+ * call's id, which clients send back as it came.
+ */
+export const THOUGHT_SIGNATURE_SEP = '__thought__'
+
 export interface ToolCall {
   id: string
   type: 'function'
@@ -70,7 +77,9 @@ export function readParts(parts: unknown): { text: string; calls: ToolCall[] } {
     if (!p || p.thought === true) continue
     if (typeof p.text === 'string') text += p.text
     else if (p.functionCall && typeof p.functionCall.name === 'string') {
-      const id = typeof p.functionCall.id === 'string' && p.functionCall.id ? p.functionCall.id : `call_${crypto.randomUUID().replace(/-/g, '')}`
+      const base = typeof p.functionCall.id === 'string' && p.functionCall.id ? p.functionCall.id : `call_${crypto.randomUUID().replace(/-/g, '')}`
+      const sig = typeof p.thoughtSignature === 'string' ? p.thoughtSignature : p.functionCall.thoughtSignature
+      const id = typeof sig === 'string' && sig ? `${base}${THOUGHT_SIGNATURE_SEP}${sig}` : base
       calls.push({ id, type: 'function', function: { name: p.functionCall.name, arguments: JSON.stringify(p.functionCall.args ?? {}) } })
     }
   }
