@@ -10,10 +10,17 @@ import { compileFailover, compileRules, type FailoverPolicy, type Rule, type Wei
 import { fromInline, fromResource, type Experiment } from './compile-experiment.ts'
 import { formatNano, maxCostNano, parseNano } from '../usage/cost.ts'
 import { durationMs } from './duration.ts'
+import { parseServiceAccountKey } from '../providers/gemini/auth.ts'
+
+/** Why a Vertex backend's secret is not a service-account key, if it is not. */
+const serviceAccountProblem = (json: string) => {
+  const k = parseServiceAccountKey(json)
+  return typeof k === 'string' ? k : undefined
+}
 
 export type { WeightedRef, Rule, FailoverPolicy, Experiment }
 
-export type ProviderName = 'openai' | 'azure-openai' | 'anthropic' | 'kserve' | 'demo' | 'cohere' | 'mistral' | 'bedrock'
+export type ProviderName = 'openai' | 'azure-openai' | 'anthropic' | 'kserve' | 'demo' | 'cohere' | 'mistral' | 'bedrock' | 'gemini' | 'vertex'
 
 export interface Backend {
   name: string
@@ -277,7 +284,7 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
       const ext = spec.external!
       if (ext.provider === 'bedrock') return compileBedrock(common, ext, secrets, warnings, clusterSecrets)
       const root = trimSlash(ext.url)
-      const provider: ProviderName = ext.provider === 'anthropic' ? 'anthropic' : ext.provider === 'azure-openai' ? 'azure-openai' : ext.provider === 'mistral' ? 'mistral' : ext.provider === 'cohere' ? cohereProvider(root) : 'openai'
+      const provider: ProviderName = ext.provider === 'anthropic' ? 'anthropic' : ext.provider === 'azure-openai' ? 'azure-openai' : ext.provider === 'mistral' ? 'mistral' : ext.provider === 'gemini' || ext.provider === 'vertex' ? ext.provider : ext.provider === 'cohere' ? cohereProvider(root) : 'openai'
       let apiKey: string | undefined
       let missingSecret: string | undefined
       const ref = ext.apiKeySecret
@@ -293,6 +300,13 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
         if (!apiKey) {
           missingSecret = env
           warnings.push(`backend "${name}": secret ${ref.name}/${ref.key} not found (set ${env}); requests to it will fail with 503`)
+        }
+      }
+      if (provider === 'vertex' && apiKey) {
+        const bad = serviceAccountProblem(apiKey)
+        if (bad) {
+          missingSecret = `a service-account key in secret ${ref!.name}/${ref!.key} (it ${bad})`
+          warnings.push(`backend "${name}": secret ${ref!.name}/${ref!.key} ${bad}; requests to it will fail with 503`)
         }
       }
       return { ...common, provider, baseUrl: openAIBase(root, provider), rootUrl: root, model: ext.model, apiKey, missingSecret, headers: { ...ext.headers } }
@@ -359,6 +373,7 @@ function compileBedrock(common: Omit<Backend, 'provider' | 'baseUrl' | 'rootUrl'
 
 /** OpenAI-style bases end in a version segment; add `/v1` only when the URL has no path at all. */
 function openAIBase(root: string, provider: ProviderName): string {
+  if (provider === 'gemini' || provider === 'vertex') return root
   if (provider === 'anthropic') return root.replace(/\/v1$/, '')
   if (provider === 'cohere') return root.replace(/\/v[12]$/, '')
   if (provider === 'azure-openai') return root

@@ -52,13 +52,17 @@ export const backendSpec = z.strictObject({
   external: z
     .strictObject({
       url: z.url({ protocol: /^https?$/ }),
-      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'mistral', 'custom', 'bedrock']).default('openai'),
+      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'mistral', 'custom', 'bedrock', 'gemini', 'vertex']).default('openai'),
       apiKeySecret: secretRef.optional(),
       model: z.string().optional(),
       /** Azure OpenAI: the api-version query parameter (deployment URLs). */
       apiVersion: z.string().optional(),
       /** Azure OpenAI: the deployment name; defaults to `model`. */
       deployment: z.string().optional(),
+      /** Vertex AI: the Google Cloud project id. */
+      project: z.string().min(1).optional(),
+      /** Vertex AI: the region, e.g. us-central1 (as in the url's host). */
+      location: z.string().min(1).optional(),
       /** Extra headers sent upstream (never secrets: use apiKeySecret). */
       headers: z.record(z.string(), z.string()).optional(),
       /**
@@ -159,6 +163,11 @@ export const backendSpec = z.strictObject({
   .superRefine((s, ctx) => {
     const need = s.type === 'demo' ? undefined : s.type
     if (need && !s[need as 'external' | 'kserve' | 'kubernetes']) ctx.addIssue({ code: 'custom', path: [need], message: `type ${need} needs a "${need}" section` })
+    const ext = s.external
+    if (ext?.provider === 'vertex') {
+      for (const f of ['project', 'location'] as const) if (!ext[f]) ctx.addIssue({ code: 'custom', path: ['external', f], message: `provider vertex needs "${f}" (the Google Cloud ${f === 'project' ? 'project id' : 'region, e.g. us-central1'})` })
+    }
+    if (ext?.provider === 'gemini' && !ext.apiKeySecret) ctx.addIssue({ code: 'custom', path: ['external', 'apiKeySecret'], message: 'provider gemini needs "apiKeySecret" (a Gemini API key)' })
   })
 
 export const inferenceBackend = z.strictObject({

@@ -8,6 +8,7 @@ import { demo } from './demo/index.ts'
 import { cohere } from './cohere/index.ts'
 import { mistral } from './mistral/index.ts'
 import { bedrock } from './bedrock/index.ts'
+import { gemini, vertex } from './gemini/index.ts'
 
 export const providers: Record<ProviderName, Provider> = {
   openai,
@@ -18,4 +19,6 @@ export const providers: Record<ProviderName, Provider> = {
   cohere,
   mistral,
   bedrock,
+  gemini,
+  vertex,
 }

@@ -18,10 +18,12 @@ export interface Probe {
   ok?: (res: Response) => Promise<boolean>
 }
 
+const UNPROBED: ReadonlySet<string> = new Set(['bedrock', 'gemini', 'vertex'])
+
 /** How to probe a backend for free; undefined for demo backends (always healthy). */
 export function probeFor(backend: Backend): Probe | undefined {
-  // Bedrock's runtime has no free unsigned endpoint: probed only where healthCheck.path names one.
-  if (backend.provider === 'demo' || (backend.provider === 'bedrock' && !backend.spec.healthCheck?.path)) return undefined
+  // Bedrock, Gemini and Vertex AI take signed or OAuth requests this probe does not make: probed only on a healthCheck.path.
+  if (backend.provider === 'demo' || (UNPROBED.has(backend.provider) && !backend.spec.healthCheck?.path)) return undefined
   const init = { method: 'GET', headers: probeHeaders(backend) }
   const path = backend.spec.healthCheck?.path
   if (path) return { url: joinPath(backend.rootUrl, path), init, ok: readyBody(false) }
