@@ -191,7 +191,7 @@ describe('the README', () => {
     expect(blocks.length).toBeGreaterThan(0)
     for (const b of blocks) {
       if (!b.startsWith('apiVersion:')) continue // fragments: checked below
-      const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key', WEB_APP_KEY: 'kx-web-app-key' }))
+      const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key', WEB_APP_KEY: 'kx-web-app-key', AZURE_OPENAI_API_KEY: 'az-x', AWS_BEDROCK_ACCESS_KEY_ID: 'AKIDX', AWS_BEDROCK_SECRET_ACCESS_KEY: 'sk-aws-x' }))
       if (!b.includes('kortex.io/allow-empty')) expect(c.routes.length).toBeGreaterThan(0) // the one that says it has none on purpose
       expect(c.warnings).toEqual([])
     }

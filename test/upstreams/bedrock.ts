@@ -79,7 +79,10 @@ async function verify(req: IncomingMessage, text: string): Promise<boolean> {
     url: `http://${req.headers.host}${req.url}`,
     headers,
     body: text,
-    ...CREDS,
+    // Long-lived keys (an IAM user's) sign without a session token; temporary ones with it.
+    accessKeyId: CREDS.accessKeyId,
+    secretAccessKey: CREDS.secretAccessKey,
+    sessionToken: req.headers['x-amz-security-token'] ? CREDS.sessionToken : undefined,
     service: 'bedrock',
     region: REGION,
     datetime: String(req.headers['x-amz-date']),
