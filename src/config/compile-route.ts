@@ -125,7 +125,27 @@ export function compileFailover(spec: RouteSpec): FailoverPolicy {
   }
 }
 
+/**
+ * The route's inline backends as rules after its own: one per priority level, lowest
+ * first, each splitting by weight. A level none of whose backends fits the request's
+ * headers (matchHeaders) is passed over; the levels below are the failover chain.
+ */
+function inlineRules(spec: RouteSpec): Rule[] {
+  const levels = new Map<number, WeightedRef[]>()
+  for (const b of spec.backends ?? []) {
+    if (!levels.has(b.priority)) levels.set(b.priority, [])
+    levels.get(b.priority)!.push({ name: b.name, weight: b.weight })
+  }
+  return [...levels]
+    .sort(([a], [b]) => a - b)
+    .map(([p, backends]) => ({ name: `priority-${p}`, test: () => true, backends, strategy: 'weighted' as const }))
+}
+
 export function compileRules(spec: RouteSpec): Rule[] {
+  return [...ownRules(spec), ...inlineRules(spec)]
+}
+
+function ownRules(spec: RouteSpec): Rule[] {
   return spec.rules.map((r, i) => ({
     name: r.name ?? String(i),
     test: compileMatch(r.match),

@@ -3,8 +3,8 @@
 // naming a backend that does not exist) are config errors like any other.
 import type { LoadedDocument, ConfigProblem } from './load.ts'
 import { ConfigError } from './load.ts'
-import type { BackendSpec, ExperimentSpec, GatewaySpec, LimitSet, RouteSpec } from './schema.ts'
-import { gatewaySpec } from './schema.ts'
+import type { BackendSpec, ExperimentSpec, GatewaySpec, InlineBackend, LimitSet, RouteSpec } from './schema.ts'
+import { backendSpec, gatewaySpec, INLINE_PROVIDER_URLS } from './schema.ts'
 import { sha256Hex } from '../auth/hash.ts'
 import { compileFailover, compileRules, type FailoverPolicy, type Rule, type WeightedRef } from './compile-route.ts'
 import { fromInline, fromResource, type Experiment } from './compile-experiment.ts'
@@ -133,6 +133,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
   const resources: Array<{ name: string; namespace: string; spec: ExperimentSpec }> = []
   let gateway: GatewaySpec | undefined
   const seen = new Set<string>()
+  const inline: Array<{ route: string; index: number; i: number; b: Backend }> = []
 
   for (const { index, resource: r } of docs) {
     const ns = r.metadata.namespace ?? 'default'
@@ -140,10 +141,23 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
     if (seen.has(id)) problems.push({ doc: index, resource: `${r.kind} ${r.metadata.name}`, path: 'metadata.name', message: 'defined twice' })
     seen.add(id)
     if (r.kind === 'InferenceBackend') backends.set(`${ns}/${r.metadata.name}`, compileBackend(r.metadata.name, ns, r.spec, secrets, warnings, clusterSecrets))
-    else if (r.kind === 'InferenceRoute') routes.push(compileRoute(r.metadata.name, ns, r.spec))
+    else if (r.kind === 'InferenceRoute') {
+      routes.push(compileRoute(r.metadata.name, ns, r.spec))
+      r.spec.backends?.forEach((b, i) => inline.push({ route: r.metadata.name, index, i, b: compileBackend(b.name, ns, inlineBackendSpec(b), secrets, warnings, clusterSecrets) }))
+    }
     else if (r.kind === 'InferenceExperiment') resources.push({ name: r.metadata.name, namespace: ns, spec: r.spec })
     else if (gateway) problems.push({ doc: index, resource: `GatewayConfig ${r.metadata.name}`, path: '', message: 'only one GatewayConfig is allowed' })
     else gateway = r.spec
+  }
+
+  // A route's inline backends join the namespace's; one name, one backend.
+  const inlineOwner = new Map<string, string>()
+  for (const { route, index, i, b } of inline) {
+    const key = `${b.namespace}/${b.name}`
+    const other = inlineOwner.get(key) ?? (backends.has(key) ? `InferenceBackend ${b.name}` : undefined)
+    if (other) problems.push({ doc: index, resource: `InferenceRoute ${route}`, path: `spec.backends[${i}].name`, message: `backend "${b.name}" of InferenceRoute ${route} clashes with ${other} in namespace ${b.namespace}: rename one` })
+    else backends.set(key, b)
+    inlineOwner.set(key, other ?? `the inline backend of InferenceRoute ${route}`)
   }
 
   // Every name a route or experiment uses must be a backend.
@@ -384,6 +398,15 @@ function openAIBase(root: string, provider: ProviderName): string {
 const cohereProvider = (root: string): ProviderName => (/\/compatibility(\/|$)/.test(new URL(root).pathname) ? 'openai' : 'cohere')
 
 const trimSlash = (s: string) => s.replace(/\/+$/, '')
+
+/** An inline backend as the InferenceBackend it stands for (defaults and all). */
+function inlineBackendSpec(b: InlineBackend): BackendSpec {
+  const common = { priority: b.priority, matchHeaders: b.matchHeaders, timeoutSeconds: b.timeoutSeconds }
+  if (b.type === 'kserve') return backendSpec.parse({ ...common, type: 'kserve', kserve: { serviceName: b.inferenceService, namespace: b.namespace, url: b.url, model: b.model } })
+  const provider = b.provider!
+  const external = { url: b.url ?? INLINE_PROVIDER_URLS[provider], provider, model: b.model, apiKeySecret: b.apiKeySecret ?? { name: `${provider}-credentials`, key: 'api-key' } }
+  return backendSpec.parse({ ...common, type: 'external', external })
+}
 
 function compileRoute(name: string, namespace: string, spec: RouteSpec): Route {
   const rules = compileRules(spec)

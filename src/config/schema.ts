@@ -270,9 +270,52 @@ const forwardHeader = z
   .transform((h) => h.toLowerCase())
   .refine((h) => !UNFORWARDABLE_HEADERS.includes(h), { message: 'cannot be forwarded: the gateway sets it (or it carries credentials)' })
 
+/** Providers an inline backend may name without a url: their public API's address. */
+export const INLINE_PROVIDER_URLS = {
+  openai: 'https://api.openai.com/v1',
+  anthropic: 'https://api.anthropic.com',
+  mistral: 'https://api.mistral.ai/v1',
+  cohere: 'https://api.cohere.com',
+} as const
+
+/**
+ * A backend written inside a route (the design article's shape): a provider's API
+ * (`provider`, credentials from the Secret `<provider>-credentials` key `api-key` unless
+ * apiKeySecret says otherwise) or a KServe InferenceService (`type: kserve`).
+ */
+const inlineBackend = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS-1123 name (lowercase letters, digits, - and .)'),
+    type: anyCase(['external', 'kserve']).optional(),
+    provider: anyCase(Object.keys(INLINE_PROVIDER_URLS) as ['openai', 'anthropic', 'mistral', 'cohere']).optional(),
+    model: z.string().optional(),
+    /** kserve: the InferenceService's name (in the route's namespace unless `namespace` says otherwise). */
+    inferenceService: name.optional(),
+    namespace: z.string().optional(),
+    /** Overrides the provider's public address (a proxy, a test server) or the InferenceService's in-cluster one. */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    apiKeySecret: secretRef.optional(),
+    /** Within one priority level, traffic splits by weight. */
+    weight: z.int().min(0).max(100).default(100),
+    /** Lower first: the route tries the next level only when every backend of this one fails (or does not match the headers). */
+    priority: z.int().default(0),
+    matchHeaders: z.record(z.string(), z.string()).optional(),
+    timeoutSeconds: z.number().positive().optional(),
+  })
+  .superRefine((b, ctx) => {
+    const kserve = b.type === 'kserve'
+    if (kserve && !b.inferenceService) ctx.addIssue({ code: 'custom', path: ['inferenceService'], message: 'type kserve needs "inferenceService" (the InferenceService\'s name)' })
+    if (!kserve && !b.provider) ctx.addIssue({ code: 'custom', path: ['provider'], message: `give a provider (${Object.keys(INLINE_PROVIDER_URLS).join(', ')}) or type: kserve with inferenceService` })
+    if (kserve && b.provider) ctx.addIssue({ code: 'custom', path: ['provider'], message: 'a kserve backend has no provider' })
+  })
+
+export type InlineBackend = z.infer<typeof inlineBackend>
+
 export const routeSpec = z.strictObject({
   /** Public model names this route serves (Kortex addition). A route with none, and no modelPattern rule, serves any model. */
   models: z.array(name).optional(),
+  /** Backends defined in the route itself: each becomes an InferenceBackend of its name in the route's namespace. */
+  backends: z.array(inlineBackend).optional(),
   rules: z.array(rule).default([]),
   defaultBackend: backendRef.optional(),
   fallback: z
@@ -338,9 +381,14 @@ export const routeSpec = z.strictObject({
   forwardHeaders: z.array(forwardHeader).default([]),
 })
   .superRefine((s, ctx) => {
-    if (!s.defaultBackend && s.rules.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['defaultBackend'], message: 'a route needs a defaultBackend or at least one rule' })
+    if (!s.defaultBackend && s.rules.length === 0 && !s.backends?.length) {
+      ctx.addIssue({ code: 'custom', path: ['defaultBackend'], message: 'a route needs backends, a defaultBackend or at least one rule' })
     }
+    const seen = new Set<string>()
+    s.backends?.forEach((b, i) => {
+      if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `backend "${b.name}" is listed twice` })
+      seen.add(b.name)
+    })
   })
 
 export const inferenceRoute = z.strictObject({
