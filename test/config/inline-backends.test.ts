@@ -134,4 +134,12 @@ ${route('    - { name: gpt-4, provider: openai }').replace('name: r', 'name: r2'
     expect(await refusal(route('    - { name: a, provider: openai }\n    - { name: a, provider: anthropic }'))).toMatch(/listed twice/)
     expect(await refusal(route('    - { name: a, provider: openai, colour: blue }'))).toMatch(/colour/)
   })
+
+  it('the README\'s example: X-Priority: low starts at priority 0, every other request at gpt-4', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.includes('name: production-router'))!
+    const r = (await buildConfig(block, env())).routes[0]!
+    expect(await plan(r, { 'x-priority': 'low' })).toEqual(['gpt-4-mini', 'gpt-4', 'claude-3', 'local-mistral'])
+    expect(await plan(r)).toEqual(['gpt-4', 'claude-3', 'local-mistral'])
+  })
 })
