@@ -9,6 +9,8 @@ import { ConfigError } from '../../src/config/load.ts'
 import { planRequest } from '../../src/routing/plan.ts'
 import { Fleet } from '../../src/resilience/fleet.ts'
 import type { Route } from '../../src/config/compile.ts'
+import { parse, parseAllDocuments } from 'yaml'
+import { validateOpenApi } from '../../k8s/controller/openapi-validate.ts'
 
 const example = (f: string) => readFileSync(new URL(`../../examples/${f}`, import.meta.url), 'utf8')
 const KEYS = { OPENAI_CREDENTIALS_API_KEY: 'sk-openai', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-ant' }
@@ -141,5 +143,15 @@ ${route('    - { name: gpt-4, provider: openai }').replace('name: r', 'name: r2'
     const r = (await buildConfig(block, env())).routes[0]!
     expect(await plan(r, { 'x-priority': 'low' })).toEqual(['gpt-4-mini', 'gpt-4', 'claude-3', 'local-mistral'])
     expect(await plan(r)).toEqual(['gpt-4', 'claude-3', 'local-mistral'])
+  })
+
+  it('the committed InferenceRoute CRD takes both examples\' routes as written, and refuses a misspelt field', () => {
+    const crd = parse(readFileSync(new URL('../../k8s/crds/inferenceroutes.gateway.kortex.io.yaml', import.meta.url), 'utf8'))
+    const schema = crd.spec.versions[0].schema.openAPIV3Schema.properties.spec
+    for (const f of ['design-article-router.yaml', 'design-article-priority-headers.yaml']) {
+      const r = parseAllDocuments(example(f)).map((d) => d.toJS()).find((d) => d.kind === 'InferenceRoute')
+      expect(validateOpenApi(schema, r.spec)).toEqual([])
+    }
+    expect(validateOpenApi(schema, { backends: [{ name: 'a', provider: 'openai', wieght: 5 }] })).toEqual(['backends[0].wieght: unknown field'])
   })
 })
