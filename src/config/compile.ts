@@ -4,7 +4,7 @@
 import type { LoadedDocument, ConfigProblem } from './load.ts'
 import { ConfigError } from './load.ts'
 import type { BackendSpec, ExperimentSpec, GatewaySpec, InlineBackend, LimitSet, RouteSpec } from './schema.ts'
-import { backendSpec, gatewaySpec, INLINE_PROVIDER_URLS } from './schema.ts'
+import { backendSpec, gatewaySpec, inlineApiKeySecret, INLINE_PROVIDER_URLS } from './schema.ts'
 import { sha256Hex } from '../auth/hash.ts'
 import { compileFailover, compileRules, type FailoverPolicy, type Rule, type WeightedRef } from './compile-route.ts'
 import { fromInline, fromResource, type Experiment } from './compile-experiment.ts'
@@ -404,7 +404,7 @@ function inlineBackendSpec(b: InlineBackend): BackendSpec {
   const common = { priority: b.priority, matchHeaders: b.matchHeaders, timeoutSeconds: b.timeoutSeconds }
   if (b.type === 'kserve') return backendSpec.parse({ ...common, type: 'kserve', kserve: { serviceName: b.inferenceService, namespace: b.namespace, url: b.url, model: b.model } })
   const provider = b.provider!
-  const external = { url: b.url ?? INLINE_PROVIDER_URLS[provider], provider, model: b.model, apiKeySecret: b.apiKeySecret ?? { name: `${provider}-credentials`, key: 'api-key' } }
+  const external = { url: b.url ?? INLINE_PROVIDER_URLS[provider], provider, model: b.model, apiKeySecret: inlineApiKeySecret(b) }
   return backendSpec.parse({ ...common, type: 'external', external })
 }
 

@@ -311,6 +311,20 @@ const inlineBackend = z
 
 export type InlineBackend = z.infer<typeof inlineBackend>
 
+/** An inline provider backend's key: its own apiKeySecret, else the convention `<provider>-credentials` / `api-key`. */
+export const inlineApiKeySecret = (b: { provider?: string; apiKeySecret?: SecretRef }): SecretRef | undefined =>
+  b.apiKeySecret ?? (b.provider ? { name: `${b.provider.toLowerCase()}-credentials`, key: 'api-key' } : undefined)
+
+/** Every Secret a route's inline backends name (raw or parsed spec): what the controller must fetch for it, as secretRefsOf for a backend. */
+export function secretRefsOfRoute(spec: { backends?: unknown } | undefined): SecretRef[] {
+  if (!Array.isArray(spec?.backends)) return []
+  return spec.backends.flatMap((b) => {
+    if (!b || typeof b !== 'object' || String((b as { type?: unknown }).type ?? '').toLowerCase() === 'kserve') return []
+    const ref = inlineApiKeySecret(b as { provider?: string; apiKeySecret?: SecretRef })
+    return ref && typeof ref.name === 'string' && typeof ref.key === 'string' ? [ref] : []
+  })
+}
+
 export const routeSpec = z.strictObject({
   /** Public model names this route serves (Kortex addition). A route with none, and no modelPattern rule, serves any model. */
   models: z.array(name).optional(),

@@ -154,4 +154,13 @@ ${route('    - { name: gpt-4, provider: openai }').replace('name: r', 'name: r2'
     }
     expect(validateOpenApi(schema, { backends: [{ name: 'a', provider: 'openai', wieght: 5 }] })).toEqual(['backends[0].wieght: unknown field'])
   })
+
+  it('secretRefsOfRoute lists the Secrets a controller must fetch for a route: conventional or named, none for kserve', async () => {
+    const { secretRefsOfRoute } = await import('../../src/config/schema.ts')
+    expect(secretRefsOfRoute({ backends: [{ name: 'a', provider: 'OpenAI' }, { name: 'b', provider: 'anthropic', apiKeySecret: { name: 'ant', key: 'k' } }, { name: 'c', type: 'kserve', inferenceService: 'x' }] })).toEqual([
+      { name: 'openai-credentials', key: 'api-key' },
+      { name: 'ant', key: 'k' },
+    ])
+    expect(secretRefsOfRoute({})).toEqual([])
+  })
 })
