@@ -9,7 +9,7 @@ import { LeaderElector } from './leader.ts'
 import { ApiServerReachability } from './reachability.ts'
 import { Metrics } from './metrics.ts'
 import { LEGACY_GROUP, SnapshotBuilder, keyOf, type Condition, type KubeObject, type ResourceStatus, type Snapshot } from './snapshot.ts'
-import { secretRefsOf } from '../../src/config/schema.ts'
+import { secretRefsOf, secretRefsOfRoute } from '../../src/config/schema.ts'
 
 export const KORTEX_RESOURCES = [
   { kind: 'InferenceBackend', plural: 'inferencebackends' },
@@ -220,8 +220,8 @@ export class KortexController {
   #syncSecretInformers(resources: KubeObject[]): void {
     const want = new Set<string>()
     for (const r of resources) {
-      if (r.kind !== 'InferenceBackend') continue
-      for (const ref of secretRefsOf(r.spec?.external)) if (typeof ref.name === 'string') want.add(`${r.metadata.namespace ?? 'default'}/${ref.name}`)
+      const refs = r.kind === 'InferenceBackend' ? secretRefsOf(r.spec?.external) : r.kind === 'InferenceRoute' ? secretRefsOfRoute(r.spec) : []
+      for (const ref of refs) if (typeof ref.name === 'string') want.add(`${r.metadata.namespace ?? 'default'}/${ref.name}`)
     }
     for (const [k, inf] of this.#secrets) if (!want.has(k)) (inf.stop(), this.#secrets.delete(k), this.#secretStarts.delete(k))
     for (const k of want) {

@@ -16,7 +16,7 @@ import { clusterSecretKey, compileConfig, type CompiledConfig } from '../../src/
 import { ConfigError, parseConfigText, type ConfigProblem, type LoadedDocument } from '../../src/config/load.ts'
 import type { ConfigDocument } from '../../src/config/pull.ts'
 import { ALLOW_EMPTY } from '../../src/config/guard.ts'
-import { secretRefsOf } from '../../src/config/schema.ts'
+import { secretRefsOf, secretRefsOfRoute } from '../../src/config/schema.ts'
 import { modelTest } from '../../src/config/compile-route.ts'
 import { olderFirst, settleModelClaims, type ClaimOutcome, type ModelClaim } from './model-claims.ts'
 
@@ -170,10 +170,12 @@ export class SnapshotBuilder {
       live = routesByAge(withoutLostModels(candidates, claims))
       secrets = {}
       for (const c of live) {
-        if (c.doc.kind !== 'InferenceBackend') continue
+        // A backend's Secrets, and those of the backends a route writes inline (the design article's shape).
+        const refs = c.doc.kind === 'InferenceBackend' ? secretRefsOf(c.doc.spec.external) : c.doc.kind === 'InferenceRoute' ? secretRefsOfRoute(c.doc.spec) : []
+        if (!refs.length) continue
         const ns = c.doc.metadata.namespace ?? 'default'
         note(c.key).secretProblem = undefined
-        for (const ref of secretRefsOf(c.doc.spec.external)) {
+        for (const ref of refs) {
           const value = view.secret(ns, ref.name)?.data?.[ref.key]
           if (value === undefined) note(c.key).secretProblem ??= secretProblem(view, ns, ref)
           // Keyed by namespace: a backend can only ever be handed a Secret of its own namespace.

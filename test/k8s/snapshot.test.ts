@@ -134,6 +134,20 @@ describe('SnapshotBuilder: secrets across namespaces', () => {
   })
 })
 
+describe("SnapshotBuilder: a route's inline backends (the design article's shape)", () => {
+  it("get their provider's Secret by convention from the route's namespace, and only from it", async () => {
+    const inline = res('InferenceRoute', 'router', { models: ['gpt-4-turbo'], backends: [{ name: 'gpt-4', provider: 'openai', model: 'gpt-4-turbo', priority: 1 }] })
+    const creds: KubeObject = { kind: 'Secret', metadata: { name: 'openai-credentials', namespace: 'team-a' }, data: { 'api-key': b64('sk-inline') } }
+    const s = await new SnapshotBuilder().build(cluster([inline], [creds]))
+    expect(s.document.secrets).toEqual({ 'team-a/openai-credentials/api-key': 'sk-inline' })
+    expect(s.compiled.backends.get('team-a/gpt-4')!.apiKey).toBe('sk-inline')
+
+    const elsewhere = await new SnapshotBuilder().build(cluster([res('InferenceRoute', 'router', { models: ['gpt-4-turbo'], backends: [{ name: 'gpt-4', provider: 'openai' }] }, 'team-b')], [creds]))
+    expect(elsewhere.document.secrets).toEqual({})
+    expect(elsewhere.compiled.backends.get('team-b/gpt-4')!.apiKey).toBeUndefined()
+  })
+})
+
 describe('SnapshotBuilder: emptying the gateway on purpose', () => {
   it('the platform deletes every route and backend: gateways keep the old config, unless its GatewayConfig says the drop is meant', async () => {
     const b = new SnapshotBuilder({ gatewayConfigNamespaces: ['team-a'] })
