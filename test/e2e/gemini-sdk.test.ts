@@ -36,7 +36,7 @@ spec:
 beforeAll(async () => {
   up = await startGeminiUpstream()
   process.env.GEMINI_API_KEY = API_KEY
-  process.env.GEMINI_OLD_API_KEY = 'AIzaSy-revoked'
+  process.env.GEMINI_OLD_API_KEY = 'gemini-test-key-revoked'
   process.env.VERTEX_SA_KEY_JSON = up.serviceAccount
   k = await startTestKortex(
     `apiVersion: gateway.kortex.io/v1alpha1
@@ -180,7 +180,7 @@ it('a prompt over the token limit (INVALID_ARGUMENT) fails over as a context-win
 it('a revoked API key (400 API_KEY_INVALID) is our credentials failing: another backend answers', async () => {
   const r = await client.chat.completions.create({ model: 'badkey', messages: [{ role: 'user', content: 'hi' }] })
   expect(r.choices[0]!.message.content).toBe('Hello from ok')
-  expect(up.requests.at(-2)!.headers['x-goog-api-key']).toBe('AIzaSy-revoked')
+  expect(up.requests.at(-2)!.headers['x-goog-api-key']).toBe('gemini-test-key-revoked')
 })
 
 it('a prompt blocked by safety filters is a clear 400, not an empty answer, and is not retried elsewhere', async () => {

@@ -18,7 +18,7 @@ import { crc32 } from 'node:zlib'
 import { AwsV4Signer } from 'aws4fetch'
 import { readText, startServer, type TestServer } from '../helpers/server.ts'
 
-export const CREDS = { accessKeyId: 'AKIDEXAMPLEBEDROCK', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'FwoGZXIvYXdzEXAMPLESESSION' }
+export const CREDS = { accessKeyId: 'AKIDKORTEXTEST', secretAccessKey: 'kortex-bedrock-test-secret-not-a-real-key', sessionToken: 'kortex-bedrock-test-session-token' }
 export const REGION = 'us-west-2'
 export const TOOL_USE_ID = 'tooluse_kZJMlvQmRJ6eAyJE5GIl7Q'
 export const WEATHER_INPUT = { location: 'Seattle, WA', unit: 'celsius' }

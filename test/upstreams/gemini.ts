@@ -39,7 +39,7 @@ export interface GeminiUpstream extends TestServer {
   serviceAccount: string
 }
 
-export const API_KEY = 'AIzaSy-test-not-a-real-key'
+export const API_KEY = 'gemini-test-key-not-a-real-one'
 export const WEATHER_ARGS = { location: 'San Francisco, CA', unit: 'celsius' }
 export const USAGE = { promptTokenCount: 120, candidatesTokenCount: 15, totalTokenCount: 140, cachedContentTokenCount: 100, thoughtsTokenCount: 5 }
 export const MODEL_VERSION = 'gemini-2.5-flash-001'
