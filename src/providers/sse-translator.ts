@@ -47,10 +47,33 @@ export abstract class SseTranslator {
   }
 }
 
-/** Pipes `upstream` through `t`; cancelling the result cancels the upstream. */
+/** Upstream chunks (text, or decoded frames) in, OpenAI chunk events out. */
+export interface ChunkTranslator<T> {
+  push(chunk: T): Uint8Array[]
+  /** The upstream body ended. */
+  end(): Uint8Array[]
+  /** Reading the upstream body failed. */
+  broken(reason: string): Uint8Array[]
+  /** Set once [DONE] or an error event went out. */
+  readonly finished: boolean
+}
+
+/** Pipes an SSE body through `t`, decoded to text; cancelling the result cancels the upstream. */
 export function pump(upstream: ReadableStream<Uint8Array>, t: SseTranslator): ReadableStream<Uint8Array> {
-  const reader = upstream.getReader()
   const decoder = new TextDecoder()
+  return pumpChunks(upstream, {
+    push: (bytes) => t.push(decoder.decode(bytes, { stream: true })),
+    end: () => [...t.push(decoder.decode()), ...t.end()],
+    broken: (reason) => t.broken(reason),
+    get finished() {
+      return t.finished
+    },
+  })
+}
+
+/** Pipes `upstream`'s chunks through `t`, one read at a time; cancelling the result cancels the upstream. */
+export function pumpChunks<T>(upstream: ReadableStream<T>, t: ChunkTranslator<T>): ReadableStream<Uint8Array> {
+  const reader = upstream.getReader()
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
       // Read until something can be sent: a pull that enqueues nothing is not called again.
@@ -59,10 +82,8 @@ export function pump(upstream: ReadableStream<Uint8Array>, t: SseTranslator): Re
         let ended = false
         try {
           const { value, done } = await reader.read()
-          if (done) {
-            ended = true
-            out = [...t.push(decoder.decode()), ...t.end()]
-          } else out = t.push(decoder.decode(value, { stream: true }))
+          ended = done
+          out = done ? t.end() : t.push(value)
         } catch (err) {
           ended = true
           out = t.broken(err instanceof Error ? err.message : String(err))

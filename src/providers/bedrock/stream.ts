@@ -8,7 +8,7 @@
 // a usage chunk with no choices, then [DONE]. A failure is an error event and
 // no [DONE], so a cut or corrupted answer never looks complete.
 import { DONE, encodeData } from '../../api/sse.ts'
-import { errorChunk } from '../sse-translator.ts'
+import { errorChunk, pumpChunks, type ChunkTranslator } from '../sse-translator.ts'
 import { eventStreamDecoder, type EventMessage } from './eventstream.ts'
 import { classify } from './errors.ts'
 import { finishReason, toOpenAIUsage, type ConverseUsage } from './response.ts'
@@ -22,7 +22,7 @@ const CODES: Record<string, { type: string; code: string }> = {
   context_window: { type: 'invalid_request_error', code: 'context_length_exceeded' },
 }
 
-export class ConverseStreamTranslator {
+export class ConverseStreamTranslator implements ChunkTranslator<EventMessage> {
   private id = `chatcmpl-${crypto.randomUUID()}`
   private created: number
   private started = false
@@ -53,6 +53,11 @@ export class ConverseStreamTranslator {
   }
 
   /** One decoded frame; returns the SSE events now due. */
+  /** Reading the upstream body (or a frame of it) failed. */
+  broken(reason: string): Uint8Array[] {
+    return this.fail(`upstream stream failed: ${reason}`)
+  }
+
   push(msg: EventMessage): Uint8Array[] {
     if (this.finished) return []
     let data: Obj
@@ -127,34 +132,5 @@ export class ConverseStreamTranslator {
 }
 
 /** Pipe a ConverseStream body through the frame decoder and translator; cancelling it cancels the upstream. */
-export function translateConverseStream(upstream: ReadableStream<Uint8Array>, model: string): ReadableStream<Uint8Array> {
-  const reader = upstream.pipeThrough(eventStreamDecoder()).getReader()
-  const t = new ConverseStreamTranslator(model)
-  return new ReadableStream<Uint8Array>({
-    async pull(ctrl) {
-      // Read until something can be sent: a pull that enqueues nothing is not called again.
-      for (;;) {
-        let out: Uint8Array[]
-        let ended = false
-        try {
-          const { value, done } = await reader.read()
-          ended = done
-          out = done ? t.end() : t.push(value)
-        } catch (err) {
-          ended = true
-          out = t.fail(`upstream stream failed: ${err instanceof Error ? err.message : String(err)}`)
-        }
-        for (const b of out) ctrl.enqueue(b)
-        if (t.finished || ended) {
-          if (!ended) reader.cancel().catch(() => {})
-          ctrl.close()
-          return
-        }
-        if (out.length) return
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason).catch(() => {})
-    },
-  })
-}
+export const translateConverseStream = (upstream: ReadableStream<Uint8Array>, model: string): ReadableStream<Uint8Array> =>
+  pumpChunks(upstream.pipeThrough(eventStreamDecoder()), new ConverseStreamTranslator(model))
