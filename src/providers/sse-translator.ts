@@ -3,7 +3,9 @@
 // buffered. Each provider's translator says what one event becomes; ending,
 // cutting and failing are the same for all: a stream that stops before its
 // last event, or breaks, ends in an error event and never looks complete.
-import { SseSplitter, encodeData } from '../api/sse.ts'
+import { SseSplitter, encodeData, parseEventBlock } from '../api/sse.ts'
+
+type Obj = Record<string, any>
 
 export abstract class SseTranslator {
   private splitter = new SseSplitter()
@@ -11,8 +13,24 @@ export abstract class SseTranslator {
   finished = false
   /** The upstream's closing event, named in the error when the stream ends before it. */
   protected abstract readonly lastEvent: string
-  /** One upstream event block: push what it becomes to `out`. */
-  protected abstract event(block: string, out: Uint8Array[]): void
+  /** One upstream event's JSON data (and its `event:` name, if any): push what it becomes to `out`. */
+  protected abstract data(data: Obj, out: Uint8Array[], event?: string): void
+  /** `data: [DONE]`: most upstreams never send it; those that end on it say so here. */
+  protected done(_out: Uint8Array[]): void {}
+
+  /** One event block: its data parsed, or the stream failed when it is not JSON. */
+  private event(block: string, out: Uint8Array[]) {
+    const ev = parseEventBlock(block)
+    if (!ev || !ev.data) return
+    if (ev.data === '[DONE]') return this.done(out)
+    let data: Obj
+    try {
+      data = JSON.parse(ev.data)
+    } catch {
+      return this.fail(out, 'malformed JSON in upstream stream', 'upstream_bad_response')
+    }
+    this.data(data, out, ev.event)
+  }
 
   /** The next piece of upstream text; returns the events now complete. */
   push(text: string): Uint8Array[] {

@@ -7,7 +7,7 @@
 // OpenAI: a role chunk, content / tool_calls deltas, a finish_reason chunk,
 // a usage chunk with no choices, then `data: [DONE]`. A failure is an error
 // event and no [DONE], so a cut answer never looks complete.
-import { DONE, encodeData, parseEventBlock } from '../../api/sse.ts'
+import { DONE, encodeData } from '../../api/sse.ts'
 import { SseTranslator, pump } from '../sse-translator.ts'
 import { finishReason, toOpenAIUsage, type AnthropicUsage } from './response.ts'
 
@@ -46,16 +46,8 @@ export class StreamTranslator extends SseTranslator {
     for (const [k, v] of Object.entries(u)) if (typeof v === 'number') this.usage[k] = v
   }
 
-  protected event(block: string, out: Uint8Array[]) {
-    const ev = parseEventBlock(block)
-    if (!ev || !ev.data) return
-    let data: Obj
-    try {
-      data = JSON.parse(ev.data)
-    } catch {
-      return this.fail(out, 'malformed JSON in upstream stream', 'upstream_bad_response')
-    }
-    const type = typeof data?.type === 'string' ? data.type : ev.event
+  protected data(data: Obj, out: Uint8Array[], event?: string) {
+    const type = typeof data?.type === 'string' ? data.type : event
     switch (type) {
       case 'message_start':
         this.addUsage(data.message?.usage)

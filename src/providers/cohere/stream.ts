@@ -7,7 +7,7 @@
 // delta.finish_reason and delta.usage. No [DONE]: message-end is the end.
 // OpenAI: a role chunk, content / tool_calls deltas, a finish chunk, a usage
 // chunk with no choices, [DONE]. A failure is an error event and no [DONE].
-import { DONE, encodeData, parseEventBlock } from '../../api/sse.ts'
+import { DONE, encodeData } from '../../api/sse.ts'
 import { SseTranslator, errorChunk, pump } from '../sse-translator.ts'
 import { finishReason, toOpenAIUsage } from './response.ts'
 
@@ -40,16 +40,8 @@ export class CohereStreamTranslator extends SseTranslator {
     out.push(this.chunk({ role: 'assistant', content: '' }))
   }
 
-  protected event(block: string, out: Uint8Array[]) {
-    const ev = parseEventBlock(block)
-    if (!ev || !ev.data || ev.data === '[DONE]') return
-    let data: Obj
-    try {
-      data = JSON.parse(ev.data)
-    } catch {
-      return this.fail(out, 'malformed JSON in upstream stream', 'upstream_bad_response')
-    }
-    const type = typeof data?.type === 'string' ? data.type : ev.event
+  protected data(data: Obj, out: Uint8Array[], event?: string) {
+    const type = typeof data?.type === 'string' ? data.type : event
     const msg = data.delta?.message ?? {}
     switch (type) {
       case 'message-start':

@@ -24,12 +24,15 @@ function paramOf(detail: unknown): string | undefined {
 
 /** An OpenAI error body for a Mistral one; undefined when the text is no Mistral error. */
 export function toOpenAIError(text: string): Obj | undefined {
-  let j: Obj
   try {
-    j = JSON.parse(text)
+    return errorOf(JSON.parse(text))
   } catch {
     return undefined
   }
+}
+
+/** Mistral's parsed error body in OpenAI's shape (see toOpenAIError). */
+export function errorOf(j: Obj): Obj | undefined {
   if (!j || typeof j !== 'object' || j.error) return undefined
   const m = j.message
   const detail = m && typeof m === 'object' ? m.detail : j.detail

@@ -2,9 +2,9 @@
 // usage (with the finish reason) where OpenAI sends a separate chunk with no
 // choices, and its tool call ids may be replacements (ids.ts) to turn back.
 // Each chunk is rewritten only when it needs it; [DONE] ends the stream.
-import { DONE, encodeData, parseEventBlock } from '../../api/sse.ts'
+import { DONE, encodeData } from '../../api/sse.ts'
 import { SseTranslator, errorChunk, pump } from '../sse-translator.ts'
-import { toOpenAIError } from './errors.ts'
+import { errorOf } from './errors.ts'
 import type { ToolIds } from './ids.ts'
 
 type Obj = Record<string, any>
@@ -24,22 +24,14 @@ export class MistralStreamTranslator extends SseTranslator {
     super()
   }
 
-  protected event(block: string, out: Uint8Array[]) {
-    const ev = parseEventBlock(block)
-    if (!ev || !ev.data) return
-    if (ev.data === '[DONE]') {
-      this.finished = true
-      out.push(DONE)
-      return
-    }
-    let chunk: Obj
-    try {
-      chunk = JSON.parse(ev.data)
-    } catch {
-      return this.fail(out, 'malformed JSON in upstream stream', 'upstream_bad_response')
-    }
+  protected override done(out: Uint8Array[]) {
+    this.finished = true
+    out.push(DONE)
+  }
+
+  protected data(chunk: Obj, out: Uint8Array[]) {
     if (chunk?.object === 'error' || chunk?.error) {
-      const e = chunk.error ?? toOpenAIError(ev.data)?.error ?? {}
+      const e = chunk.error ?? errorOf(chunk)?.error ?? {}
       const type = typeof e.type === 'string' ? e.type : 'upstream_error'
       return this.fail(out, typeof e.message === 'string' ? e.message : 'upstream error', e.code ? String(e.code) : type, type)
     }
