@@ -3,7 +3,7 @@
 // refreshed before expiry, one request at a time; the GKE metadata server.
 import { generateKeyPairSync } from 'node:crypto'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { metadataServerTokens, parseServiceAccountKey, serviceAccountTokens, type ServiceAccountKey } from '../../src/providers/gemini/auth.ts'
+import { TokenSource, metadataServerTokens, parseServiceAccountKey, serviceAccountTokens, type ServiceAccountKey } from '../../src/providers/gemini/auth.ts'
 import { UpstreamError } from '../../src/providers/errors.ts'
 import { SCOPE, startGeminiUpstream, type GeminiUpstream } from '../upstreams/gemini.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
@@ -60,6 +60,24 @@ it('a token is refreshed before it expires (the old one serving meanwhile) and r
   const third = await tokens.token(f)
   expect(third).not.toBe(second)
   expect(up.tokenRequests.length).toBe(before + 2)
+})
+
+it('a refresh that never settles (a Worker cancelled it with its request) is given up after its timeout, and callers get a new token', async () => {
+  let now = 1_000_000
+  let calls = 0
+  const tokens = new TokenSource(async () => {
+    if (++calls === 2) return new Promise<never>(() => {}) // the cancelled one: never settles
+    return { access_token: `t${calls}`, expires_in: 3600 }
+  }, () => now)
+  expect(await tokens.token(f)).toBe('t1')
+  now += 3600_000 - 60_000 // due for refresh: the background one starts, and hangs
+  expect(await tokens.token(f)).toBe('t1')
+  now += 5_000 // still within its timeout: nobody starts another
+  expect(await tokens.token(f)).toBe('t1')
+  expect(calls).toBe(2)
+  now += 120_000 // t1 has expired, and the hung refresh is long past its timeout
+  expect(await tokens.token(f)).toBe('t3')
+  expect(calls).toBe(3)
 })
 
 it('a JWT signed with another key is refused by the token endpoint, as an auth failure', async () => {

@@ -47,6 +47,7 @@ interface Issued {
 export class TokenSource {
   private current: Issued | undefined
   private pending: Promise<Issued> | undefined
+  private pendingSince = 0
 
   constructor(
     private readonly issue: (fetch: FetchLike) => Promise<{ access_token: string; expires_in: number }>,
@@ -58,7 +59,10 @@ export class TokenSource {
     const t = this.now()
     const cur = this.current
     if (cur && t < cur.refreshAt) return cur.token
-    const refresh = (this.pending ??= this.refresh(fetch))
+    // A refresh left in the background may never settle on Workers (its fetch can be cancelled
+    // with the request that started it): past its timeout it is given up and a new one starts.
+    if (this.pending && t - this.pendingSince > TOKEN_TIMEOUT_MS) this.pending = undefined
+    const refresh = this.pending ?? this.startRefresh(fetch, t)
     // Due for refresh but not expired: keep serving the old token meanwhile.
     if (cur && t < cur.expiresAt) {
       refresh.catch(() => {})
@@ -67,16 +71,22 @@ export class TokenSource {
     return (await refresh).token
   }
 
-  private async refresh(fetch: FetchLike): Promise<Issued> {
-    try {
-      const r = await this.issue(fetch)
-      const t = this.now()
-      const life = Math.max(0, r.expires_in) * 1000
-      this.current = { token: r.access_token, expiresAt: t + life, refreshAt: t + life - Math.min(REFRESH_MARGIN_MS, life / 2) }
-      return this.current
-    } finally {
-      this.pending = undefined
+  private startRefresh(fetch: FetchLike, t: number): Promise<Issued> {
+    const p = this.refresh(fetch)
+    this.pending = p
+    this.pendingSince = t
+    const done = () => {
+      if (this.pending === p) this.pending = undefined
     }
+    p.then(done, done)
+    return p
+  }
+
+  private async refresh(fetch: FetchLike): Promise<Issued> {
+    const r = await this.issue(fetch)
+    const t = this.now()
+    const life = Math.max(0, r.expires_in) * 1000
+    return (this.current = { token: r.access_token, expiresAt: t + life, refreshAt: t + life - Math.min(REFRESH_MARGIN_MS, life / 2) })
   }
 }
 
