@@ -57,6 +57,7 @@ async function validateOne(path: string, out: Print, err: Print): Promise<boolea
   try {
     const c = await compileConfig(docs, (n) => process.env[n], path)
     for (const w of c.warnings) err(`kortex: warning: ${w}`)
+    for (const n of c.notes ?? []) out(`kortex: note: ${n}`)
     out(`kortex: ${path}: valid: ${c.routes.length} routes, ${c.backends.size} backends`)
     return true
   } catch (e) {

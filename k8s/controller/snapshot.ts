@@ -396,6 +396,13 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   })
   const conditions: Condition[] = []
   const fields: Record<string, unknown> = {}
+  // The Secret is there but its value is no credential (a Vertex key that is not a service-account key file).
+  const backend = obj.kind === 'InferenceBackend' ? compiled.backends.get(`${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`) : undefined
+  // Only for a Secret it names: a Bedrock backend without any reads the gateway's own AWS identity, which the controller cannot see.
+  const unusable = served && !n.secretProblem && backend?.missingSecret && secretRefsOf(backend.spec.external).length
+    ? { reason: 'SecretInvalid', message: `The credential is unusable: ${backend.missingSecret}; requests to this backend get 503 until it is fixed` }
+    : undefined
+  const secretIssue = n.secretProblem ?? unusable
   const keeps = n.servedPrevious !== undefined ? ` The config keeps serving generation ${n.servedPrevious ?? 'the previous one'}.` : served ? '' : ' It is not in the served config.'
   if (n.refused) conditions.push(cond('Accepted', false, n.refused.reason, n.refused.message + (n.servedPrevious !== undefined ? `.${keeps}` : '')))
   else if (n.invalid.length) conditions.push(cond('Accepted', false, 'Invalid', n.invalid.map(describe).join('; ') + keeps))
@@ -403,7 +410,7 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   if (n.refused) conditions.push(cond('ResolvedRefs', 'Unknown', n.refused.reason, 'The resource is not accepted'))
   else if (n.invalid.length) conditions.push(cond('ResolvedRefs', 'Unknown', 'Invalid', 'The resource is invalid'))
   else if (n.refs.length) conditions.push(cond('ResolvedRefs', false, n.refReason ?? 'RefNotResolved', n.refs.map(describe).join('; ') + keeps))
-  else if (n.secretProblem) conditions.push(cond('ResolvedRefs', false, n.secretProblem.reason, n.secretProblem.message))
+  else if (secretIssue) conditions.push(cond('ResolvedRefs', false, secretIssue.reason, secretIssue.message))
   else if (n.kserve && !n.kserve.url && n.kserve.reason === 'InferenceServiceNotFound') conditions.push(cond('ResolvedRefs', false, n.kserve.reason, n.kserve.message))
   else conditions.push(cond('ResolvedRefs', true, 'ResolvedRefs', 'Every reference resolves'))
   const current = served && n.servedPrevious === undefined && !n.invalid.length && !n.refs.length
@@ -412,7 +419,7 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
   else if (!served) conditions.push(cond('Ready', false, 'NotServed', 'Not in the served config: see Accepted and ResolvedRefs'))
   else if (!current) conditions.push(cond('Ready', false, 'ServingPreviousGeneration', `The served config holds generation ${n.servedPrevious ?? '?'} of this resource, not the current one`))
   else if (n.kserve && !n.kserve.ready) conditions.push(cond('Ready', false, n.kserve.reason, n.kserve.message))
-  else if (n.secretProblem) conditions.push(cond('Ready', false, n.secretProblem.reason, n.secretProblem.message))
+  else if (secretIssue) conditions.push(cond('Ready', false, secretIssue.reason, secretIssue.message))
   else if (lost) conditions.push(cond('Ready', false, 'ModelConflict', `${lost}; this route does not serve it`))
   else conditions.push(cond('Ready', true, 'Serving', 'Served in the compiled config'))
   if (obj.kind === 'InferenceRoute') {
@@ -421,10 +428,7 @@ function statusOf(obj: KubeObject, n: Notes, served: boolean, compiled: Compiled
     else conditions.push(cond('ModelConflict', false, 'NoConflict', 'No other route lists its models'))
   }
 
-  if (obj.kind === 'InferenceBackend') {
-    const b = compiled.backends.get(`${obj.metadata.namespace ?? 'default'}/${obj.metadata.name}`)
-    if (b && served) fields.url = b.rootUrl
-  }
+  if (backend && served) fields.url = backend.rootUrl
   if (obj.kind === 'InferenceRoute') {
     const ready = conditions.find((c) => c.type === 'Ready')!
     fields.phase = !served ? 'Failed' : ready.status === 'True' ? 'Active' : 'Degraded'

@@ -104,6 +104,8 @@ export interface CompiledConfig {
   /** Stored Responses API responses live this long (`spec.responses.retention`). */
   responses: { retentionSeconds: number }
   warnings: string[]
+  /** Facts worth telling at load that are not problems (where a credential will come from). */
+  notes?: string[]
 }
 
 /** Looks up a secret outside the cluster: environment variables or Worker bindings. */
@@ -128,6 +130,7 @@ export function secretEnvName(ref: { name: string; key: string }): string {
 export async function compileConfig(docs: LoadedDocument[], secrets: SecretLookup, source = 'config', clusterSecrets?: ClusterSecretLookup): Promise<CompiledConfig> {
   const problems: ConfigProblem[] = []
   const warnings: string[] = []
+  const notes: string[] = []
   const backends = new Map<string, Backend>()
   const routes: Route[] = []
   const resources: Array<{ name: string; namespace: string; spec: ExperimentSpec }> = []
@@ -140,7 +143,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
     const id = `${r.kind} ${ns}/${r.metadata.name}`
     if (seen.has(id)) problems.push({ doc: index, resource: `${r.kind} ${r.metadata.name}`, path: 'metadata.name', message: 'defined twice' })
     seen.add(id)
-    if (r.kind === 'InferenceBackend') backends.set(`${ns}/${r.metadata.name}`, compileBackend(r.metadata.name, ns, r.spec, secrets, warnings, clusterSecrets))
+    if (r.kind === 'InferenceBackend') backends.set(`${ns}/${r.metadata.name}`, compileBackend(r.metadata.name, ns, r.spec, secrets, warnings, clusterSecrets, notes))
     else if (r.kind === 'InferenceRoute') {
       routes.push(compileRoute(r.metadata.name, ns, r.spec))
       r.spec.backends?.forEach((b, i) => inline.push({ route: r.metadata.name, index, i, b: compileBackend(b.name, ns, inlineBackendSpec(b), secrets, warnings, clusterSecrets) }))
@@ -225,7 +228,7 @@ export async function compileConfig(docs: LoadedDocument[], secrets: SecretLooku
   warnings.push(...tokenLimitsBelowOneRequest(settings, routes))
 
   const responses = { retentionSeconds: Math.ceil(durationMs(settings.responses.retention) / 1000) }
-  return { backends, routes, experiments, gateway: settings, keys, models: listModels(routes, backends), responses, warnings }
+  return { backends, routes, experiments, gateway: settings, keys, models: listModels(routes, backends), responses, warnings, notes }
 }
 
 /**
@@ -282,7 +285,7 @@ function tokenLimitsBelowOneRequest(settings: GatewaySpec, routes: Route[]): str
   )
 }
 
-function compileBackend(name: string, namespace: string, spec: BackendSpec, secrets: SecretLookup, warnings: string[], clusterSecrets?: ClusterSecretLookup): Backend {
+function compileBackend(name: string, namespace: string, spec: BackendSpec, secrets: SecretLookup, warnings: string[], clusterSecrets?: ClusterSecretLookup, notes: string[] = []): Backend {
   const common = {
     name,
     namespace,
@@ -316,6 +319,8 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
           warnings.push(`backend "${name}": secret ${ref.name}/${ref.key} not found (set ${env}); requests to it will fail with 503`)
         }
       }
+      // No key: the metadata server's token (src/providers/gemini/auth.ts), which only GKE and GCE VMs have.
+      if (provider === 'vertex' && !ref) notes.push(`backend "${name}": no apiKeySecret, so Vertex AI tokens come from the metadata server (GKE Workload Identity, a Compute Engine VM); elsewhere give apiKeySecret a service-account key`)
       if (provider === 'vertex' && apiKey) {
         const bad = serviceAccountProblem(apiKey)
         if (bad) {
@@ -343,7 +348,7 @@ function compileBackend(name: string, namespace: string, spec: BackendSpec, secr
 }
 
 /**
- * Bedrock: url is the runtime endpoint (https://bedrock-runtime.{region}.amazonaws.com); credentials from the three secrets, else the
+ * Bedrock: url is the runtime endpoint (by default https://bedrock-runtime.{region}.amazonaws.com); credentials from the three secrets, else the
  * gateway's own AWS_* environment (its identity, like any AWS SDK's default chain).
  */
 function compileBedrock(common: Omit<Backend, 'provider' | 'baseUrl' | 'rootUrl'>, ext: NonNullable<BackendSpec['external']>, secrets: SecretLookup, warnings: string[], clusterSecrets?: ClusterSecretLookup): Backend {
@@ -381,7 +386,8 @@ function compileBedrock(common: Omit<Backend, 'provider' | 'baseUrl' | 'rootUrl'
     aws.webIdentity = { roleArn, tokenFile, sessionName: secrets('AWS_ROLE_SESSION_NAME') || `kortex-${name}`, stsUrl: secrets('AWS_STS_ENDPOINT') || undefined }
   }
   const missingSecret = missing.length ? missing.join(', ') : undefined
-  if (missingSecret) warnings.push(`backend "${namespace}/${name}": AWS credentials missing (set ${missingSecret}); requests to it will fail with 503`)
+  const who = clusterSecrets ? `${namespace}/${name}` : name
+  if (missingSecret) warnings.push(`backend "${who}": AWS credentials missing (set ${missingSecret}); requests to it will fail with 503`)
   return { ...common, provider: 'bedrock', baseUrl: root, rootUrl: root, model: ext.model, missingSecret, headers: { ...ext.headers }, aws }
 }
 

@@ -47,45 +47,85 @@ const documentHead = {
 
 // --- InferenceBackend ---------------------------------------------------
 
+const EXTERNAL_PROVIDERS = ['openai', 'azure-openai', 'anthropic', 'cohere', 'mistral', 'custom', 'bedrock', 'gemini', 'vertex'] as const
+type ExternalProvider = (typeof EXTERNAL_PROVIDERS)[number]
+
+/** Where each provider's public API lives: the default for a backend that names the provider and gives no url. */
+const PUBLIC_URLS = {
+  openai: 'https://api.openai.com/v1',
+  anthropic: 'https://api.anthropic.com',
+  mistral: 'https://api.mistral.ai/v1',
+  cohere: 'https://api.cohere.com',
+  gemini: 'https://generativelanguage.googleapis.com',
+} as const
+
+/**
+ * A provider's public endpoint for a backend without `url`; undefined when it has none (Azure
+ * resources, custom servers) or a setting it is built from is missing. Bedrock's runtime is per
+ * region; Vertex AI's per location, with `global` on the unprefixed host (Google's locations page).
+ */
+export function defaultProviderUrl(e: { provider?: string; region?: string; location?: string }): string | undefined {
+  if (e.provider === 'bedrock') return e.region && `https://bedrock-runtime.${e.region}.amazonaws.com`
+  if (e.provider === 'vertex') return e.location && (e.location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${e.location}-aiplatform.googleapis.com`)
+  return PUBLIC_URLS[e.provider as keyof typeof PUBLIC_URLS]
+}
+
+const KEY_NAMES: Partial<Record<ExternalProvider, string>> = { openai: 'an OpenAI API key', anthropic: 'an Anthropic API key', mistral: 'a Mistral API key', cohere: 'a Cohere API key', gemini: 'a Gemini API key' }
+
+const externalSpec = z
+  .strictObject({
+    /** The API's base address. Optional for a named provider with a public API (its official endpoint); give it for a proxy, a VPC endpoint, a test server. */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    /** Absent: openai (an OpenAI-compatible server at url, which is then required). */
+    provider: anyCase(EXTERNAL_PROVIDERS).optional(),
+    apiKeySecret: secretRef.optional(),
+    model: z.string().optional(),
+    /** Azure OpenAI: the api-version query parameter (deployment URLs). */
+    apiVersion: z.string().optional(),
+    /** Azure OpenAI: the deployment name; defaults to `model`. */
+    deployment: z.string().optional(),
+    /** Vertex AI: the Google Cloud project id. */
+    project: z.string().min(1).optional(),
+    /** Vertex AI: the region, e.g. us-central1, or global (the default url is built from it). */
+    location: z.string().regex(/^[a-z0-9-]+$/, 'must be a Google Cloud location like "us-central1" or "global"').optional(),
+    /** Extra headers sent upstream (never secrets: use apiKeySecret). */
+    headers: z.record(z.string(), z.string()).optional(),
+    /**
+     * OpenAI backends: a Responses API client's request goes to {url}/responses as it was sent
+     * (native), or is translated to Chat Completions (translate, the default: any OpenAI-compatible server).
+     */
+    responsesApi: anyCase(['native', 'translate']).default('translate'),
+    /** Mistral: inject Mistral's safety prompt before every conversation (its `safe_prompt`). */
+    safePrompt: z.boolean().optional(),
+    /** AWS Bedrock: the region the signature is scoped to, and of the default url (not read from url: VPC endpoints and proxies hide it). */
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region like "us-east-1"').optional(),
+    /** AWS Bedrock credentials; all absent: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN from the environment. */
+    accessKeyIdSecret: secretRef.optional(),
+    secretAccessKeySecret: secretRef.optional(),
+    sessionTokenSecret: secretRef.optional(),
+  })
+  .superRefine((e, ctx) => {
+    const need = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message })
+    if (e.provider === 'bedrock' && !e.region) need('region', 'provider bedrock needs a region (e.g. "us-east-1")')
+    if (e.provider === 'bedrock' && !e.accessKeyIdSecret !== !e.secretAccessKeySecret) {
+      need(e.accessKeyIdSecret ? 'secretAccessKeySecret' : 'accessKeyIdSecret', 'accessKeyIdSecret and secretAccessKeySecret go together')
+    }
+    if (e.provider === 'vertex') {
+      for (const f of ['project', 'location'] as const) if (!e[f]) need(f, `provider vertex needs "${f}" (the Google Cloud ${f === 'project' ? 'project id' : 'location, e.g. us-central1 or global'})`)
+    }
+    if (e.provider === 'gemini' && !e.apiKeySecret) need('apiKeySecret', 'provider gemini needs "apiKeySecret" (a Gemini API key)')
+    else if (!e.url && e.provider && KEY_NAMES[e.provider] && !e.apiKeySecret) need('apiKeySecret', `provider ${e.provider} needs "apiKeySecret" (${KEY_NAMES[e.provider]}) to call its public API; with a url, a server that takes none may go without`)
+    if (e.url || defaultProviderUrl(e) || e.provider === 'bedrock' || e.provider === 'vertex') return
+    if (e.provider === 'azure-openai') need('url', 'provider azure-openai needs "url" (the resource endpoint, e.g. https://NAME.openai.azure.com)')
+    else if (e.provider === 'custom') need('url', 'provider custom needs "url" (the server\'s address)')
+    else need('url', `is required: the server's address, or name a provider with a public API (${Object.keys(PUBLIC_URLS).join(', ')}, bedrock, vertex) to use its official endpoint`)
+  })
+  // The gateway reads one shape: the provider always set, the url the given or the official one.
+  .transform((e) => ({ ...e, provider: e.provider ?? 'openai', url: (e.url ?? defaultProviderUrl(e))! }))
+
 export const backendSpec = z.strictObject({
   type: anyCase(['external', 'kserve', 'kubernetes', 'demo']),
-  external: z
-    .strictObject({
-      url: z.url({ protocol: /^https?$/ }),
-      provider: anyCase(['openai', 'azure-openai', 'anthropic', 'cohere', 'mistral', 'custom', 'bedrock', 'gemini', 'vertex']).default('openai'),
-      apiKeySecret: secretRef.optional(),
-      model: z.string().optional(),
-      /** Azure OpenAI: the api-version query parameter (deployment URLs). */
-      apiVersion: z.string().optional(),
-      /** Azure OpenAI: the deployment name; defaults to `model`. */
-      deployment: z.string().optional(),
-      /** Vertex AI: the Google Cloud project id. */
-      project: z.string().min(1).optional(),
-      /** Vertex AI: the region, e.g. us-central1 (as in the url's host). */
-      location: z.string().min(1).optional(),
-      /** Extra headers sent upstream (never secrets: use apiKeySecret). */
-      headers: z.record(z.string(), z.string()).optional(),
-      /**
-       * OpenAI backends: a Responses API client's request goes to {url}/responses as it was sent
-       * (native), or is translated to Chat Completions (translate, the default: any OpenAI-compatible server).
-       */
-      responsesApi: anyCase(['native', 'translate']).default('translate'),
-      /** Mistral: inject Mistral's safety prompt before every conversation (its `safe_prompt`). */
-      safePrompt: z.boolean().optional(),
-      /** AWS Bedrock: the region the signature is scoped to (not read from url: VPC endpoints and proxies hide it). */
-      region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region like "us-east-1"').optional(),
-      /** AWS Bedrock credentials; all absent: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN from the environment. */
-      accessKeyIdSecret: secretRef.optional(),
-      secretAccessKeySecret: secretRef.optional(),
-      sessionTokenSecret: secretRef.optional(),
-    })
-    .superRefine((e, ctx) => {
-      if (e.provider === 'bedrock' && !e.region) ctx.addIssue({ code: 'custom', path: ['region'], message: 'provider bedrock needs a region (e.g. "us-east-1")' })
-      if (e.provider === 'bedrock' && !e.accessKeyIdSecret !== !e.secretAccessKeySecret) {
-        ctx.addIssue({ code: 'custom', path: [e.accessKeyIdSecret ? 'secretAccessKeySecret' : 'accessKeyIdSecret'], message: 'accessKeyIdSecret and secretAccessKeySecret go together' })
-      }
-    })
-    .optional(),
+  external: externalSpec.optional(),
   kserve: z
     .strictObject({
       serviceName: name,
@@ -163,11 +203,6 @@ export const backendSpec = z.strictObject({
   .superRefine((s, ctx) => {
     const need = s.type === 'demo' ? undefined : s.type
     if (need && !s[need as 'external' | 'kserve' | 'kubernetes']) ctx.addIssue({ code: 'custom', path: [need], message: `type ${need} needs a "${need}" section` })
-    const ext = s.external
-    if (ext?.provider === 'vertex') {
-      for (const f of ['project', 'location'] as const) if (!ext[f]) ctx.addIssue({ code: 'custom', path: ['external', f], message: `provider vertex needs "${f}" (the Google Cloud ${f === 'project' ? 'project id' : 'region, e.g. us-central1'})` })
-    }
-    if (ext?.provider === 'gemini' && !ext.apiKeySecret) ctx.addIssue({ code: 'custom', path: ['external', 'apiKeySecret'], message: 'provider gemini needs "apiKeySecret" (a Gemini API key)' })
   })
 
 export const inferenceBackend = z.strictObject({
@@ -271,12 +306,7 @@ const forwardHeader = z
   .refine((h) => !UNFORWARDABLE_HEADERS.includes(h), { message: 'cannot be forwarded: the gateway sets it (or it carries credentials)' })
 
 /** Providers an inline backend may name without a url: their public API's address. */
-export const INLINE_PROVIDER_URLS = {
-  openai: 'https://api.openai.com/v1',
-  anthropic: 'https://api.anthropic.com',
-  mistral: 'https://api.mistral.ai/v1',
-  cohere: 'https://api.cohere.com',
-} as const
+export const INLINE_PROVIDER_URLS = { openai: PUBLIC_URLS.openai, anthropic: PUBLIC_URLS.anthropic, mistral: PUBLIC_URLS.mistral, cohere: PUBLIC_URLS.cohere } as const
 
 /**
  * A backend written inside a route (the design article's shape): a provider's API

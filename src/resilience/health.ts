@@ -6,6 +6,7 @@
 import type { Backend } from '../config/compile.ts'
 import { anthropicHeaders } from '../providers/anthropic/index.ts'
 import { openAIHeaders } from '../providers/openai/index.ts'
+import { modelsListUrl } from '../providers/gemini/transport.ts'
 import type { FetchLike } from '../providers/types.ts'
 import type { Logger } from '../telemetry/log.ts'
 
@@ -18,11 +19,11 @@ export interface Probe {
   ok?: (res: Response) => Promise<boolean>
 }
 
-const UNPROBED: ReadonlySet<string> = new Set(['bedrock', 'gemini', 'vertex'])
+const UNPROBED: ReadonlySet<string> = new Set(['bedrock', 'vertex'])
 
 /** How to probe a backend for free; undefined for demo backends (always healthy). */
 export function probeFor(backend: Backend): Probe | undefined {
-  // Bedrock, Gemini and Vertex AI take signed or OAuth requests this probe does not make: probed only on a healthCheck.path.
+  // Bedrock and Vertex AI take signed or OAuth requests this probe does not make: probed only on a healthCheck.path.
   if (backend.provider === 'demo' || (UNPROBED.has(backend.provider) && !backend.spec.healthCheck?.path)) return undefined
   const init = { method: 'GET', headers: probeHeaders(backend) }
   const path = backend.spec.healthCheck?.path
@@ -38,6 +39,8 @@ export function probeFor(backend: Backend): Probe | undefined {
     case 'anthropic':
     case 'cohere':
       return { url: `${backend.baseUrl}/v1/models`, init }
+    case 'gemini':
+      return { url: modelsListUrl(backend), init }
     case 'azure-openai':
       return { url: azureModelsUrl(backend), init }
     default:
@@ -50,7 +53,10 @@ function probeHeaders(backend: Backend): Record<string, string> {
   const h =
     backend.provider === 'anthropic'
       ? Object.fromEntries(anthropicHeaders(backend, false))
-      : { ...openAIHeaders(backend, backend.provider === 'azure-openai' ? 'api-key' : 'bearer') }
+      : backend.provider === 'gemini'
+        ? // Google's key header, never ?key=: probe URLs are logged.
+          { ...backend.headers, ...(backend.apiKey ? { 'x-goog-api-key': backend.apiKey } : {}) }
+        : { ...openAIHeaders(backend, backend.provider === 'azure-openai' ? 'api-key' : 'bearer') }
   delete h['content-type']
   h.accept = 'application/json'
   return h

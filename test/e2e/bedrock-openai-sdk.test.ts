@@ -3,7 +3,7 @@
 // Signature V4): the client never knows it is not talking to OpenAI.
 import OpenAI from 'openai'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { CREDS, REGION, TOOL_USE_ID, WEATHER_INPUT, startBedrockUpstream, type BedrockUpstream } from '../upstreams/bedrock.ts'
+import { CREDS, FORCED_INPUT, REGION, TOOL_USE_ID, WEATHER_INPUT, startBedrockUpstream, type BedrockUpstream } from '../upstreams/bedrock.ts'
 import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.ts'
 
 let up: BedrockUpstream
@@ -121,6 +121,26 @@ it('tools: a toolUse comes back as a tool call, whole and streamed, and the resu
   })
   expect(next.choices[0]!.message.content).toBe('The tool said: 12°C, rain')
   expect(up.last!.body.messages.at(-1)).toEqual({ role: 'user', content: [{ toolResult: { toolUseId: TOOL_USE_ID, content: [{ text: '12°C, rain' }] } }] })
+})
+
+it('response_format json_schema: the answer is JSON fitting the schema, whole and streamed (a forced tool upstream, as Converse has no JSON mode)', async () => {
+  const schema = { type: 'object', properties: { city: { type: 'string' }, temperature: { type: 'number' } }, required: ['city', 'temperature'], additionalProperties: false }
+  const response_format = { type: 'json_schema' as const, json_schema: { name: 'weather', schema, strict: true } }
+  const whole = await client.chat.completions.create({ model: 'claude-ok', messages: [{ role: 'user', content: 'Weather in Paris as JSON' }], response_format })
+  expect(JSON.parse(whole.choices[0]!.message.content!)).toEqual(FORCED_INPUT)
+  expect(whole.choices[0]!.finish_reason).toBe('stop')
+  expect(whole.choices[0]!.message.tool_calls).toBeUndefined()
+  expect(up.last!.body.toolConfig).toMatchObject({ tools: [{ toolSpec: { name: 'weather', inputSchema: { json: schema } } }], toolChoice: { tool: { name: 'weather' } } })
+  const streamed = await client.chat.completions.stream({ model: 'claude-ok', messages: [{ role: 'user', content: 'Weather in Paris as JSON' }], response_format }).finalChatCompletion()
+  expect(JSON.parse(streamed.choices[0]!.message.content!)).toEqual(FORCED_INPUT)
+  expect(streamed.choices[0]!.finish_reason).toBe('stop')
+  expect(up.last!.path).toMatch(/\/converse-stream$/)
+})
+
+it('tool_choice none: no toolConfig goes upstream, so the model answers in text', async () => {
+  const r = await client.chat.completions.create({ model: 'claude-tool', messages: [{ role: 'user', content: 'weather in Seattle?' }], tools, tool_choice: 'none' })
+  expect(up.last!.body.toolConfig).toBeUndefined()
+  expect(r.choices[0]!.message.tool_calls).toBeUndefined()
 })
 
 it('a ThrottlingException fails over to the next backend, whole and streamed', async () => {

@@ -93,7 +93,9 @@ describe('CRDs', () => {
     expect(validateOpenApi(route, { defaultBackend: { name: 'a', weight: 150 } })).toEqual(['defaultBackend.weight: must be <= 100'])
     expect(validateOpenApi(route, { defaultBackend: { name: 'a' }, typo: 1 })).toEqual(['typo: unknown field'])
     expect(validateOpenApi(backend, { type: 'grpc' })[0]).toMatch(/^type: "grpc" does not match/)
-    expect(validateOpenApi(backend, { type: 'external', external: { provider: 'openai' } })).toEqual(['external.url: Required value'])
+    expect(validateOpenApi(backend, { type: 'external', external: { provider: 'gemini', apiKeySecret: { name: 'gemini-credentials' } } })).toEqual(['external.apiKeySecret.key: Required value'])
+    // A provider with an official endpoint needs no url: the API server takes it as the gateway does.
+    expect(validateOpenApi(backend, { type: 'external', external: { provider: 'bedrock', region: 'us-east-1', model: 'anthropic.claude-3-haiku-20240307-v1:0' } })).toEqual([])
     expect(validateOpenApi(route, { failover: { triggers: [{ status: 429, timeout: '1s' }] }, defaultBackend: { name: 'a' } })).toEqual(['failover.triggers[0]: must have at most 1 fields'])
   })
 

@@ -307,3 +307,69 @@ describe('ConfigServer', () => {
     expect(p.current()!.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
   })
 })
+
+describe('SnapshotBuilder: native providers name the Secret they miss', () => {
+  // No url: each gets its provider's official endpoint.
+  const bedrock = res('InferenceBackend', 'claude-bedrock', {
+    type: 'external',
+    external: { provider: 'bedrock', region: 'us-east-1', model: 'anthropic.claude-3-haiku-20240307-v1:0', accessKeyIdSecret: { name: 'aws-bedrock', key: 'access-key-id' }, secretAccessKeySecret: { name: 'aws-bedrock', key: 'secret-access-key' } },
+  })
+  const vertex = res('InferenceBackend', 'gemini-vertex', { type: 'external', external: { provider: 'vertex', project: 'my-project', location: 'us-central1', model: 'gemini-2.0-flash', apiKeySecret: { name: 'vertex-sa', key: 'key.json' } } })
+  const chat = res('InferenceRoute', 'native', { models: ['native'], defaultBackend: { name: 'claude-bedrock' }, fallback: { backends: ['gemini-vertex'] } })
+  // Made-up values, not credentials.
+  const awsSecret: KubeObject = { kind: 'Secret', metadata: { name: 'aws-bedrock', namespace: 'team-a' }, data: { 'access-key-id': b64('test-access-key-id'), 'secret-access-key': b64('test-secret') } }
+  const saSecret: KubeObject = { kind: 'Secret', metadata: { name: 'vertex-sa', namespace: 'team-a' }, data: { 'key.json': b64(JSON.stringify({ client_email: 'kortex@my-project.iam.gserviceaccount.com', private_key: 'not a real key' })) } }
+
+  it('a Bedrock backend whose access-key Secret is missing: ResolvedRefs False, SecretNotFound, naming the Secret; still served (503 until it exists)', async () => {
+    const s = await new SnapshotBuilder().build(cluster([bedrock, vertex, chat], [saSecret]))
+    const c = cond(s.statuses.get('InferenceBackend/team-a/claude-bedrock'), 'ResolvedRefs')
+    expect(c).toMatchObject({ status: 'False', reason: 'SecretNotFound' })
+    expect(c.message).toBe('Secret team-a/aws-bedrock has no key "access-key-id" (or does not exist); requests to this backend get 503 until it does')
+    const b = s.compiled.backends.get('team-a/claude-bedrock')!
+    expect(b.missingSecret).toBe('Secret team-a/aws-bedrock key "access-key-id", Secret team-a/aws-bedrock key "secret-access-key"')
+    expect(b.rootUrl).toBe('https://bedrock-runtime.us-east-1.amazonaws.com')
+    expect(cond(s.statuses.get('InferenceBackend/team-a/gemini-vertex'), 'ResolvedRefs').status).toBe('True')
+  })
+
+  it('a Vertex backend whose service-account Secret is missing: SecretNotFound naming it', async () => {
+    const s = await new SnapshotBuilder().build(cluster([bedrock, vertex, chat], [awsSecret]))
+    const c = cond(s.statuses.get('InferenceBackend/team-a/gemini-vertex'), 'ResolvedRefs')
+    expect(c).toMatchObject({ status: 'False', reason: 'SecretNotFound' })
+    expect(c.message).toContain('Secret team-a/vertex-sa has no key "key.json"')
+    expect(s.compiled.backends.get('team-a/gemini-vertex')!.rootUrl).toBe('https://us-central1-aiplatform.googleapis.com')
+    expect(cond(s.statuses.get('InferenceBackend/team-a/claude-bedrock'), 'ResolvedRefs').status).toBe('True')
+  })
+
+  it('with both Secrets: resolved, and the credentials reach the compiled backends', async () => {
+    const s = await new SnapshotBuilder().build(cluster([bedrock, vertex, chat], [awsSecret, saSecret]))
+    for (const name of ['claude-bedrock', 'gemini-vertex']) expect(cond(s.statuses.get(`InferenceBackend/team-a/${name}`), 'ResolvedRefs').status).toBe('True')
+    expect(s.compiled.backends.get('team-a/claude-bedrock')!.aws).toMatchObject({ region: 'us-east-1', accessKeyId: 'test-access-key-id', secretAccessKey: 'test-secret' })
+    expect(s.compiled.backends.get('team-a/gemini-vertex')!.missingSecret).toBeUndefined()
+    expect(s.document.secrets).toEqual({
+      'team-a/aws-bedrock/access-key-id': 'test-access-key-id',
+      'team-a/aws-bedrock/secret-access-key': 'test-secret',
+      'team-a/vertex-sa/key.json': expect.stringContaining('client_email'),
+    })
+  })
+})
+
+describe('SnapshotBuilder: a Secret that is there but holds no usable credential', () => {
+  it('a Vertex Secret that is not a service-account key file: ResolvedRefs and Ready False, SecretInvalid, saying why', async () => {
+    const vertex = res('InferenceBackend', 'vertex', { type: 'external', external: { provider: 'vertex', project: 'p', location: 'global', apiKeySecret: { name: 'vertex-sa', key: 'key.json' } } })
+    const r = res('InferenceRoute', 'v', { models: ['v'], defaultBackend: { name: 'vertex' } })
+    const pasted: KubeObject = { kind: 'Secret', metadata: { name: 'vertex-sa', namespace: 'team-a' }, data: { 'key.json': b64('an API key pasted by mistake') } }
+    const s = await new SnapshotBuilder().build(cluster([vertex, r], [pasted]))
+    const st = s.statuses.get('InferenceBackend/team-a/vertex')
+    expect(cond(st, 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretInvalid' })
+    expect(cond(st, 'ResolvedRefs').message).toContain('secret vertex-sa/key.json (it is not JSON (expected a service-account key file))')
+    expect(cond(st, 'Ready')).toMatchObject({ status: 'False', reason: 'SecretInvalid' })
+  })
+
+  it('a Bedrock backend naming no Secret uses the gateway\'s own AWS identity: nothing for the controller to flag', async () => {
+    const bedrock = res('InferenceBackend', 'irsa', { type: 'external', external: { provider: 'bedrock', region: 'us-west-2' } })
+    const r = res('InferenceRoute', 'b', { models: ['b'], defaultBackend: { name: 'irsa' } })
+    const s = await new SnapshotBuilder().build(cluster([bedrock, r]))
+    expect(cond(s.statuses.get('InferenceBackend/team-a/irsa'), 'ResolvedRefs').status).toBe('True')
+    expect(s.statuses.get('InferenceBackend/team-a/irsa')!.fields.url).toBe('https://bedrock-runtime.us-west-2.amazonaws.com')
+  })
+})

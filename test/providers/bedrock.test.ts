@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest'
 import { AwsV4Signer } from 'aws4fetch'
 import { crc32, eventStreamDecoder, type EventMessage } from '../../src/providers/bedrock/eventstream.ts'
 import { SERVICE, modelPath } from '../../src/providers/bedrock/sign.ts'
-import { toConverseRequest } from '../../src/providers/bedrock/request.ts'
+import { structuredOutput, toConverseRequest } from '../../src/providers/bedrock/request.ts'
+import { ConverseStreamTranslator } from '../../src/providers/bedrock/stream.ts'
 import { toOpenAIResponse, toOpenAIUsage } from '../../src/providers/bedrock/response.ts'
 import { classify } from '../../src/providers/bedrock/errors.ts'
 import { frame } from '../upstreams/bedrock.ts'
@@ -133,6 +134,81 @@ describe('Converse translation', () => {
     const r = toConverseRequest({ model: 'm', tool_choice: 'none', tools: [{ type: 'function', function: { name: 'f' } }], messages: [{ role: 'user', content: 'hi' }] })
     expect(r.inferenceConfig).toBeUndefined()
     expect(r.toolConfig).toBeUndefined()
+  })
+
+  it('tool_choice none after a tool turn: the tools stay declared (Converse refuses tool blocks without a toolConfig) but none is forced', () => {
+    const r = toConverseRequest({
+      model: 'm',
+      tool_choice: 'none',
+      tools: [{ type: 'function', function: { name: 'get_weather' } }],
+      messages: [
+        { role: 'user', content: 'weather?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{}' } }] },
+        { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
+      ],
+    })
+    expect(r.toolConfig).toEqual({ tools: [{ toolSpec: { name: 'get_weather', inputSchema: { json: { type: 'object', properties: {} } } } }] })
+  })
+
+  const weather = { type: 'object', properties: { city: { type: 'string' }, temperature: { type: 'number' } }, required: ['city', 'temperature'] }
+  const ask = { model: 'm', messages: [{ role: 'user', content: 'Paris?' }] }
+
+  it('response_format json_schema: a forced tool whose input schema is the requested one (Converse has no JSON mode)', () => {
+    const r = toConverseRequest({ ...ask, response_format: { type: 'json_schema', json_schema: { name: 'weather', schema: weather, strict: true } } })
+    expect(r.toolConfig).toEqual({
+      tools: [{ toolSpec: { name: 'weather', description: expect.stringContaining('calling this tool'), inputSchema: { json: weather } } }],
+      toolChoice: { tool: { name: 'weather' } },
+    })
+  })
+
+  it('response_format json_object: any JSON object; text: nothing to do', () => {
+    const r = toConverseRequest({ ...ask, response_format: { type: 'json_object' } })
+    expect(r.toolConfig?.tools[0]!.toolSpec).toMatchObject({ name: 'json_response', inputSchema: { json: { type: 'object', additionalProperties: true, properties: {} } } })
+    expect(r.toolConfig?.toolChoice).toEqual({ tool: { name: 'json_response' } })
+    expect(toConverseRequest({ ...ask, response_format: { type: 'text' } }).toolConfig).toBeUndefined()
+  })
+
+  it('response_format with the client\'s own tools: some tool must be called, theirs or the JSON one; tool_choice none forces the JSON one', () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }]
+    const rf = { type: 'json_schema', json_schema: { name: 'weather', schema: weather } }
+    const auto = toConverseRequest({ ...ask, tools, response_format: rf })
+    expect(auto.toolConfig?.tools.map((t) => t.toolSpec.name)).toEqual(['get_weather', 'weather'])
+    expect(auto.toolConfig?.toolChoice).toEqual({ any: {} })
+    expect(toConverseRequest({ ...ask, tools, tool_choice: 'none', response_format: rf }).toolConfig).toEqual({ tools: [expect.objectContaining({ toolSpec: expect.objectContaining({ name: 'weather' }) })], toolChoice: { tool: { name: 'weather' } } })
+  })
+
+  it('a response_format Converse cannot honour is refused as the client\'s error, naming the field', () => {
+    expect(() => toConverseRequest({ ...ask, response_format: { type: 'xml' } })).toThrow(/response_format\.type must be "text", "json_object" or "json_schema"/)
+    const clash = { ...ask, tools: [{ type: 'function', function: { name: 'weather' } }], response_format: { type: 'json_schema', json_schema: { name: 'weather', schema: weather } } }
+    expect(() => toConverseRequest(clash)).toThrow(/response_format: the tool name "weather" is taken/)
+    expect(structuredOutput({ response_format: { type: 'json_schema', json_schema: { name: 'has spaces', schema: weather } } })?.name).toBe('json_response')
+  })
+
+  it('the JSON tool\'s input comes back as the message content, finish_reason stop, no tool call; other tools stay tool calls', () => {
+    const json = toOpenAIResponse({ output: { message: { role: 'assistant', content: [{ toolUse: { toolUseId: 't', name: 'weather', input: { city: 'Paris', temperature: 21 } } }] } }, stopReason: 'tool_use' }, 'm', 0, 'weather') as any
+    expect(json.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: '{"city":"Paris","temperature":21}' } })
+    expect(json.choices[0].message.tool_calls).toBeUndefined()
+    const theirs = toOpenAIResponse({ output: { message: { role: 'assistant', content: [{ toolUse: { toolUseId: 't', name: 'get_weather', input: {} } }] } }, stopReason: 'tool_use' }, 'm', 0, 'weather') as any
+    expect(theirs.choices[0]).toMatchObject({ finish_reason: 'tool_calls', message: { content: null, tool_calls: [{ function: { name: 'get_weather' } }] } })
+  })
+
+  it('streamed: the JSON tool\'s input deltas are content deltas, and the text before it is not part of the answer', () => {
+    const t = new ConverseStreamTranslator('m', 0, 'weather')
+    const msg = (type: string, payload: object) => ({ headers: { ':event-type': type, ':message-type': 'event' }, payload: new TextEncoder().encode(JSON.stringify(payload)) })
+    const events = [
+      msg('messageStart', { role: 'assistant' }),
+      msg('contentBlockDelta', { contentBlockIndex: 0, delta: { text: 'Here it is:' } }),
+      msg('contentBlockStart', { contentBlockIndex: 1, start: { toolUse: { toolUseId: 't', name: 'weather' } } }),
+      msg('contentBlockDelta', { contentBlockIndex: 1, delta: { toolUse: { input: '{"city":"Pa' } } }),
+      msg('contentBlockDelta', { contentBlockIndex: 1, delta: { toolUse: { input: 'ris","temperature":21}' } } }),
+      msg('messageStop', { stopReason: 'tool_use' }),
+      msg('metadata', { usage: { inputTokens: 3, outputTokens: 4 } }),
+    ]
+    const chunks = events.flatMap((e) => t.push(e)).map((b) => new TextDecoder().decode(b)).filter((l) => l !== 'data: [DONE]\n\n').map((l) => JSON.parse(l.slice(6)))
+    const deltas = chunks.flatMap((c) => c.choices)
+    expect(deltas.map((c) => c.delta.content ?? '').join('')).toBe('{"city":"Paris","temperature":21}')
+    expect(deltas.some((c) => c.delta.tool_calls)).toBe(false)
+    expect(deltas.at(-1).finish_reason).toBe('stop')
   })
 
   it('an image URL is refused as a client error (Converse takes bytes only)', () => {

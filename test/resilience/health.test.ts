@@ -9,6 +9,7 @@ import { backendSpec } from '../../src/config/schema.ts'
 import { HealthMonitor, joinPath, probeFor, type Health } from '../../src/resilience/health.ts'
 import type { Logger } from '../../src/telemetry/log.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
+import { API_KEY as GEMINI_KEY, startGeminiUpstream, type GeminiUpstream } from '../upstreams/gemini.ts'
 
 const KEY = 'test-key-not-a-real-secret-0123456789'
 
@@ -340,5 +341,50 @@ describe('HealthMonitor against a real KServe V2 server', () => {
     await monitor.checkAll()
     expect(monitor.health('default/iris')).toBe('healthy')
     expect(state.paths).toEqual(['GET /v2/health/ready', 'GET /v2/health/ready', 'GET /v2/health/ready'])
+  })
+})
+
+describe('a Gemini backend is probed on its free models list, the key in x-goog-api-key', () => {
+  let gemini: GeminiUpstream
+  beforeAll(async () => {
+    gemini = await startGeminiUpstream()
+  })
+  afterAll(() => gemini?.close())
+  const spec = (mode: string) => `{ type: external, external: { provider: gemini, url: "${gemini.base(mode)}", apiKeySecret: { name: gemini, key: api-key } }, healthCheck: { failureThreshold: 1 } }`
+
+  it('without a path: GET /v1beta/models, the key in the header and never in the URL (probe URLs are logged)', async () => {
+    const b = await backends({ g: spec('ok') }, { GEMINI_API_KEY: GEMINI_KEY })
+    const probe = probeFor(b.get('default/g')!)!
+    expect(probe.url).toBe(`${gemini.base('ok')}/v1beta/models?pageSize=1`)
+    expect(probe.init.headers['x-goog-api-key']).toBe(GEMINI_KEY)
+    expect(probe.url).not.toContain(GEMINI_KEY)
+    // The official endpoint when the backend gives no url.
+    const official = await backends({ g: '{ type: external, external: { provider: gemini, apiKeySecret: { name: gemini, key: api-key } }, healthCheck: {} }' }, { GEMINI_API_KEY: GEMINI_KEY })
+    expect(probeFor(official.get('default/g')!)!.url).toBe('https://generativelanguage.googleapis.com/v1beta/models?pageSize=1')
+  })
+
+  it('healthy against the upstream; unhealthy when it answers 503, or when the key is refused', async () => {
+    const timers = fakeTimers()
+    const monitor = new HealthMonitor({ fetch, schedule: timers.schedule, periodic: false })
+    monitor.update((await backends({ up: spec('ok'), down: spec('503') }, { GEMINI_API_KEY: GEMINI_KEY })).values())
+    await monitor.checkAll()
+    expect(monitor.health('default/up')).toBe('healthy')
+    expect(monitor.snapshot('default/down')).toMatchObject({ health: 'unhealthy', lastError: 'HTTP 503' })
+    const probes = gemini.requests.filter((r) => r.body === undefined)
+    expect(probes.map((r) => r.path)).toEqual(['/v1beta/models?pageSize=1', '/v1beta/models?pageSize=1'])
+    expect(probes.every((r) => r.headers['x-goog-api-key'] === GEMINI_KEY)).toBe(true)
+    const wrongKey = new HealthMonitor({ fetch, schedule: timers.schedule, periodic: false })
+    wrongKey.update((await backends({ g: spec('ok') }, { GEMINI_API_KEY: 'not-the-key-0123456789' })).values())
+    await wrongKey.checkAll()
+    expect(wrongKey.snapshot('default/g')).toMatchObject({ health: 'unhealthy', lastError: 'HTTP 403' })
+  })
+
+  it('Bedrock and Vertex AI are still probed only on a healthCheck.path (signed and OAuth requests)', async () => {
+    const b = await backends({
+      br: '{ type: external, external: { provider: bedrock, region: us-east-1 }, healthCheck: {} }',
+      vx: '{ type: external, external: { provider: vertex, project: p, location: global }, healthCheck: {} }',
+    }, { AWS_ACCESS_KEY_ID: 'test-id', AWS_SECRET_ACCESS_KEY: 'test-secret' })
+    expect(probeFor(b.get('default/br')!)).toBeUndefined()
+    expect(probeFor(b.get('default/vx')!)).toBeUndefined()
   })
 })

@@ -7,7 +7,7 @@
 // a wrong one is refused 403 InvalidSignatureException as AWS would. Error
 // answers are AWS's: the exception name in x-amzn-ErrorType, {"message"}.
 //   http://host/mode/<mode>/model/<id>/converse      (base(mode) is the backend url)
-// modes: ok (text), tool (a toolUse), throttle (429 ThrottlingException),
+// modes: ok (text; a forced toolChoice gets a toolUse of that tool), tool (a toolUse), throttle (429 ThrottlingException),
 //        context (400 ValidationException "Input is too long..."),
 //        not-ready (429 ModelNotReadyException), denied (403 AccessDeniedException),
 //        crc (stream: text, then a frame whose message CRC is wrong),
@@ -22,6 +22,7 @@ export const CREDS = { accessKeyId: 'AKIDKORTEXTEST', secretAccessKey: 'kortex-b
 export const REGION = 'us-west-2'
 export const TOOL_USE_ID = 'tooluse_kZJMlvQmRJ6eAyJE5GIl7Q'
 export const WEATHER_INPUT = { location: 'Seattle, WA', unit: 'celsius' }
+export const FORCED_INPUT = { city: 'Paris', temperature: 21 }
 export const USAGE = { inputTokens: 25, outputTokens: 15, totalTokens: 150, cacheReadInputTokens: 100, cacheWriteInputTokens: 10 }
 
 export interface Recorded {
@@ -99,7 +100,11 @@ function answer(mode: string, body: any): { content: object[]; stopReason: strin
   const last = body.messages?.at?.(-1)
   const result = last?.content?.find?.((b: any) => b.toolResult)?.toolResult
   if (result) return { content: [{ text: `The tool said: ${result.content.map((c: any) => c.text ?? '').join('')}` }], stopReason: 'end_turn' }
-  if (mode === 'tool') return { content: [{ text: 'Let me check.' }, { toolUse: { toolUseId: TOOL_USE_ID, name: 'get_weather', input: WEATHER_INPUT } }], stopReason: 'tool_use' }
+  // A forced tool (toolChoice {tool}) is called, as Bedrock's Claude models do; its input fits a {city, temperature} schema.
+  const forced = body.toolConfig?.toolChoice?.tool?.name
+  if (forced) return { content: [{ toolUse: { toolUseId: TOOL_USE_ID, name: forced, input: FORCED_INPUT } }], stopReason: 'tool_use' }
+  // No toolConfig, no tools: a model cannot call what it was not given.
+  if (mode === 'tool' && body.toolConfig) return { content: [{ text: 'Let me check.' }, { toolUse: { toolUseId: TOOL_USE_ID, name: 'get_weather', input: WEATHER_INPUT } }], stopReason: 'tool_use' }
   return { content: [{ text: `Hello from ${mode}` }], stopReason: 'end_turn' }
 }
 

@@ -9,6 +9,7 @@
 // The first path segment after /mode/ picks a behaviour:
 //   http://host/mode/<mode>/v1beta/models/{model}:generateContent   (gemini)
 //   http://host/mode/<mode>/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent   (vertex)
+// GET /mode/<mode>/v1beta/models lists models (the health probe's target).
 // modes: ok, 429, 503, 500, context (INVALID_ARGUMENT, token count too big),
 //        blocked (promptFeedback.blockReason, no candidates), safety (a
 //        candidate stopped by SAFETY), cut (a stream without finishReason).
@@ -151,12 +152,24 @@ export async function startGeminiUpstream(): Promise<GeminiUpstream> {
     send(res, 200, JSON.stringify({ access_token: access, expires_in: up.expiresIn, token_type: 'Bearer' }))
   }
 
+  /** models.list (GET /v1beta/models, pageSize and pageToken): keyed like every call, a mode's error as the others. */
+  function listModels(req: IncomingMessage, res: ServerResponse, mode: string, rest: string) {
+    requests.push({ path: rest, headers: req.headers, body: undefined })
+    if (req.headers['x-goog-api-key'] !== API_KEY) return send(res, 403, googleError(403, 'PERMISSION_DENIED', 'Method doesn\'t allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.'))
+    const err = ERRORS[mode]
+    if (err) return send(res, err[0], googleError(...err))
+    const size = Number(new URL(rest, 'http://x').searchParams.get('pageSize') ?? 50)
+    const models = ['gemini-2.0-flash', 'gemini-2.5-pro'].slice(0, size).map((m) => ({ name: `models/${m}`, displayName: m, supportedGenerationMethods: ['generateContent', 'countTokens'] }))
+    send(res, 200, JSON.stringify({ models, ...(size < 2 ? { nextPageToken: 'page-2' } : {}) }))
+  }
+
   const server = await startServer(async (req, res) => {
     const path = req.url ?? ''
     if (req.method === 'POST' && path === '/token') return token(req, res)
     const m = /^\/mode\/([^/]+)(\/.*)$/.exec(path)
     const mode = m?.[1] ?? 'ok'
     const rest = m?.[2] ?? path
+    if (req.method === 'GET' && /^\/v1beta\/models(\?|$)/.test(rest)) return listModels(req, res, mode, rest)
     const text = await readText(req)
     let body: any
     try {

@@ -7,7 +7,7 @@ import { UpstreamError } from '../errors.ts'
 import { readJsonObject } from '../http.ts'
 import type { Provider, ProviderResult, UpstreamCall } from '../types.ts'
 import { EMBEDDING_MODEL, embed } from './embeddings.ts'
-import { toConverseRequest } from './request.ts'
+import { structuredOutput, toConverseRequest } from './request.ts'
 import { isConverseResponse, toOpenAIResponse } from './response.ts'
 import { modelPath, signedPost } from './sign.ts'
 import { translateConverseStream } from './stream.ts'
@@ -17,16 +17,18 @@ async function send(call: UpstreamCall): Promise<ProviderResult> {
   if (call.op === 'embeddings') return embed(call, model)
   if (call.op !== 'chat') throw new UpstreamError('unavailable', `bedrock does not serve ${call.op}`)
   const body = toConverseRequest(call.body)
+  // A response_format rides on a forced tool; its input comes back as the content.
+  const jsonTool = structuredOutput(call.body)?.name
   const base = call.backend.baseUrl
   if (call.stream) {
     const res = await signedPost(call, modelPath(base, model, 'converse-stream'), body, 'application/vnd.amazon.eventstream')
     if (!res.body) throw new UpstreamError('bad_response', 'an empty ConverseStream answer', res.status)
-    return { kind: 'stream', body: translateConverseStream(res.body, model) }
+    return { kind: 'stream', body: translateConverseStream(res.body, model, jsonTool) }
   }
   const res = await signedPost(call, modelPath(base, model, 'converse'), body)
   const { body: parsed } = await readJsonObject(call, res, () => false)
   if (!isConverseResponse(parsed)) throw new UpstreamError('bad_response', 'not a Converse answer', res.status)
-  return { kind: 'json', body: toOpenAIResponse(parsed, model) }
+  return { kind: 'json', body: toOpenAIResponse(parsed, model, Date.now(), jsonTool) }
 }
 
 export const bedrock: Provider = {

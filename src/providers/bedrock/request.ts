@@ -24,6 +24,24 @@ export interface ConverseRequest {
 
 const invalid = (message: string, param?: string) => new UpstreamError('bad_request', message, undefined, undefined, 'invalid_value', param)
 
+/**
+ * OpenAI's response_format as a tool for Converse, which has no JSON mode: the model is made to call
+ * a tool whose input schema is the requested one, and the tool's input is returned as the message's
+ * content (LiteLLM's approach, and Anthropic's documented "JSON mode" with tools). json_object takes
+ * any object. Undefined for text or no response_format.
+ */
+export function structuredOutput(body: Record<string, unknown>): { name: string; description: string; schema: Record<string, unknown> } | undefined {
+  const rf = body.response_format as { type?: unknown; json_schema?: { name?: unknown; description?: unknown; schema?: unknown } } | null | undefined
+  if (rf == null || rf.type === 'text') return undefined
+  if (rf.type !== 'json_object' && rf.type !== 'json_schema') throw invalid('response_format.type must be "text", "json_object" or "json_schema"', 'response_format')
+  const js = rf.type === 'json_schema' ? rf.json_schema : undefined
+  const schema = js?.schema && typeof js.schema === 'object' && !Array.isArray(js.schema) ? (js.schema as Record<string, unknown>) : { type: 'object', additionalProperties: true, properties: {} }
+  // Converse tool names: [a-zA-Z0-9_-]{1,64}, as OpenAI's schema names.
+  const name = typeof js?.name === 'string' && /^[a-zA-Z0-9_-]{1,64}$/.test(js.name) ? js.name : 'json_response'
+  const description = typeof js?.description === 'string' && js.description ? js.description : 'Give your answer by calling this tool: its input is the answer, a JSON value fitting the schema.'
+  return { name, description, schema }
+}
+
 const positiveInt = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined)
 
 /** Translate an OpenAI chat request body (the model id goes in the URL, not here). */
@@ -42,14 +60,22 @@ export function toConverseRequest(body: Record<string, unknown>): ConverseReques
 
   const history = out.messages.some((m) => m.content.some((b) => 'toolUse' in b || 'toolResult' in b))
   const choice = a.tool_choice
-  // Converse has no "none": leave the tools out, unless the history's tool blocks need them declared.
-  if (a.tools?.length && (choice?.type !== 'none' || history)) {
-    out.toolConfig = {
-      tools: a.tools.map((t) => ({ toolSpec: { name: t.name, ...(t.description ? { description: t.description } : {}), inputSchema: { json: t.input_schema } } })),
-    }
+  const json = structuredOutput(body)
+  // Converse has no "none": leave the tools out, unless the history's tool blocks need them declared (Converse refuses those blocks without a toolConfig).
+  const tools = a.tools?.length && (choice?.type !== 'none' || history) ? a.tools : []
+  if (tools.length || json) {
+    const specs = tools.map((t) => ({ toolSpec: { name: t.name, ...(t.description ? { description: t.description } : {}), inputSchema: { json: t.input_schema } } }))
+    out.toolConfig = { tools: specs }
     if (choice?.type === 'any') out.toolConfig.toolChoice = { any: {} }
     else if (choice?.type === 'tool') out.toolConfig.toolChoice = { tool: { name: choice.name } }
     else if (choice?.type === 'auto') out.toolConfig.toolChoice = { auto: {} }
+    if (json) {
+      if (tools.some((t) => t.name === json.name)) throw invalid(`response_format: the tool name "${json.name}" is taken by one of the request's tools; rename the schema`, 'response_format')
+      specs.push({ toolSpec: { name: json.name, description: json.description, inputSchema: { json: json.schema } } })
+      // The answer is the JSON tool's input: forced, or among the client's tools some tool (theirs or the JSON one) must be called.
+      if (!tools.length || choice?.type === 'none') out.toolConfig.toolChoice = { tool: { name: json.name } }
+      else if (!choice || choice.type === 'auto') out.toolConfig.toolChoice = { any: {} }
+    }
   }
   return out
 }

@@ -53,24 +53,30 @@ export function isConverseResponse(v: unknown): v is ConverseResponse {
   return !!r && typeof r === 'object' && !!r.output && typeof r.output === 'object' && Array.isArray(r.output.message?.content)
 }
 
-export function toOpenAIResponse(r: ConverseResponse, model: string, now = Date.now()): Record<string, unknown> {
+/** `jsonTool`: the tool a response_format rides on (request.ts); its input is the answer's content, not a tool call. */
+export function toOpenAIResponse(r: ConverseResponse, model: string, now = Date.now(), jsonTool?: string): Record<string, unknown> {
   const text: string[] = []
   const toolCalls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = []
+  let json: string | undefined
   for (const b of r.output.message!.content) {
     if (typeof b.text === 'string') text.push(b.text)
+    else if (jsonTool && b.toolUse?.name === jsonTool) json = JSON.stringify(b.toolUse.input ?? {})
     else if (b.toolUse && typeof b.toolUse === 'object') {
       toolCalls.push({ id: String(b.toolUse.toolUseId), type: 'function', function: { name: String(b.toolUse.name), arguments: JSON.stringify(b.toolUse.input ?? {}) } })
     }
     // reasoningContent, citations, guardContent: nothing OpenAI's chat shape carries.
   }
-  const message: Record<string, unknown> = { role: 'assistant', content: text.length ? text.join('') : null, refusal: null }
+  // The JSON is the whole answer: text the model wrote before calling the tool is not part of it.
+  const content = json ?? (text.length ? text.join('') : null)
+  const message: Record<string, unknown> = { role: 'assistant', content, refusal: null }
   if (toolCalls.length) message.tool_calls = toolCalls
+  const finish = json !== undefined && !toolCalls.length && r.stopReason === 'tool_use' ? 'stop' : finishReason(r.stopReason)
   return {
     id: `chatcmpl-${crypto.randomUUID()}`,
     object: 'chat.completion',
     created: Math.floor(now / 1000),
     model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(r.stopReason) }],
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
     usage: toOpenAIUsage(r.usage),
   }
 }

@@ -30,9 +30,14 @@ export class ConverseStreamTranslator implements ChunkTranslator<EventMessage> {
   private usage: ConverseUsage | undefined
   /** Bedrock content block index -> OpenAI tool_calls index. */
   private tools = new Map<number, number>()
+  /** The content block of the response_format tool, whose input deltas are the answer's content. */
+  private jsonBlock: number | undefined
+  /** With a response_format, text is held until it is known whether the JSON tool answers (then it is dropped, as in toOpenAIResponse). */
+  private held: string[] = []
   finished = false
 
-  constructor(private model: string, now = Date.now()) {
+  /** `jsonTool`: the tool a response_format rides on (request.ts). */
+  constructor(private model: string, now = Date.now(), private jsonTool?: string) {
     this.created = Math.floor(now / 1000)
   }
 
@@ -81,7 +86,10 @@ export class ConverseStreamTranslator implements ChunkTranslator<EventMessage> {
       case 'contentBlockStart': {
         this.start(out)
         const t = data.start?.toolUse
-        if (t) {
+        if (t && this.jsonTool && t.name === this.jsonTool) {
+          this.jsonBlock = data.contentBlockIndex
+          this.held = []
+        } else if (t) {
           const index = this.tools.size
           this.tools.set(data.contentBlockIndex, index)
           out.push(this.chunk({ tool_calls: [{ index, id: String(t.toolUseId), type: 'function', function: { name: String(t.name), arguments: '' } }] }))
@@ -91,8 +99,12 @@ export class ConverseStreamTranslator implements ChunkTranslator<EventMessage> {
       case 'contentBlockDelta': {
         this.start(out)
         const d = data.delta ?? {}
-        if (typeof d.text === 'string' && d.text) out.push(this.chunk({ content: d.text }))
-        else if (typeof d.toolUse?.input === 'string' && d.toolUse.input) {
+        if (typeof d.text === 'string' && d.text) {
+          if (!this.jsonTool) out.push(this.chunk({ content: d.text }))
+          else if (this.jsonBlock === undefined) this.held.push(d.text)
+        } else if (data.contentBlockIndex === this.jsonBlock && typeof d.toolUse?.input === 'string') {
+          if (d.toolUse.input) out.push(this.chunk({ content: d.toolUse.input }))
+        } else if (typeof d.toolUse?.input === 'string' && d.toolUse.input) {
           const index = this.tools.get(data.contentBlockIndex)
           if (index !== undefined) out.push(this.chunk({ tool_calls: [{ index, function: { arguments: d.toolUse.input } }] }))
         }
@@ -102,7 +114,10 @@ export class ConverseStreamTranslator implements ChunkTranslator<EventMessage> {
       case 'messageStop':
         this.start(out)
         this.stop = typeof data.stopReason === 'string' ? data.stopReason : 'end_turn'
-        out.push(this.chunk({}, finishReason(this.stop)))
+        // No JSON tool call after all (a model without forced tool choice): the text is the answer.
+        if (this.held.length) out.push(this.chunk({ content: this.held.join('') }))
+        this.held = []
+        out.push(this.chunk({}, this.jsonBlock !== undefined && !this.tools.size && this.stop === 'tool_use' ? 'stop' : finishReason(this.stop)))
         break
       case 'metadata':
         this.usage = data.usage
@@ -132,5 +147,5 @@ export class ConverseStreamTranslator implements ChunkTranslator<EventMessage> {
 }
 
 /** Pipe a ConverseStream body through the frame decoder and translator; cancelling it cancels the upstream. */
-export const translateConverseStream = (upstream: ReadableStream<Uint8Array>, model: string): ReadableStream<Uint8Array> =>
-  pumpChunks(upstream.pipeThrough(eventStreamDecoder()), new ConverseStreamTranslator(model))
+export const translateConverseStream = (upstream: ReadableStream<Uint8Array>, model: string, jsonTool?: string): ReadableStream<Uint8Array> =>
+  pumpChunks(upstream.pipeThrough(eventStreamDecoder()), new ConverseStreamTranslator(model, Date.now(), jsonTool))

@@ -19,6 +19,15 @@ export function modelUrl(flavor: GoogleFlavor, backend: Backend, model: string, 
   return `${base}/projects/${encodeURIComponent(ext?.project ?? '')}/locations/${encodeURIComponent(ext?.location ?? '')}/publishers/${publisher}/models/${id}`
 }
 
+/**
+ * The Gemini API's models list (GET {root}/v1beta/models), free and keyed like every call: the
+ * health probe's target. One model is enough to know the key and the service answer.
+ */
+export function modelsListUrl(backend: Backend): string {
+  const root = backend.rootUrl.replace(/\/+$/, '')
+  return `${/\/v1(beta)?$/.test(root) ? root : `${root}/v1beta`}/models?pageSize=1`
+}
+
 async function headers(flavor: GoogleFlavor, call: UpstreamCall): Promise<Headers> {
   const h = new Headers(call.backend.headers)
   h.set('content-type', 'application/json')
