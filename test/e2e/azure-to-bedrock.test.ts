@@ -25,7 +25,8 @@ async function deadPort(): Promise<number> {
 }
 
 const withUrls = (azureUrl: string) =>
-  example.replace('https://my-resource.openai.azure.com', azureUrl).replace('https://bedrock-runtime.us-west-2.amazonaws.com', bedrock.base('ok'))
+  // Bedrock's own endpoint is the region's default; the test points it at the test server with `url`.
+  example.replace('https://my-resource.openai.azure.com', azureUrl).replace('    provider: bedrock', `    url: ${bedrock.base('ok')}\n    provider: bedrock`)
 
 beforeAll(async () => {
   process.env.AZURE_OPENAI_API_KEY = AZURE_API_KEY
