@@ -123,6 +123,17 @@ it('tools: a toolUse comes back as a tool call, whole and streamed, and the resu
   expect(up.last!.body.messages.at(-1)).toEqual({ role: 'user', content: [{ toolResult: { toolUseId: TOOL_USE_ID, content: [{ text: '12°C, rain' }] } }] })
 })
 
+it('a follow-up that sends the tool turn but no tools (a summary) is answered: the tools the history used are declared for Converse', async () => {
+  const r = await client.chat.completions.create({ model: 'claude-tool', messages: [{ role: 'user', content: 'weather in Seattle?' }], tools })
+  const call = r.choices[0]!.message.tool_calls![0]!
+  const summary = await client.chat.completions.create({
+    model: 'claude-ok',
+    messages: [{ role: 'user', content: 'weather in Seattle?' }, r.choices[0]!.message, { role: 'tool', tool_call_id: call.id, content: '12°C, rain' }, { role: 'user', content: 'Say it in one line.' }],
+  })
+  expect(summary.choices[0]!.finish_reason).toBe('stop')
+  expect(up.last!.body.toolConfig.tools.map((t: any) => t.toolSpec.name)).toEqual(['get_weather'])
+})
+
 it('response_format json_schema: the answer is JSON fitting the schema, whole and streamed (a forced tool upstream, as Converse has no JSON mode)', async () => {
   const schema = { type: 'object', properties: { city: { type: 'string' }, temperature: { type: 'number' } }, required: ['city', 'temperature'], additionalProperties: false }
   const response_format = { type: 'json_schema' as const, json_schema: { name: 'weather', schema, strict: true } }

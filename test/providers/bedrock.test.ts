@@ -150,6 +150,24 @@ describe('Converse translation', () => {
     expect(r.toolConfig).toEqual({ tools: [{ toolSpec: { name: 'get_weather', inputSchema: { json: { type: 'object', properties: {} } } } }] })
   })
 
+  it('a tool turn in the history but no tools sent (a summary after it): the tools it used are declared, so Converse takes the blocks', () => {
+    const r = toConverseRequest({
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'weather in Paris and Rome?' },
+        { role: 'assistant', content: null, tool_calls: [
+          { id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+          { id: 'c2', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Rome"}' } },
+        ] },
+        { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
+        { role: 'tool', tool_call_id: 'c2', content: 'rain' },
+        { role: 'user', content: 'Summarise that in one line.' },
+      ],
+    })
+    expect(r.toolConfig).toEqual({ tools: [{ toolSpec: { name: 'get_weather', description: expect.any(String), inputSchema: { json: { type: 'object' } } } }] })
+    expect(r.messages[1]!.content).toHaveLength(2)
+  })
+
   const weather = { type: 'object', properties: { city: { type: 'string' }, temperature: { type: 'number' } }, required: ['city', 'temperature'] }
   const ask = { model: 'm', messages: [{ role: 'user', content: 'Paris?' }] }
 

@@ -143,6 +143,9 @@ export async function startBedrockUpstream(): Promise<BedrockUpstream> {
     const [, mode, , op] = m as unknown as [string, string, string, string]
     if (mode === 'throttle') return awsError(res, 429, 'ThrottlingException', 'Too many requests, please wait before trying again.')
     if (mode === 'context') return awsError(res, 400, 'ValidationException', 'Input is too long for requested model.')
+    // Converse refuses tool blocks in a conversation that declares no tools.
+    const toolBlocks = Array.isArray(body?.messages) && body.messages.some((m: any) => m.content?.some((b: any) => b.toolUse || b.toolResult))
+    if ((op === 'converse' || op === 'converse-stream') && toolBlocks && !body.toolConfig) return awsError(res, 400, 'ValidationException', 'The toolConfig field must be defined when using toolUse and toolResult content blocks.')
     if (mode === 'not-ready') return awsError(res, 429, 'ModelNotReadyException', 'Model is not ready to serve inference requests.')
     if (mode === 'denied') return awsError(res, 403, 'AccessDeniedException', "You don't have access to the model with the specified model ID.")
     if (op === 'invoke' && Array.isArray(body.texts)) {

@@ -61,8 +61,11 @@ export function toConverseRequest(body: Record<string, unknown>): ConverseReques
   const history = out.messages.some((m) => m.content.some((b) => 'toolUse' in b || 'toolResult' in b))
   const choice = a.tool_choice
   const json = structuredOutput(body)
-  // Converse has no "none": leave the tools out, unless the history's tool blocks need them declared (Converse refuses those blocks without a toolConfig).
-  const tools = a.tools?.length && (choice?.type !== 'none' || history) ? a.tools : []
+  // Converse refuses a history's tool blocks without a toolConfig: a request that sends the history
+  // but no tools (a summary after a tool turn) declares the tools the history used.
+  const offered = a.tools?.length ? a.tools : history ? toolsUsed(out.messages) : []
+  // Converse has no "none": leave the tools out, unless the history's tool blocks need them declared.
+  const tools = offered.length && (choice?.type !== 'none' || history) ? offered : []
   if (tools.length || json) {
     const specs = tools.map((t) => ({ toolSpec: { name: t.name, ...(t.description ? { description: t.description } : {}), inputSchema: { json: t.input_schema } } }))
     out.toolConfig = { tools: specs }
@@ -78,6 +81,12 @@ export function toConverseRequest(body: Record<string, unknown>): ConverseReques
     }
   }
   return out
+}
+
+/** The tools a conversation's toolUse blocks called, declared with an open schema. */
+function toolsUsed(messages: ConverseRequest['messages']) {
+  const names = new Set(messages.flatMap((m) => m.content.flatMap((b) => ('toolUse' in b ? [b.toolUse.name] : []))))
+  return [...names].map((name) => ({ name, description: 'A tool called earlier in this conversation.', input_schema: { type: 'object' } as Record<string, unknown> }))
 }
 
 function block(b: AnthropicBlock): ConverseBlock {
