@@ -89,8 +89,12 @@ export function pump(upstream: ReadableStream<Uint8Array>, t: SseTranslator): Re
   })
 }
 
-/** Pipes `upstream`'s chunks through `t`, one read at a time; cancelling the result cancels the upstream. */
-export function pumpChunks<T>(upstream: ReadableStream<T>, t: ChunkTranslator<T>): ReadableStream<Uint8Array> {
+/**
+ * Pipes `upstream`'s chunks through `t`, one read at a time; cancelling the result cancels the upstream.
+ * Once `t` has finished, the rest of the upstream is cancelled, or with `drain` read to its end
+ * unseen (the gateway's own stream: cancelling it would count as the client leaving).
+ */
+export function pumpChunks<T>(upstream: ReadableStream<T>, t: ChunkTranslator<T>, drain = false): ReadableStream<Uint8Array> {
   const reader = upstream.getReader()
   return new ReadableStream<Uint8Array>({
     async pull(ctrl) {
@@ -108,7 +112,7 @@ export function pumpChunks<T>(upstream: ReadableStream<T>, t: ChunkTranslator<T>
         }
         for (const b of out) ctrl.enqueue(b)
         if (t.finished || ended) {
-          if (!ended) reader.cancel().catch(() => {})
+          if (!ended) (drain ? drainAll(reader) : reader.cancel()).catch(() => {})
           ctrl.close()
           return
         }
@@ -119,6 +123,10 @@ export function pumpChunks<T>(upstream: ReadableStream<T>, t: ChunkTranslator<T>
       return reader.cancel(reason).catch(() => {})
     },
   })
+}
+
+async function drainAll(reader: ReadableStreamDefaultReader<unknown>): Promise<void> {
+  while (!(await reader.read()).done);
 }
 
 /** The stream-error event every translator sends: an OpenAI error object, no [DONE] after it. */

@@ -7,6 +7,7 @@
 // of the input and message_delta the upstream's counts (the Anthropic SDK
 // takes message_delta's input_tokens over message_start's).
 import { SseSplitter, parseEventBlock } from '../sse.ts'
+import { pumpChunks } from '../../providers/sse-translator.ts'
 import { streamErrorType, type AnthropicErrorType } from './errors.ts'
 import { messageId, newId, stopReason, toMessagesUsage } from './response.ts'
 
@@ -234,30 +235,18 @@ function complete(args: string): boolean {
 export function toMessagesStream(body: ReadableStream<Uint8Array>, opts: EncoderOptions): ReadableStream<Uint8Array> {
   const decoder = new TextDecoder()
   const e = new MessagesStreamEncoder(opts)
-  let out!: TransformStreamDefaultController<Uint8Array>
-  const t = new TransformStream<Uint8Array, Uint8Array>({
-    start(ctrl) {
-      out = ctrl
+  // One write per upstream read, whatever number of events it makes.
+  const bytes = (events: string[]) => (events.length ? [enc.encode(events.join(''))] : [])
+  return pumpChunks(
+    body,
+    {
+      push: (chunk) => bytes(e.push(decoder.decode(chunk, { stream: true }))),
+      end: () => bytes([...e.push(decoder.decode()), ...e.end()]),
+      broken: (reason) => bytes(e.broken(reason)),
+      get finished() {
+        return e.done
+      },
     },
-    // One write per upstream read, whatever number of events it makes.
-    transform(chunk, ctrl) {
-      if (e.done) return
-      const events = e.push(decoder.decode(chunk, { stream: true }))
-      if (events.length) ctrl.enqueue(enc.encode(events.join('')))
-    },
-    flush(ctrl) {
-      if (e.done) return
-      ctrl.enqueue(enc.encode([...e.push(decoder.decode()), ...e.end()].join('')))
-    },
-  })
-  body.pipeTo(t.writable, { preventAbort: true }).catch((err) => {
-    if (e.done) return
-    try {
-      out.enqueue(enc.encode(e.broken(err instanceof Error ? err.message : String(err)).join('')))
-      out.terminate()
-    } catch {
-      // The client is gone: nothing to tell.
-    }
-  })
-  return t.readable
+    true,
+  )
 }
