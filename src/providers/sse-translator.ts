@@ -125,7 +125,8 @@ export function pumpChunks<T>(upstream: ReadableStream<T>, t: ChunkTranslator<T>
   })
 }
 
-async function drainAll(reader: ReadableStreamDefaultReader<unknown>): Promise<void> {
+/** Reads a stream to its end, unseen. */
+export async function drainAll(reader: ReadableStreamDefaultReader<unknown>): Promise<void> {
   while (!(await reader.read()).done);
 }
 
