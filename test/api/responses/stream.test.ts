@@ -98,6 +98,18 @@ describe('chat SSE -> Responses events', () => {
     expect(await store.get(`resp:${ev[0]!.response.id}`)).toBeUndefined()
   })
 
+  it('a read of the internal stream that fails: the error event and response.failed, not a dropped connection', async () => {
+    const bytes = new TextEncoder().encode(`data: ${JSON.stringify(chunk({ content: 'Hal' }))}\n\n`)
+    let reads = 0
+    const broken = new ReadableStream<Uint8Array>({ pull: (c) => (reads++ ? c.error(new Error('socket hang up')) : c.enqueue(bytes)) })
+    const ctx = context()
+    const r: IngressRequest = await ingress.parse({ stream: true, model: 'm', input: 'x' }, '', new Request('http://x/v1/responses', { method: 'POST' }), ctx)
+    const ev = await readEvents(ingress.stream(broken, r, ctx))
+    expect(ev.find((e) => e.type === 'response.output_text.delta')).toMatchObject({ delta: 'Hal' })
+    expect(ev.slice(-2).map((e) => e.type)).toEqual(['error', 'response.failed'])
+    expect(ev.at(-2)!.message).toContain('socket hang up')
+  })
+
   it('an upstream that stops without finishing is a failure, never a clean end', async () => {
     const ev = await streamed({ model: 'm', input: 'x' }, [chunk({ content: 'Hal' })])
     expect(ev.at(-1)!.type).toBe('response.failed')
