@@ -9,7 +9,7 @@ import { Miniflare } from 'miniflare'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
 import { buildWorker, workerOptions, type BuiltWorker } from './cloudflare-harness.ts'
 const CLIENT_KEY = 'kx-client-key-0123456789'
-const PROVIDER_KEY = 'sk-test'
+const PROVIDER_KEY = 'test-test'
 
 // A minimal upstream that answers like api.openai.com: chat.completion JSON,
 // or the chunk stream ending in `data: [DONE]`.

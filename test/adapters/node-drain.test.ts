@@ -73,7 +73,7 @@ interface Gateway {
 async function startGateway(upstream: string, env: Record<string, string> = {}): Promise<Gateway> {
   const file = join(mkdtempSync(join(tmpdir(), 'kortex-drain-')), 'k.yaml')
   writeFileSync(file, config(upstream))
-  const child = spawn(process.execPath, [bin, '--config', file], { env: { ...process.env, PORT: '0', TEST_OPENAI_API_KEY: 'sk-test', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [bin, '--config', file], { env: { ...process.env, PORT: '0', TEST_OPENAI_API_KEY: 'test-test', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   cleanup.push(() => child.kill('SIGKILL'))
   let out = ''
   let err = ''

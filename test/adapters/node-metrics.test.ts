@@ -16,8 +16,8 @@ spec:
   accessLog: false
   auth:
     keys:
-      - { name: payments-app, key: sk-payments-0001, team: payments }
-      - { name: shared-app, key: sk-teamless-0001 }
+      - { name: payments-app, key: test-payments-0001, team: payments }
+      - { name: shared-app, key: test-teamless-0001 }
   telemetry:
     labels:
       feature: [search, chat]
@@ -76,11 +76,11 @@ describe('GET /metrics on Node', () => {
     const send = (key: string, feature: string, team?: string) =>
       fetch(`${k!.url}/v1/chat/completions`, { ...chat('kortex-demo'), headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-feature-id': feature, ...(team ? { 'x-team-id': team } : {}) } })
     for (const r of await Promise.all([
-      send('sk-payments-0001', 'search'),
-      send('sk-payments-0001', 'chat'),
-      send('sk-payments-0001', 'user-4711-experiment'), // a feature nobody listed: not a series of its own, even below the cap
-      send('sk-teamless-0001', 'search', 'growth'), // a listed team from the header
-      send('sk-teamless-0001', 'search', 'alice@example.com'), // a header team nobody listed
+      send('test-payments-0001', 'search'),
+      send('test-payments-0001', 'chat'),
+      send('test-payments-0001', 'user-4711-experiment'), // a feature nobody listed: not a series of its own, even below the cap
+      send('test-teamless-0001', 'search', 'growth'), // a listed team from the header
+      send('test-teamless-0001', 'search', 'alice@example.com'), // a header team nobody listed
     ]))
       expect(r.status).toBe(200)
     await new Promise((r) => setTimeout(r, 50)) // metrics are recorded after the response

@@ -73,7 +73,7 @@ it('a directory of manifests is one config (references across files); other kind
     `apiVersion: v1
 kind: Secret
 metadata: { name: openai-credentials, namespace: apps }
-stringData: { api-key: sk-test }
+stringData: { api-key: test-test }
 ---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend

@@ -10,18 +10,18 @@ const config = () =>
     `apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
 metadata: { name: g }
-spec: { auth: { keys: [{ name: tenant-a, key: sk-valid-tenant-a }] } }
+spec: { auth: { keys: [{ name: tenant-a, key: test-valid-tenant-a }] } }
 `,
     () => undefined,
   )
 
 it('a key sent as x-api-key admits its tenant, and a wrong one is a 401', async () => {
   const c = await config()
-  expect((await authenticate(c, new Headers({ 'x-api-key': 'sk-valid-tenant-a', 'anthropic-version': '2023-06-01' }))).name).toBe('tenant-a')
-  await expect(Promise.resolve().then(() => authenticate(c, new Headers({ 'x-api-key': 'sk-wrong' })))).rejects.toSatisfy((e) => e instanceof GatewayError && e.status === 401)
+  expect((await authenticate(c, new Headers({ 'x-api-key': 'test-valid-tenant-a', 'anthropic-version': '2023-06-01' }))).name).toBe('tenant-a')
+  await expect(Promise.resolve().then(() => authenticate(c, new Headers({ 'x-api-key': 'test-wrong' })))).rejects.toSatisfy((e) => e instanceof GatewayError && e.status === 401)
 })
 
 it('Authorization: Bearer wins over x-api-key when both are sent', () => {
-  expect(presentedKey(new Headers({ authorization: 'Bearer sk-bearer', 'x-api-key': 'sk-header' }))).toBe('sk-bearer')
-  expect(presentedKey(new Headers({ 'x-api-key': '  sk-header  ' }))).toBe('sk-header')
+  expect(presentedKey(new Headers({ authorization: 'Bearer test-bearer', 'x-api-key': 'test-header' }))).toBe('test-bearer')
+  expect(presentedKey(new Headers({ 'x-api-key': '  test-header  ' }))).toBe('test-header')
 })

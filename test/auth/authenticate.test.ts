@@ -10,7 +10,7 @@ const config = () =>
     `apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
 metadata: { name: g }
-spec: { auth: { keys: [{ name: tenant-a, key: sk-valid-tenant-a }] } }
+spec: { auth: { keys: [{ name: tenant-a, key: test-valid-tenant-a }] } }
 `,
     () => undefined,
   )
@@ -28,10 +28,10 @@ afterEach(() => vi.restoreAllMocks())
 
 it('10,000 unknown keys do not push out a valid key: it is still admitted without hashing, and memory stays bounded', async () => {
   const c = await config()
-  expect((await authenticate(c, bearer('sk-valid-tenant-a'))).name).toBe('tenant-a')
-  for (let i = 0; i < 10_000; i++) expect(await refused(() => authenticate(c, bearer(`sk-guess-${i}-${'x'.repeat(100)}`)))).toBe(401)
+  expect((await authenticate(c, bearer('test-valid-tenant-a'))).name).toBe('tenant-a')
+  for (let i = 0; i < 10_000; i++) expect(await refused(() => authenticate(c, bearer(`test-guess-${i}-${'x'.repeat(100)}`)))).toBe(401)
   const digest = vi.spyOn(crypto.subtle, 'digest')
-  const again = authenticate(c, bearer('sk-valid-tenant-a'))
+  const again = authenticate(c, bearer('test-valid-tenant-a'))
   expect(again).not.toBeInstanceOf(Promise) // answered from the cache, at once
   expect((again as { name: string }).name).toBe('tenant-a')
   expect(digest).not.toHaveBeenCalled()
@@ -50,8 +50,8 @@ it('a key far longer than any real one is refused without being hashed or rememb
 
 it('an unknown key seen again is refused without hashing it again', async () => {
   const c = await config()
-  expect(await refused(() => authenticate(c, bearer('sk-stale')))).toBe(401)
+  expect(await refused(() => authenticate(c, bearer('test-stale')))).toBe(401)
   const digest = vi.spyOn(crypto.subtle, 'digest')
-  expect(await refused(() => authenticate(c, bearer('sk-stale')))).toBe(401)
+  expect(await refused(() => authenticate(c, bearer('test-stale')))).toBe(401)
   expect(digest).not.toHaveBeenCalled()
 })

@@ -27,11 +27,11 @@ function refused(text: string): ConfigError {
 
 describe('the examples load', () => {
   it('production.yaml (gateway.kortex.io dialect, capitalised enums)', async () => {
-    const c = await buildConfig(example('production.yaml'), env({ OPENAI_CREDENTIALS_API_KEY: 'sk-a', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-b', KORTEX_API_KEY: 'kx-1234567890' }))
+    const c = await buildConfig(example('production.yaml'), env({ OPENAI_CREDENTIALS_API_KEY: 'test-a', ANTHROPIC_CREDENTIALS_API_KEY: 'test-b', KORTEX_API_KEY: 'kx-1234567890' }))
     const gpt = c.backends.get('default/openai-gpt4')!
     expect(gpt.provider).toBe('openai')
     expect(gpt.baseUrl).toBe('https://api.openai.com/v1')
-    expect(gpt.apiKey).toBe('sk-a')
+    expect(gpt.apiKey).toBe('test-a')
     expect(gpt.spec.cost).toEqual({ inputTokenCost: '0.03', outputTokenCost: '0.06', currency: 'USD' })
     expect(c.backends.get('default/anthropic-claude')!.provider).toBe('anthropic')
     expect(c.backends.get('default/local-mistral')!.baseUrl).toBe('http://mistral-7b-predictor.models.svc.cluster.local/openai/v1')
@@ -179,7 +179,7 @@ describe('secrets', () => {
     const err = refused(`apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend
 metadata: { name: a }
-spec: { type: external, external: { url: "https://x/v1", apiKey: sk-live } }`)
+spec: { type: external, external: { url: "https://x/v1", apiKey: test-live } }`)
     expect(err.problems[0]!.message).toContain('"apiKey"')
   })
 })
@@ -191,7 +191,7 @@ describe('the README', () => {
     expect(blocks.length).toBeGreaterThan(0)
     for (const b of blocks) {
       if (!b.startsWith('apiVersion:')) continue // fragments: checked below
-      const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key', WEB_APP_KEY: 'kx-web-app-key', AZURE_OPENAI_API_KEY: 'az-x', AWS_BEDROCK_ACCESS_KEY_ID: 'AKIDX', AWS_BEDROCK_SECRET_ACCESS_KEY: 'sk-aws-x' }))
+      const c = await buildConfig(b, env({ OPENAI_CREDENTIALS_API_KEY: 'test-x', ANTHROPIC_CREDENTIALS_API_KEY: 'test-y', ML_TEAM_KEY: 'kx-ml-team-key', WEB_APP_KEY: 'kx-web-app-key', AZURE_OPENAI_API_KEY: 'az-x', AWS_BEDROCK_ACCESS_KEY_ID: 'AKIDX', AWS_BEDROCK_SECRET_ACCESS_KEY: 'test-aws-x' }))
       if (!b.includes('kortex.io/allow-empty')) expect(c.routes.length).toBeGreaterThan(0) // the one that says it has none on purpose
       expect(c.warnings).toEqual([])
     }

@@ -13,7 +13,7 @@ import { parse, parseAllDocuments } from 'yaml'
 import { validateOpenApi } from '../../k8s/controller/openapi-validate.ts'
 
 const example = (f: string) => readFileSync(new URL(`../../examples/${f}`, import.meta.url), 'utf8')
-const KEYS = { OPENAI_CREDENTIALS_API_KEY: 'sk-openai', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-ant' }
+const KEYS = { OPENAI_CREDENTIALS_API_KEY: 'test-openai', ANTHROPIC_CREDENTIALS_API_KEY: 'test-ant' }
 const env = (vars: Record<string, string> = KEYS) => (n: string) => vars[n]
 const plan = async (r: Route, headers: Record<string, string> = {}, random = Math.random) =>
   (await planRequest(r, { model: 'm', path: '/v1/chat/completions', headers: new Headers(headers), principal: { name: 'anonymous' }, body: { messages: [] }, requestId: 'r', now: 0, random }, new Fleet())).backends.map((b) => b.name)
@@ -40,8 +40,8 @@ describe('design-article-router.yaml', () => {
     const c = await buildConfig(example('design-article-router.yaml'), env())
     expect(c.warnings).toEqual([])
     const gpt = c.backends.get('default/gpt-4')!
-    expect(gpt).toMatchObject({ provider: 'openai', baseUrl: 'https://api.openai.com/v1', model: 'gpt-4-turbo', apiKey: 'sk-openai', priority: 1 })
-    expect(c.backends.get('default/claude-3')).toMatchObject({ provider: 'anthropic', baseUrl: 'https://api.anthropic.com', model: 'claude-3-opus', apiKey: 'sk-ant', priority: 2 })
+    expect(gpt).toMatchObject({ provider: 'openai', baseUrl: 'https://api.openai.com/v1', model: 'gpt-4-turbo', apiKey: 'test-openai', priority: 1 })
+    expect(c.backends.get('default/claude-3')).toMatchObject({ provider: 'anthropic', baseUrl: 'https://api.anthropic.com', model: 'claude-3-opus', apiKey: 'test-ant', priority: 2 })
     expect(c.backends.get('default/local-mistral')).toMatchObject({ provider: 'kserve', baseUrl: 'http://mistral-7b-predictor.default.svc.cluster.local/openai/v1', model: 'mistral-7b', priority: 3 })
     const r = c.routes[0]!
     expect(r.fallback).toEqual(['gpt-4', 'claude-3', 'local-mistral'])
@@ -51,7 +51,7 @@ describe('design-article-router.yaml', () => {
   })
 
   it('names the missing variable when a provider key is not set', async () => {
-    const c = await buildConfig(example('design-article-router.yaml'), env({ OPENAI_CREDENTIALS_API_KEY: 'sk-openai' }))
+    const c = await buildConfig(example('design-article-router.yaml'), env({ OPENAI_CREDENTIALS_API_KEY: 'test-openai' }))
     expect(c.warnings.join('\n')).toContain('set ANTHROPIC_CREDENTIALS_API_KEY')
   })
 
@@ -59,8 +59,8 @@ describe('design-article-router.yaml', () => {
     const { compileConfig } = await import('../../src/config/compile.ts')
     const { parseConfigText } = await import('../../src/config/load.ts')
     const docs = parseConfigText(route('    - { name: gpt, provider: openai }', 'team-a'))
-    const c = await compileConfig(docs, env({}), 'cluster', (ns, ref) => (ns === 'team-a' && ref.name === 'openai-credentials' && ref.key === 'api-key' ? 'sk-cluster' : undefined))
-    expect(c.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
+    const c = await compileConfig(docs, env({}), 'cluster', (ns, ref) => (ns === 'team-a' && ref.name === 'openai-credentials' && ref.key === 'api-key' ? 'test-cluster' : undefined))
+    expect(c.backends.get('team-a/gpt')!.apiKey).toBe('test-cluster')
   })
 })
 

@@ -12,7 +12,7 @@ const resources = (backendUrl: string) => [
 ]
 
 function controller() {
-  let doc: ConfigDocument = { kind: 'KortexConfig', version: 'v1', resources: resources('https://api.openai.com/v1'), secrets: { 'default/openai/key': 'sk-from-the-cluster' } }
+  let doc: ConfigDocument = { kind: 'KortexConfig', version: 'v1', resources: resources('https://api.openai.com/v1'), secrets: { 'default/openai/key': 'test-from-the-cluster' } }
   const seen: Array<{ url: string; headers: Record<string, string> }> = []
   let fail = false
   const fetch = async (input: string | URL | Request, init?: RequestInit) => {
@@ -32,12 +32,12 @@ describe('ConfigPuller', () => {
     const p = new ConfigPuller({ url: 'http://controller.test/config', token: 'ctl-token', fetch: c.fetch, secrets: () => undefined, waitSeconds: 30, onUpdate: (_, v) => versions.push(v) })
     expect(await p.pullOnce()).toBe('updated')
     const first = p.current()!
-    expect(first.backends.get('default/gpt')!.apiKey).toBe('sk-from-the-cluster')
+    expect(first.backends.get('default/gpt')!.apiKey).toBe('test-from-the-cluster')
     expect(await p.pullOnce()).toBe('unchanged')
     expect(p.current()).toBe(first)
     expect(c.seen[1]!.headers).toMatchObject({ authorization: 'Bearer ctl-token', 'if-none-match': '"v1"' })
     expect(c.seen[1]!.url).toBe('http://controller.test/config?wait=30') // a long poll once there is something to compare
-    c.set({ kind: 'KortexConfig', version: 'v2', resources: resources('https://other.example.com/v1'), secrets: { 'default/openai/key': 'sk-2' } })
+    c.set({ kind: 'KortexConfig', version: 'v2', resources: resources('https://other.example.com/v1'), secrets: { 'default/openai/key': 'test-2' } })
     expect(await p.pullOnce()).toBe('updated')
     expect(p.current()!.backends.get('default/gpt')!.baseUrl).toBe('https://other.example.com/v1')
     expect(versions).toEqual(['v1', 'v2'])
@@ -61,7 +61,7 @@ describe('ConfigPuller', () => {
   })
 
   it('a backend\'s key comes only from the document, keyed by its namespace; never from this runtime\'s environment', async () => {
-    const env: Record<string, string> = { KORTEX_CONFIG_TOKEN: 'ctl-token', OPENAI_KEY: 'sk-env', ADMIN_KEY: 'kx-admin' }
+    const env: Record<string, string> = { KORTEX_CONFIG_TOKEN: 'ctl-token', OPENAI_KEY: 'test-env', ADMIN_KEY: 'kx-admin' }
     const c = controller()
     const doc = (secrets: Record<string, string>): ConfigDocument => ({
       kind: 'KortexConfig',
@@ -73,16 +73,16 @@ describe('ConfigPuller', () => {
       ],
       secrets,
     })
-    c.set(doc({ 'kortex/kortex-config/token': 'ctl-token', 'kortex/openai/key': 'sk-platform' }))
+    c.set(doc({ 'kortex/kortex-config/token': 'ctl-token', 'kortex/openai/key': 'test-platform' }))
     const p = new ConfigPuller({ url: 'http://controller.test/config', fetch: c.fetch, secrets: (n) => env[n] })
     expect(await p.pullOnce()).toBe('updated')
     const grab = p.current()!.backends.get('z-tenant/grab')!
     expect(grab.apiKey).toBeUndefined() // not the environment's KORTEX_CONFIG_TOKEN, not the kortex namespace's Secret
     expect(grab.missingSecret).toBe('Secret z-tenant/kortex-config key "token"')
     expect(p.current()!.backends.get('z-tenant/gpt')!.apiKey).toBeUndefined()
-    c.set(doc({ 'z-tenant/openai/key': 'sk-z-tenant' }))
+    c.set(doc({ 'z-tenant/openai/key': 'test-z-tenant' }))
     expect(await p.pullOnce()).toBe('updated')
-    expect(p.current()!.backends.get('z-tenant/gpt')!.apiKey).toBe('sk-z-tenant')
+    expect(p.current()!.backends.get('z-tenant/gpt')!.apiKey).toBe('test-z-tenant')
     // The gateway's own settings still read its environment.
     expect(p.current()!.keys.size).toBe(1)
   })

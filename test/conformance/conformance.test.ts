@@ -90,7 +90,7 @@ spec:
   rateLimit: { requestsPerMinute: 2, tokensPerMinute: 100000 }
 `
 
-const ENV = { CONFORMANCE_KEY: KEY, CONFORMANCE_OTHER_KEY: OTHER_KEY, OPENAI_CREDENTIALS_API_KEY: 'sk-conformance-openai', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-ant-conformance' }
+const ENV = { CONFORMANCE_KEY: KEY, CONFORMANCE_OTHER_KEY: OTHER_KEY, OPENAI_CREDENTIALS_API_KEY: 'test-conformance-openai', ANTHROPIC_CREDENTIALS_API_KEY: 'test-ant-conformance' }
 
 let oa: OpenAIUpstream
 let an: AnthropicUpstream
@@ -164,7 +164,7 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
     expect(data.usage!.total_tokens).toBeGreaterThan(0)
     expect(response.headers.get('x-kortex-backend')).toBe('openai')
     const seen = oa.requests.at(-1)!
-    expect(seen.headers.authorization).toBe('Bearer sk-conformance-openai')
+    expect(seen.headers.authorization).toBe('Bearer test-conformance-openai')
     expect(JSON.stringify(seen.headers)).not.toContain(KEY)
   })
 
@@ -214,7 +214,7 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
     expect(usage?.prompt_tokens).toBeGreaterThan(0)
     const seen = an.requests.at(-1)!
     expect(seen.path).toMatch(/\/v1\/messages$/)
-    expect(seen.headers['x-api-key']).toBe('sk-ant-conformance')
+    expect(seen.headers['x-api-key']).toBe('test-ant-conformance')
   })
 
   it('fails over from a failing backend', async () => {
@@ -347,14 +347,14 @@ describe.each(RUNTIMES)('Kortex on %s', (runtime) => {
         // Native: the body goes as the SDK sent it, but for the backend's model name; the answer comes back as the backend gave it.
         expect(last().body).toEqual({ ...params, model: 'claude-sonnet-4-5' })
         expect(m.id).toBe(MESSAGE_ID)
-        expect(last().headers['x-api-key']).toBe('sk-ant-conformance')
+        expect(last().headers['x-api-key']).toBe('test-ant-conformance')
         expect(JSON.stringify(last().headers)).not.toContain(KEY)
       } else {
         expect(turns(last().body)).toEqual([
           { role: 'system', text: 'Be brief.' },
           { role: 'user', text: `hi from ${runtime}` },
         ])
-        expect(last().headers.authorization).toBe('Bearer sk-conformance-openai')
+        expect(last().headers.authorization).toBe('Bearer test-conformance-openai')
       }
     })
 

@@ -8,7 +8,7 @@ import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.
 let up: AnthropicUpstream
 let k: TestKortex
 let client: OpenAI
-const KEY = 'sk-ant-test-not-a-real-key'
+const KEY = 'test-ant-test-not-a-real-key'
 
 const backend = (name: string, mode: string) => `---
 apiVersion: gateway.kortex.io/v1alpha1

@@ -12,8 +12,8 @@ import { startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/ant
 import { startKServeUpstream, type KServeUpstream } from '../upstreams/kserve.ts'
 import { startTestKortex, type TestKortex } from '../helpers/kortex.ts'
 
-const OPENAI_KEY = 'sk-openai-design-article'
-const ANTHROPIC_KEY = 'sk-ant-design-article'
+const OPENAI_KEY = 'test-openai-design-article'
+const ANTHROPIC_KEY = 'test-ant-design-article'
 let openai: OpenAIUpstream
 let anthropic: AnthropicUpstream
 let kserve: KServeUpstream

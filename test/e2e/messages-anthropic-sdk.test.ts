@@ -50,8 +50,8 @@ spec:
   route('claude-limited', 'anthropic-ok', '  rateLimit: { requestsPerMinute: 1 }\n')
 
 beforeAll(async () => {
-  process.env.ANTHROPIC_KEY = 'sk-ant-upstream'
-  process.env.OPENAI_KEY = 'sk-openai-upstream'
+  process.env.ANTHROPIC_KEY = 'test-ant-upstream'
+  process.env.OPENAI_KEY = 'test-openai-upstream'
   anthropic = await startAnthropicUpstream()
   openaiUp = await startOpenAIUpstream()
   k = await startTestKortex(config())
@@ -189,7 +189,7 @@ describe('Messages API over an Anthropic backend: the request goes as it came', 
     await client.messages.create(params)
     const got = anthropic.last!
     expect(got.body).toEqual(params)
-    expect(got.headers['x-api-key']).toBe('sk-ant-upstream')
+    expect(got.headers['x-api-key']).toBe('test-ant-upstream')
     expect(JSON.stringify(got.headers)).not.toContain(KEY)
     expect(got.headers['anthropic-version']).toBeTruthy()
   })

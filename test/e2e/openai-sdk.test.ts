@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startOpenAIUpstream, type OpenAIUpstream } from '../upstreams/openai.ts'
 import { startTestKortex, eventually, type TestKortex } from '../helpers/kortex.ts'
 
-const PROVIDER_KEY = 'sk-upstream-secret-0123456789abcdef'
+const PROVIDER_KEY = 'test-upstream-secret-0123456789abcdef'
 const GATEWAY_KEY = 'kx-test-key-alice-0001'
 
 let up: OpenAIUpstream

@@ -59,8 +59,8 @@ spec: { models: [gpt-${mode}], defaultBackend: { name: openai-${mode} } }
   .join('')}`
 
 beforeAll(async () => {
-  process.env.ANTHROPIC_KEY = 'sk-ant-upstream'
-  process.env.OPENAI_KEY = 'sk-openai-upstream'
+  process.env.ANTHROPIC_KEY = 'test-ant-upstream'
+  process.env.OPENAI_KEY = 'test-openai-upstream'
   anthropic = await startAnthropicUpstream()
   openaiUp = await startOpenAIUpstream()
   k = await startTestKortex(config())

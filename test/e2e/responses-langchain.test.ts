@@ -52,8 +52,8 @@ spec: { models: [gpt-ok], defaultBackend: { name: openai } }
 `
 
 beforeAll(async () => {
-  process.env.ANTHROPIC_KEY = 'sk-ant-upstream'
-  process.env.OPENAI_KEY = 'sk-openai-upstream'
+  process.env.ANTHROPIC_KEY = 'test-ant-upstream'
+  process.env.OPENAI_KEY = 'test-openai-upstream'
   anthropic = await startAnthropicUpstream()
   openaiUp = await startOpenAIUpstream()
   k = await startTestKortex(config())

@@ -58,8 +58,8 @@ spec: { models: [gpt-${mode}], defaultBackend: { name: openai-${mode} } }
   .join('')}`
 
 beforeAll(async () => {
-  process.env.ANTHROPIC_KEY = 'sk-ant-upstream'
-  process.env.OPENAI_KEY = 'sk-openai-upstream'
+  process.env.ANTHROPIC_KEY = 'test-ant-upstream'
+  process.env.OPENAI_KEY = 'test-openai-upstream'
   anthropic = await startAnthropicUpstream()
   openaiUp = await startOpenAIUpstream()
   k = await startTestKortex(config())
@@ -285,7 +285,7 @@ spec: { models: [gpt-translated], defaultBackend: { name: translated } }
     const got = openaiUp.requests.at(-1)!
     expect(got.path).toMatch(/\/v1\/responses$/)
     expect(got.body).toEqual(params)
-    expect(got.headers.authorization).toBe('Bearer sk-openai-upstream')
+    expect(got.headers.authorization).toBe('Bearer test-openai-upstream')
   })
 
   it("a follow-up naming the native backend's own response goes to it as sent; a route without such a backend refuses it", async () => {

@@ -236,7 +236,7 @@ export interface FuzzTarget {
 export async function startFuzzTarget(): Promise<FuzzTarget> {
   const upstream = await startOpenAIUpstream()
   const anthropic = await startAnthropicUpstream()
-  process.env.FUZZ_ANTHROPIC_KEY = 'sk-ant-fuzz-not-a-real-key'
+  process.env.FUZZ_ANTHROPIC_KEY = 'test-ant-fuzz-not-a-real-key'
   const kortex = await startTestKortex(`apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
 metadata: { name: g }

@@ -28,7 +28,7 @@ describe('KortexController against an API server', () => {
   it('lists and watches, serves the compiled config, and writes status with a merge patch', async () => {
     api.apply(gatewayConfig())
     api.apply(backend('gpt', 'https://api.openai.com/v1', { apiKeySecret: { name: 'openai', key: 'api-key' } }))
-    api.apply(secret('openai', { 'api-key': 'sk-in-cluster' }))
+    api.apply(secret('openai', { 'api-key': 'test-in-cluster' }))
     ctl = new KortexController({ kc: kubeConfigFor(api.url), tokens: ['t'], debounceMs: 10, log: () => {} })
     const published: Array<Record<string, string> | undefined> = []
     const publish = ctl.server.publish.bind(ctl.server)
@@ -36,10 +36,10 @@ describe('KortexController against an API server', () => {
     await ctl.start()
     expect(names(ctl)).toEqual(['GatewayConfig/gateway', 'InferenceBackend/gpt'])
     // The first config served already carries the Secret: gateways never see a keyless version.
-    expect(published[0]).toEqual({ 'apps/openai/api-key': 'sk-in-cluster' })
+    expect(published[0]).toEqual({ 'apps/openai/api-key': 'test-in-cluster' })
     api.apply(route('chat', { models: ['chat'], defaultBackend: { name: 'gpt' } }))
     await eventually(() => names(ctl!).includes('InferenceRoute/chat'))
-    await eventually(() => ctl!.snapshot!.document.secrets!['apps/openai/api-key'] === 'sk-in-cluster')
+    await eventually(() => ctl!.snapshot!.document.secrets!['apps/openai/api-key'] === 'test-in-cluster')
     const ready = await eventually(() => condition(PATHS.routes, 'chat', 'Ready'))
     expect(ready).toMatchObject({ status: 'True', reason: 'Serving', observedGeneration: 1 })
     expect(api.get(PATHS.routes, 'apps', 'chat')!.status.phase).toBe('Active')
@@ -62,8 +62,8 @@ describe('KortexController against an API server', () => {
     expect(api.requests.filter((r) => r.method === 'PATCH').length).toBe(count)
     // The secret rotates: a new config version carries it.
     const v = ctl.snapshot!.version
-    api.apply(secret('openai', { 'api-key': 'sk-rotated' }))
-    await eventually(() => ctl!.snapshot!.version !== v && ctl!.snapshot!.document.secrets!['apps/openai/api-key'] === 'sk-rotated')
+    api.apply(secret('openai', { 'api-key': 'test-rotated' }))
+    await eventually(() => ctl!.snapshot!.version !== v && ctl!.snapshot!.document.secrets!['apps/openai/api-key'] === 'test-rotated')
   })
 
   it('a dropped watch resumes from its resourceVersion without losing an event; a compacted one re-lists (410 Gone)', async () => {

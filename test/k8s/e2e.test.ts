@@ -53,7 +53,7 @@ beforeAll(async () => {
     (async () => {
       await new Promise((r) => setTimeout(r, 50))
       api.apply(gatewayConfig())
-      api.apply(secret('provider-a', { 'api-key': 'sk-a' }))
+      api.apply(secret('provider-a', { 'api-key': 'test-a' }))
       api.apply(backend('a', `${upstreams.a!.url}/v1`, { apiKeySecret: { name: 'provider-a', key: 'api-key' } }))
       api.apply(backend('b', `${upstreams.b!.url}/v1`))
       api.apply(route('chat', { models: ['chat'], rules: [{ backends: [{ name: 'a', weight: 100 }, { name: 'b', weight: 0 }] }] }))
@@ -72,7 +72,7 @@ afterAll(async () => {
 describe('Kubernetes end to end: resources -> controller -> Node gateway', () => {
   it('applied resources become a config version the gateway pulls and routes by, with the Secret as the upstream key', async () => {
     await eventually(async () => (await ask('chat')).content === 'from a')
-    expect(seen.at(-1)).toMatchObject({ upstream: 'a', path: '/v1/chat/completions', model: 'a-model', auth: 'Bearer sk-a' })
+    expect(seen.at(-1)).toMatchObject({ upstream: 'a', path: '/v1/chat/completions', model: 'a-model', auth: 'Bearer test-a' })
     expect(notices.some((n) => n.includes(`config ${ctl.snapshot!.version}`))).toBe(true)
     await eventually(() => condition(PATHS.routes, 'apps', 'chat', 'Ready')?.status === 'True')
   })

@@ -22,16 +22,16 @@ function cluster(resources: KubeObject[], secrets: KubeObject[] = [], isvcs: Kub
 const gpt = res('InferenceBackend', 'gpt', { type: 'External', external: { url: 'https://api.openai.com/v1', provider: 'OpenAI', apiKeySecret: { name: 'openai', key: 'api-key' } } })
 const claude = res('InferenceBackend', 'claude', { type: 'external', external: { url: 'https://api.anthropic.com', provider: 'anthropic' } })
 const route = res('InferenceRoute', 'chat', { models: ['chat'], defaultBackend: { name: 'gpt' }, fallback: { backends: ['claude'] } })
-const secret: KubeObject = { kind: 'Secret', metadata: { name: 'openai', namespace: 'team-a' }, data: { 'api-key': b64('sk-cluster') } }
+const secret: KubeObject = { kind: 'Secret', metadata: { name: 'openai', namespace: 'team-a' }, data: { 'api-key': b64('test-cluster') } }
 const cond = (s: { conditions: Array<{ type: string }> } | undefined, type: string) => s?.conditions.find((c) => c.type === type) as any
 
 describe('SnapshotBuilder', () => {
   it('compiles resources into one versioned document with the referenced secrets, and marks them Ready', async () => {
     const b = new SnapshotBuilder()
     const s = await b.build(cluster([gpt, claude, route], [secret]))
-    expect(s.document).toMatchObject({ kind: 'KortexConfig', version: s.version, secrets: { 'team-a/openai/api-key': 'sk-cluster' } })
+    expect(s.document).toMatchObject({ kind: 'KortexConfig', version: s.version, secrets: { 'team-a/openai/api-key': 'test-cluster' } })
     expect(s.document.resources).toHaveLength(3)
-    expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
+    expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('test-cluster')
     expect(cond(s.statuses.get('InferenceRoute/team-a/chat'), 'Ready')).toMatchObject({ status: 'True', observedGeneration: route.metadata.generation })
     expect(s.statuses.get('InferenceRoute/team-a/chat')!.fields).toMatchObject({ phase: 'Active', activeBackends: 1 })
     // The old operator's conditions, too.
@@ -40,7 +40,7 @@ describe('SnapshotBuilder', () => {
     expect(cond(s.statuses.get('InferenceBackend/team-a/gpt'), 'Healthy').status).toBe('Unknown')
     // Same state, same version; a rotated secret is a new version.
     expect((await b.build(cluster([gpt, claude, route], [secret]))).version).toBe(s.version)
-    const rotated = { ...secret, data: { 'api-key': b64('sk-rotated') } }
+    const rotated = { ...secret, data: { 'api-key': b64('test-rotated') } }
     expect((await b.build(cluster([gpt, claude, route], [rotated]))).version).not.toBe(s.version)
   })
 
@@ -116,18 +116,18 @@ describe('SnapshotBuilder', () => {
 describe('SnapshotBuilder: secrets across namespaces', () => {
   it('two namespaces with a Secret of the same name and key: each backend gets its own namespace\'s value', async () => {
     const other = res('InferenceBackend', 'gpt', { type: 'external', external: { url: 'https://api.openai.com/v1', apiKeySecret: { name: 'openai', key: 'api-key' } } }, 'team-b')
-    const otherSecret: KubeObject = { kind: 'Secret', metadata: { name: 'openai', namespace: 'team-b' }, data: { 'api-key': b64('sk-team-b') } }
+    const otherSecret: KubeObject = { kind: 'Secret', metadata: { name: 'openai', namespace: 'team-b' }, data: { 'api-key': b64('test-team-b') } }
     const s = await new SnapshotBuilder().build(cluster([gpt, other], [secret, otherSecret]))
-    expect(s.document.secrets).toEqual({ 'team-a/openai/api-key': 'sk-cluster', 'team-b/openai/api-key': 'sk-team-b' })
-    expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
-    expect(s.compiled.backends.get('team-b/gpt')!.apiKey).toBe('sk-team-b')
+    expect(s.document.secrets).toEqual({ 'team-a/openai/api-key': 'test-cluster', 'team-b/openai/api-key': 'test-team-b' })
+    expect(s.compiled.backends.get('team-a/gpt')!.apiKey).toBe('test-cluster')
+    expect(s.compiled.backends.get('team-b/gpt')!.apiKey).toBe('test-team-b')
     expect(cond(s.statuses.get('InferenceBackend/team-b/gpt'), 'ResolvedRefs').status).toBe('True')
   })
 
   it('a backend naming a Secret that only another namespace holds gets nothing: SecretNotFound, and 503', async () => {
     const grab = res('InferenceBackend', 'grab', { type: 'external', external: { url: 'https://evil.example.com/v1', apiKeySecret: { name: 'openai', key: 'api-key' } } }, 'z-tenant')
     const s = await new SnapshotBuilder().build(cluster([gpt, grab], [secret]))
-    expect(s.document.secrets).toEqual({ 'team-a/openai/api-key': 'sk-cluster' })
+    expect(s.document.secrets).toEqual({ 'team-a/openai/api-key': 'test-cluster' })
     expect(s.compiled.backends.get('z-tenant/grab')!.apiKey).toBeUndefined()
     expect(cond(s.statuses.get('InferenceBackend/z-tenant/grab'), 'ResolvedRefs')).toMatchObject({ status: 'False', reason: 'SecretNotFound' })
     expect(cond(s.statuses.get('InferenceBackend/z-tenant/grab'), 'Ready').message).toContain('requests to this backend get 503')
@@ -137,10 +137,10 @@ describe('SnapshotBuilder: secrets across namespaces', () => {
 describe("SnapshotBuilder: a route's inline backends (the design article's shape)", () => {
   it("get their provider's Secret by convention from the route's namespace, and only from it", async () => {
     const inline = res('InferenceRoute', 'router', { models: ['gpt-4-turbo'], backends: [{ name: 'gpt-4', provider: 'openai', model: 'gpt-4-turbo', priority: 1 }] })
-    const creds: KubeObject = { kind: 'Secret', metadata: { name: 'openai-credentials', namespace: 'team-a' }, data: { 'api-key': b64('sk-inline') } }
+    const creds: KubeObject = { kind: 'Secret', metadata: { name: 'openai-credentials', namespace: 'team-a' }, data: { 'api-key': b64('test-inline') } }
     const s = await new SnapshotBuilder().build(cluster([inline], [creds]))
-    expect(s.document.secrets).toEqual({ 'team-a/openai-credentials/api-key': 'sk-inline' })
-    expect(s.compiled.backends.get('team-a/gpt-4')!.apiKey).toBe('sk-inline')
+    expect(s.document.secrets).toEqual({ 'team-a/openai-credentials/api-key': 'test-inline' })
+    expect(s.compiled.backends.get('team-a/gpt-4')!.apiKey).toBe('test-inline')
 
     const elsewhere = await new SnapshotBuilder().build(cluster([res('InferenceRoute', 'router', { models: ['gpt-4-turbo'], backends: [{ name: 'gpt-4', provider: 'openai' }] }, 'team-b')], [creds]))
     expect(elsewhere.document.secrets).toEqual({})
@@ -304,7 +304,7 @@ describe('ConfigServer', () => {
     const p = new ConfigPuller({ url: `${url}/config`, token: 'ctl-token', fetch, secrets: () => undefined })
     expect(await p.pullOnce()).toBe('updated')
     expect(p.version).toBe(s2.version)
-    expect(p.current()!.backends.get('team-a/gpt')!.apiKey).toBe('sk-cluster')
+    expect(p.current()!.backends.get('team-a/gpt')!.apiKey).toBe('test-cluster')
   })
 })
 

@@ -34,7 +34,7 @@ beforeAll(async () => {
   })
   // The platform, in the controller's namespace: its GatewayConfig (one API key), its provider key and a backend using it.
   api.apply({ ...gatewayConfig('kortex'), spec: { auth: { keys: [{ name: 'platform', key: 'kx-platform' }] }, accessLog: false } })
-  api.apply(secret('openai-credentials', { 'api-key': 'sk-platform' }, 'kortex'))
+  api.apply(secret('openai-credentials', { 'api-key': 'test-platform' }, 'kortex'))
   api.apply(backend('gpt', `${up.url}/v1`, { apiKeySecret: { name: 'openai-credentials', key: 'api-key' } }, 'kortex'))
   api.apply(route('chat', { models: ['gpt-4o'], defaultBackend: { name: 'gpt' } }, 'kortex'))
   ctl = new KortexController({ kc: kubeConfigFor(api.url, 'kortex'), tokens: ['ctl-token'], port: 0, host: '127.0.0.1', debounceMs: 10, kserve: false, log: () => {} })
@@ -69,7 +69,7 @@ describe('a backend only ever receives its own Secret', () => {
     expect(seen.filter((s) => s.path.startsWith('/grab'))).toEqual([])
     // The platform's own backend still gets its key.
     expect((await ask('gpt-4o')).status).toBe(200)
-    expect(seen.at(-1)!.auth).toBe('Bearer sk-platform')
+    expect(seen.at(-1)!.auth).toBe('Bearer test-platform')
   })
 
   it('naming {name: kortex-config, key: token} does not hand it the gateway\'s own environment (the controller token)', async () => {
@@ -83,14 +83,14 @@ describe('a backend only ever receives its own Secret', () => {
     expect(JSON.stringify(r.body)).not.toContain('ctl-token')
     expect(seen.filter((s) => s.path.startsWith('/token'))).toEqual([])
     // Once the tenant creates its own Secret, it gets that value, and only that.
-    api.apply(secret('kortex-config', { token: 'sk-z-tenant' }, 'z-tenant'))
+    api.apply(secret('kortex-config', { token: 'test-z-tenant' }, 'z-tenant'))
     await eventually(async () => (await ask('z-token')).status === 200)
-    expect(seen.at(-1)).toEqual({ path: '/token/v1/chat/completions', auth: 'Bearer sk-z-tenant' })
+    expect(seen.at(-1)).toEqual({ path: '/token/v1/chat/completions', auth: 'Bearer test-z-tenant' })
   })
 
   it('a Secret RBAC does not let the controller read is reported as forbidden, with the Role rule to add', async () => {
     api.forbidden.add('secrets/locked')
-    api.apply(secret('provider', { 'api-key': 'sk-locked' }, 'locked'))
+    api.apply(secret('provider', { 'api-key': 'test-locked' }, 'locked'))
     api.apply(backend('locked', `${up.url}/locked/v1`, { apiKeySecret: { name: 'provider', key: 'api-key' } }, 'locked'))
     const refs = await eventually(() => {
       const c = condition(PATHS.backends, 'locked', 'locked', 'ResolvedRefs')
@@ -124,7 +124,7 @@ describe('one tenant cannot take over another', () => {
     expect(seen.at(-1)!.path).toBe('/evil/v1/chat/completions')
     for (let i = 0; i < 3; i++) {
       expect((await ask('gpt-4o')).status).toBe(200)
-      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer sk-platform' })
+      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer test-platform' })
     }
     const lost = await eventually(() => condition(PATHS.routes, 'a-tenant', 'grab', 'ModelConflict'))
     expect(lost).toMatchObject({ status: 'True', reason: 'ModelTaken' })
@@ -146,7 +146,7 @@ describe('one tenant cannot take over another', () => {
     // ...and never the platform's gpt-4-turbo, though a-tenant sorts before kortex.
     for (let i = 0; i < 3; i++) {
       expect((await ask('gpt-4-turbo')).status).toBe(200)
-      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer sk-platform' })
+      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer test-platform' })
     }
   })
 
@@ -155,7 +155,7 @@ describe('one tenant cannot take over another', () => {
     await eventually(async () => (await ask('a-listed')).status === 200 && seen.at(-1)!.path.startsWith('/prefix/'))
     for (let i = 0; i < 3; i++) {
       expect((await ask('gpt-4-turbo')).status).toBe(200)
-      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer sk-platform' })
+      expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer test-platform' })
     }
     const lost = await eventually(() => condition(PATHS.routes, 'a-tenant', 'listed', 'ModelConflict'))
     expect(lost).toMatchObject({ status: 'True', reason: 'ModelTaken' })
@@ -181,6 +181,6 @@ describe('one tenant cannot take over another', () => {
     // The platform's own catch-all is accepted.
     api.apply(route('default', { defaultBackend: { name: 'gpt' } }, 'kortex'))
     await eventually(async () => (await ask('typo-model')).status === 200)
-    expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer sk-platform' })
+    expect(seen.at(-1)).toEqual({ path: '/v1/chat/completions', auth: 'Bearer test-platform' })
   })
 })

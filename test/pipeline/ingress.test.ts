@@ -139,10 +139,10 @@ describe("an ingress's scope", () => {
   })
 
   it('on an open gateway, a digest of the key presented: two keys, two scopes; no key, anonymous', async () => {
-    const a = await ask(openGateway, { authorization: 'Bearer sk-client-one' })
-    const b = await ask(openGateway, { 'x-api-key': 'sk-client-two' })
-    expect(a).toBe((await sha256Hex('sk-client-one')).slice(0, 32))
-    expect(b).toBe((await sha256Hex('sk-client-two')).slice(0, 32))
+    const a = await ask(openGateway, { authorization: 'Bearer test-client-one' })
+    const b = await ask(openGateway, { 'x-api-key': 'test-client-two' })
+    expect(a).toBe((await sha256Hex('test-client-one')).slice(0, 32))
+    expect(b).toBe((await sha256Hex('test-client-two')).slice(0, 32))
     expect(a).not.toContain('client')
     expect(await ask(openGateway)).toBe('anonymous')
   })

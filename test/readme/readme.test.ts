@@ -78,7 +78,7 @@ describe('Routes and rules', () => {
   it("X-Route naming a route that does not serve the model: the 403 the README shows, with the Configuration section's config", async () => {
     const config = readmeBlocks().find((b) => b.lang === 'yaml' && b.body.includes('name: production-route'))!
     writeFileSync(join(work, 'kortex.yaml'), config.body)
-    const secrets = { OPENAI_CREDENTIALS_API_KEY: 'sk-x', ANTHROPIC_CREDENTIALS_API_KEY: 'sk-y', ML_TEAM_KEY: 'kx-ml-team-key' }
+    const secrets = { OPENAI_CREDENTIALS_API_KEY: 'test-x', ANTHROPIC_CREDENTIALS_API_KEY: 'test-y', ML_TEAM_KEY: 'kx-ml-team-key' }
     const gw = await gateway(['--config', join(work, 'kortex.yaml')], secrets)
     const block = blocksUnder('Routes and rules', 'sh').find((b) => b.body.includes('X-Route'))!
     expect(await sh(commands(onPort(block.body, gw.url)), secrets)).toMatch(shownOutput(block.body))

@@ -11,8 +11,8 @@ import { Scrubber } from '../../src/telemetry/scrub.ts'
 import type { NativeRequest } from '../../src/providers/types.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 
-export const KEY = 'sk-ours-0123456789abcdef'
-export const CLIENT_KEY = 'sk-ant-client-key-should-never-travel'
+export const KEY = 'test-ours-0123456789abcdef'
+export const CLIENT_KEY = 'test-ant-client-key-should-never-travel'
 
 export interface Received {
   backend: string

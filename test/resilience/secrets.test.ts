@@ -9,7 +9,7 @@ import { buildConfig } from '../../src/config/source.ts'
 import type { Logger } from '../../src/telemetry/log.ts'
 import { fakeClock } from '../helpers/fake-fleet.ts'
 
-const KEY = 'sk-provider-key-0123456789abcdef'
+const KEY = 'test-provider-key-0123456789abcdef'
 const HEADER = 'hdr-secret-value-9876543210'
 const SINK = 'sink-token-abcdefghijklmnop'
 const CONTROLLER = 'controller-token-zyxwvutsrq'

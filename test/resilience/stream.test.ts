@@ -171,7 +171,7 @@ describe.each(MODES)('openStream, $name', (mode) => {
   })
 
   it("passes an upstream's error event on without our secrets, and ends there", async () => {
-    const secret = 'sk-secret-key-0123456789'
+    const secret = 'test-secret-key-0123456789'
     const error = `data: ${JSON.stringify({ error: { message: `overloaded (key ${secret})`, type: 'server_error', code: 'overloaded' } })}\n\n`
     const text = [...answer.slice(0, 3), error, chunk({ content: 'never' }), DONE].join('')
     for (const pieces of cuts(text)) {

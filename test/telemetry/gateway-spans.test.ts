@@ -95,8 +95,8 @@ it('a request every backend failed: the server span says so with the status and 
 
 it('refused before any upstream call (a wrong key, an unknown model): a server span with the reason, no attempt span, no upstream call', async () => {
   const fleet = tracedFleet()
-  const gw = await testGateway(`${keyedGateway(['{ name: k, key: sk-right }'])}---\n${backendsYaml(['a'])}${routeYaml('  defaultBackend: { name: a }\n')}`, fleet)
-  expect((await gw.chat({ authorization: 'Bearer sk-wrong', traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` }, { model: 'gpt-4o' })).status).toBe(401)
+  const gw = await testGateway(`${keyedGateway(['{ name: k, key: test-right }'])}---\n${backendsYaml(['a'])}${routeYaml('  defaultBackend: { name: a }\n')}`, fleet)
+  expect((await gw.chat({ authorization: 'Bearer test-wrong', traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` }, { model: 'gpt-4o' })).status).toBe(401)
   await gw.settle()
   const [refused] = finished()
   expect(finished()).toHaveLength(1)

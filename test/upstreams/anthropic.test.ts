@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { countTokens, startAnthropicUpstream, THINKING, THINKING_SIGNATURE, TOOL_USE_ID, type AnthropicUpstream } from './anthropic.ts'
 
 let up: AnthropicUpstream
-const client = (mode = 'ok', extra: ConstructorParameters<typeof Anthropic>[0] = {}) => new Anthropic({ baseURL: up.base(mode), apiKey: 'sk-ant-direct', maxRetries: 0, ...extra })
+const client = (mode = 'ok', extra: ConstructorParameters<typeof Anthropic>[0] = {}) => new Anthropic({ baseURL: up.base(mode), apiKey: 'test-ant-direct', maxRetries: 0, ...extra })
 
 beforeAll(async () => {
   up = await startAnthropicUpstream()
@@ -23,7 +23,7 @@ it('records the raw body and headers as the SDK sent them', async () => {
   expect(got.body.system).toEqual(system)
   expect(got.headers['anthropic-beta']).toBe('context-1m-2025-08-07')
   expect(got.headers['anthropic-version']).toBeTruthy()
-  expect(got.headers.authorization ?? got.headers['x-api-key']).toContain('sk-ant-direct')
+  expect(got.headers.authorization ?? got.headers['x-api-key']).toContain('test-ant-direct')
 })
 
 it('thinking mode: a thinking block with its signature, then the text, in JSON and in the stream; cache usage in both', async () => {

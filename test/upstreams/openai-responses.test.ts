@@ -7,7 +7,7 @@ import { startOpenAIUpstream, type OpenAIUpstream } from './openai.ts'
 import { RESPONSES_USAGE } from './openai-responses.ts'
 
 let up: OpenAIUpstream
-const client = (mode = 'ok') => new OpenAI({ baseURL: up.base(mode), apiKey: 'sk-test', maxRetries: 0 })
+const client = (mode = 'ok') => new OpenAI({ baseURL: up.base(mode), apiKey: 'test-test', maxRetries: 0 })
 const weather = { type: 'function' as const, name: 'get_weather', description: 'Weather', strict: false, parameters: { type: 'object', properties: { location: { type: 'string' } } } }
 
 beforeAll(async () => {

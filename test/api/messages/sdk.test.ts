@@ -82,12 +82,12 @@ beforeAll(async () => {
 })
 afterAll(() => server.close())
 
-const client = () => new Anthropic({ apiKey: 'sk-gw-test', baseURL: server.url, maxRetries: 0 })
+const client = () => new Anthropic({ apiKey: 'test-gw-test', baseURL: server.url, maxRetries: 0 })
 const weather = { name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }
 
 it('messages.create: text, stop_reason and usage as the SDK types them', async () => {
   const m = await client().messages.create({ model: 'text', max_tokens: 64, messages: [{ role: 'user', content: 'Say hello in French' }] })
-  expect(seen.authorization).toBe('Bearer sk-gw-test')
+  expect(seen.authorization).toBe('Bearer test-gw-test')
   expect(m.content).toEqual([{ type: 'text', text: 'Bonjour !' }])
   expect(m.stop_reason).toBe('end_turn')
   expect(m.usage).toMatchObject({ input_tokens: 30, cache_read_input_tokens: 20, output_tokens: 12 })
