@@ -5,6 +5,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { CREDS, FORCED_INPUT, REGION, TOOL_USE_ID, WEATHER_INPUT, startBedrockUpstream, type BedrockUpstream } from '../upstreams/bedrock.ts'
 import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.ts'
+import { modelRoute } from '../helpers/configs.ts'
 
 let up: BedrockUpstream
 let k: TestKortex
@@ -27,15 +28,6 @@ spec:
     sessionTokenSecret: { name: bedrock-test, key: session-token }
   cost: { inputTokenCost: "0.0008", cachedInputTokenCost: "0.00008", cacheWriteTokenCost: "0.001", outputTokenCost: "0.004" }
 `
-const route = (model: string, dflt: string, fallback: string[] = []) => `---
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: r-${model} }
-spec:
-  models: [${model}]
-  defaultBackend: { name: ${dflt} }
-  fallback: { backends: [${fallback.join(', ')}] }
-`
 
 beforeAll(async () => {
   process.env.BEDROCK_TEST_ACCESS_KEY_ID = CREDS.accessKeyId
@@ -52,17 +44,17 @@ spec: { auth: { open: true } }
       backend('br-wrong-region', 'ok', MODEL_ID, 'eu-west-1') +
       backend('br-titan', 'ok', 'amazon.titan-embed-text-v2:0') +
       backend('br-cohere-embed', 'ok', 'cohere.embed-english-v3') +
-      route('claude-ok', 'br-ok') +
-      route('claude-tool', 'br-tool') +
-      route('claude-crc', 'br-crc') +
-      route('claude-cut', 'br-cut') +
-      route('claude-throttled', 'br-throttle', ['br-ok']) +
-      route('claude-stream-throttled', 'br-stream-throttle', ['br-ok']) +
-      route('claude-context', 'br-context') +
-      route('claude-context-fallback', 'br-context', ['br-ok']) +
-      route('claude-wrong-region', 'br-wrong-region') +
-      route('titan-embed', 'br-titan') +
-      route('cohere-embed', 'br-cohere-embed'),
+      modelRoute('claude-ok', 'br-ok') +
+      modelRoute('claude-tool', 'br-tool') +
+      modelRoute('claude-crc', 'br-crc') +
+      modelRoute('claude-cut', 'br-cut') +
+      modelRoute('claude-throttled', 'br-throttle', ['br-ok']) +
+      modelRoute('claude-stream-throttled', 'br-stream-throttle', ['br-ok']) +
+      modelRoute('claude-context', 'br-context') +
+      modelRoute('claude-context-fallback', 'br-context', ['br-ok']) +
+      modelRoute('claude-wrong-region', 'br-wrong-region') +
+      modelRoute('titan-embed', 'br-titan') +
+      modelRoute('cohere-embed', 'br-cohere-embed'),
   )
   client = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: 'client-key', maxRetries: 0 })
 })

@@ -4,6 +4,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { CHAT_ID, TOOL_CALL_ID, WEATHER_ARGS, startCohereUpstream, vectorOf, type CohereUpstream } from '../upstreams/cohere.ts'
 import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.ts'
+import { modelRoute } from '../helpers/configs.ts'
 
 let up: CohereUpstream
 let k: TestKortex
@@ -19,12 +20,6 @@ spec:
   external: { url: ${up.base(mode)}, provider: cohere, model: ${model}, apiKeySecret: { name: cohere, key: key } }
   cost: { inputTokenCost: "0.0025", outputTokenCost: "0.01" }
 `
-const route = (model: string, dflt: string, fallback: string[] = []) => `---
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: r-${model} }
-spec: { models: [${model}], defaultBackend: { name: ${dflt} }, fallback: { backends: [${fallback.join(', ')}] } }
-`
 
 beforeAll(async () => {
   process.env.COHERE_KEY = KEY
@@ -38,9 +33,9 @@ spec: { auth: { open: true } }
 ` +
       modes.map((m) => backend(`co-${m}`, m)).join('') +
       backend('co-embed', 'ok', 'embed-v4.0') +
-      modes.map((m) => route(`co-${m}`, `co-${m}`)).join('') +
-      route('co-embed', 'co-embed') +
-      route('co-busy', 'co-429', ['co-ok']),
+      modes.map((m) => modelRoute(`co-${m}`, `co-${m}`)).join('') +
+      modelRoute('co-embed', 'co-embed') +
+      modelRoute('co-busy', 'co-429', ['co-ok']),
   )
   client = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: 'client-key', maxRetries: 0 })
 })

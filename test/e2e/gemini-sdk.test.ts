@@ -5,6 +5,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { API_KEY, MODEL_VERSION, THOUGHT_SIGNATURE, WEATHER_ARGS, startGeminiUpstream, type GeminiUpstream } from '../upstreams/gemini.ts'
 import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.ts'
+import { modelRoute } from '../helpers/configs.ts'
 
 let up: GeminiUpstream
 let k: TestKortex
@@ -22,15 +23,6 @@ spec:
     model: ${model}
     ${provider === 'gemini' ? `apiKeySecret: { name: ${mode === 'badkey' ? 'gemini-old' : 'gemini'}, key: api-key }` : 'apiKeySecret: { name: vertex-sa, key: key.json }\n    project: test-project\n    location: us-central1'}
   cost: { inputTokenCost: "0.0003", cachedInputTokenCost: "0.000075", outputTokenCost: "0.0025" }
-`
-const route = (model: string, dflt: string, fallback: string[] = []) => `---
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: r-${model} }
-spec:
-  models: [${model}]
-  defaultBackend: { name: ${dflt} }
-  fallback: { backends: [${fallback.join(', ')}] }
 `
 
 beforeAll(async () => {
@@ -53,16 +45,16 @@ spec: { auth: { open: true } }
       backend('vertex-ok', 'vertex', 'ok') +
       backend('vertex-blocked', 'vertex', 'blocked') +
       backend('vertex-claude', 'vertex', 'ok', 'claude-sonnet-4-5@20250929') +
-      route('claude', 'vertex-claude') +
-      route('gemini', 'gemini-ok') +
-      route('vertex', 'vertex-ok') +
-      route('busy', 'gemini-429', ['vertex-ok']) +
-      route('too-long', 'gemini-context', ['vertex-ok']) +
-      route('blocked', 'gemini-blocked', ['vertex-ok']) +
-      route('blocked-stream', 'vertex-blocked', ['gemini-ok']) +
-      route('safety', 'gemini-safety') +
-      route('priced', 'gemini-ok') +
-      route('badkey', 'gemini-badkey', ['vertex-ok']),
+      modelRoute('claude', 'vertex-claude') +
+      modelRoute('gemini', 'gemini-ok') +
+      modelRoute('vertex', 'vertex-ok') +
+      modelRoute('busy', 'gemini-429', ['vertex-ok']) +
+      modelRoute('too-long', 'gemini-context', ['vertex-ok']) +
+      modelRoute('blocked', 'gemini-blocked', ['vertex-ok']) +
+      modelRoute('blocked-stream', 'vertex-blocked', ['gemini-ok']) +
+      modelRoute('safety', 'gemini-safety') +
+      modelRoute('priced', 'gemini-ok') +
+      modelRoute('badkey', 'gemini-badkey', ['vertex-ok']),
   )
   client = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: 'client-key', maxRetries: 0 })
 })

@@ -4,6 +4,7 @@ import OpenAI from 'openai'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { MISTRAL_TOOL_ID, WEATHER_ARGS, startMistralUpstream, vectorOf, type MistralUpstream } from '../upstreams/mistral.ts'
 import { eventually, startTestKortex, type TestKortex } from '../helpers/kortex.ts'
+import { modelRoute } from '../helpers/configs.ts'
 
 let up: MistralUpstream
 let k: TestKortex
@@ -19,12 +20,6 @@ spec:
   external: { url: ${up.base(mode)}/v1, provider: mistral, model: ${model}, apiKeySecret: { name: mistral, key: key }${extra} }
   cost: { inputTokenCost: "0.0001", outputTokenCost: "0.0003" }
 `
-const route = (model: string, dflt: string, fallback: string[] = []) => `---
-apiVersion: gateway.kortex.io/v1alpha1
-kind: InferenceRoute
-metadata: { name: r-${model} }
-spec: { models: [${model}], defaultBackend: { name: ${dflt} }, fallback: { backends: [${fallback.join(', ')}] } }
-`
 
 beforeAll(async () => {
   process.env.MISTRAL_KEY = KEY
@@ -38,8 +33,8 @@ spec: { auth: { open: true } }
       ['ok', 'tool', '429', 'context'].map((m) => backend(`mi-${m}`, m)).join('') +
       backend('mi-safe', 'ok', ', safePrompt: true') +
       backend('mi-embed', 'ok', '', 'mistral-embed') +
-      ['ok', 'tool', 'context', 'safe', 'embed'].map((m) => route(`mi-${m}`, `mi-${m}`)).join('') +
-      route('mi-busy', 'mi-429', ['mi-ok']),
+      ['ok', 'tool', 'context', 'safe', 'embed'].map((m) => modelRoute(`mi-${m}`, `mi-${m}`)).join('') +
+      modelRoute('mi-busy', 'mi-429', ['mi-ok']),
   )
   client = new OpenAI({ baseURL: `${k.url}/v1`, apiKey: 'client-key', maxRetries: 0 })
 })

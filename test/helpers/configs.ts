@@ -19,3 +19,11 @@ spec:
   models: [${model}]
   defaultBackend: { name: echo }
 `
+
+/** A route named r-<model> serving `model` from `dflt`, failing over to `fallback` in order (a YAML document with its leading ---). */
+export const modelRoute = (model: string, dflt: string, fallback: string[] = []) => `---
+apiVersion: gateway.kortex.io/v1alpha1
+kind: InferenceRoute
+metadata: { name: r-${model} }
+spec: { models: [${model}], defaultBackend: { name: ${dflt} }, fallback: { backends: [${fallback.join(', ')}] } }
+`
