@@ -74,8 +74,13 @@ export class ResponseList implements Iterable<Tracked> {
     return r[kListed] === this
   }
 
+  /** Each response once; the one just yielded may be deleted meanwhile (its next is read first). */
   *[Symbol.iterator](): Iterator<Tracked> {
-    for (let r = this.#head; r; r = r[kNext]) yield r
+    for (let r = this.#head; r; ) {
+      const next: Linked | undefined = r[kNext]
+      yield r
+      r = next
+    }
   }
 }
 

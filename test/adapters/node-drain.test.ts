@@ -11,6 +11,8 @@ import { afterEach, expect, it } from 'vitest'
 import { readText, startServer, type TestServer } from '../helpers/server.ts'
 import { chatCompletion } from '../upstreams/openai.ts'
 import { eventually } from '../helpers/kortex.ts'
+import type { ServerResponse } from 'node:http'
+import { ResponseList } from '../../adapters/node/drain.ts'
 
 const bin = new URL('../../bin/kortex.js', import.meta.url).pathname
 const cleanup: Array<() => unknown> = []
@@ -198,4 +200,20 @@ it('past the drain deadline: streams end in an error event, slow requests get a 
   }
   expect(await g.exit).toBe(0)
   expect(costRecords(g.stdout())).toHaveLength(8)
+})
+
+it('the in-flight list: each response once, in any order of removal, even one removed while it is visited', () => {
+  const list = new ResponseList()
+  const rs = [1, 2, 3, 4].map(() => ({}) as ServerResponse)
+  for (const r of rs) list.add(r)
+  list.add(rs[0]!) // twice: still once
+  expect(list.size).toBe(4)
+  expect(list.delete(rs[2]!)).toBe(true)
+  expect(list.delete(rs[2]!)).toBe(false)
+  const seen: ServerResponse[] = []
+  for (const r of list) seen.push(r), list.delete(r)
+  expect(seen).toHaveLength(3)
+  expect(new Set(seen)).toEqual(new Set([rs[0], rs[1], rs[3]]))
+  expect(list.size).toBe(0)
+  expect([...list]).toEqual([])
 })
