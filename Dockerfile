@@ -26,5 +26,5 @@ USER 10001:10001
 EXPOSE 8080 8081
 # /healthz on PORT, else on the gateway's or the controller's default port (whichever this container runs).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s CMD ["node", "-e", "const p = process.env.PORT ? [process.env.PORT] : [8080, 8081]; Promise.any(p.map((n) => fetch(`http://127.0.0.1:${n}/healthz`).then((r) => r.ok || Promise.reject()))).then(() => process.exit(0), () => process.exit(1))"]
-# The Node flags `npm start` uses (README, Benchmark).
-ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "--no-wasm-loop-unrolling", "/app/bin/kortex.js"]
+# The Node flags `npm start` uses (docs/benchmark.md says what each is for).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "--no-allocation-site-pretenuring", "--no-wasm-loop-unrolling", "/app/bin/kortex.js"]

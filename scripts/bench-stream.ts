@@ -13,8 +13,8 @@
 //   BENCH_PATHS=chat,responses,messages node --import tsx scripts/bench-stream.ts
 // A path Kortex does not serve yet is reported and skipped. `plain` adds the
 // non-streamed chat of npm run bench (BENCH_BODY), against the raw proxy's
-// plain request. BENCH_BEFORE=DIR adds the gateway of another checkout (e.g.
-// a `git worktree` of an older commit, with this node_modules linked in),
+// plain request. BENCH_BEFORE=DIR[,DIR...] adds the gateway of other checkouts
+// (e.g. `git worktree`s of older commits, with this node_modules linked in),
 // measured in the same rounds: this VM drifts too much for runs to compare.
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -92,7 +92,7 @@ async function main() {
   const rawBase = `http://127.0.0.1:${raw.port}`
   const gateways: Array<{ name: string; base: string; pid: number }> = []
   const checkouts: Record<string, string> = { kortex: 'bin/kortex.js' }
-  if (process.env.BENCH_BEFORE) checkouts[`kortex before (${process.env.BENCH_BEFORE})`] = join(process.env.BENCH_BEFORE, 'bin/kortex.js')
+  for (const dir of (process.env.BENCH_BEFORE ?? '').split(',').filter(Boolean)) checkouts[`kortex before (${dir})`] = join(dir, 'bin/kortex.js')
   for (const [name, bin] of Object.entries(checkouts)) {
     const gw = await start(pin(1, ['node', ...startFlags(), bin, '--config', config, '--port', '0']))
     gateways.push({ name, base: `http://127.0.0.1:${gw.port}`, pid: gw.child.pid! })
