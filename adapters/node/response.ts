@@ -5,14 +5,14 @@
 // builds nothing unless something other than the server reads it.
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { headerName } from './header-name.ts'
-import { claimBytes, type ByteSource } from '../../src/providers/types.ts'
+import { LazyStream, TAKES_LAZY_STREAMS, claimBytes, webStream, type ByteSource, type StreamBody } from '../../src/providers/types.ts'
 
 const GlobalResponse = globalThis.Response
 const GlobalHeaders = globalThis.Headers
 const TEXT = 'text/plain;charset=UTF-8'
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304])
 
-type LiteBody = string | Uint8Array | ReadableStream<Uint8Array> | null
+type LiteBody = string | Uint8Array | ReadableStream<Uint8Array> | LazyStream | null
 type LiteState = { status: number; body: LiteBody; init: Record<string, string> | undefined; headers: Headers | undefined }
 
 const BAD_VALUE = /[\0\r\n]/
@@ -119,23 +119,23 @@ export class LiteResponse {
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     const status = init?.status ?? 200
     if (
-      (body == null || typeof body === 'string' || body instanceof Uint8Array || (body instanceof ReadableStream && !body.locked)) &&
+      (body == null || typeof body === 'string' || body instanceof Uint8Array || ((body instanceof ReadableStream || body instanceof LazyStream) && !body.locked)) &&
       (init === undefined || (init.statusText === undefined && (init.headers === undefined || isRecord(init.headers)))) &&
       Number.isInteger(status) &&
       status >= 200 &&
       status <= 599 &&
       (body == null || !NULL_BODY_STATUS.has(status))
     ) {
-      this.#lite = { status, body: body ?? null, init: init?.headers as Record<string, string> | undefined, headers: undefined }
+      this.#lite = { status, body: (body as LiteBody | undefined) ?? null, init: init?.headers as Record<string, string> | undefined, headers: undefined }
     } else {
-      this.#spec = new GlobalResponse(body, init)
+      this.#spec = new GlobalResponse(body instanceof LazyStream ? body.stream : body, init)
     }
   }
 
   #real(): Response {
     if (!this.#spec) {
       const l = this.#lite!
-      this.#spec = new GlobalResponse(l.body as BodyInit | null, { status: l.status, headers: this.headers })
+      this.#spec = new GlobalResponse((l.body instanceof LazyStream ? l.body.stream : l.body) as BodyInit | null, { status: l.status, headers: this.headers })
       this.#lite = undefined
     }
     return this.#spec
@@ -180,13 +180,14 @@ export class LiteResponse {
   get body(): ReadableStream<Uint8Array> | null {
     const l = this.#lite
     if (l && (l.body === null || l.body instanceof ReadableStream)) return l.body
+    if (l && l.body instanceof LazyStream) return l.body.stream
     return this.#real().body
   }
 
   get bodyUsed(): boolean {
     const l = this.#lite
     if (!l) return this.#spec!.bodyUsed
-    return l.body instanceof ReadableStream ? l.body.locked : false
+    return l.body instanceof ReadableStream || l.body instanceof LazyStream ? l.body.locked : false
   }
 
   arrayBuffer() {
@@ -210,6 +211,9 @@ export class LiteResponse {
   clone() {
     return this.#real().clone()
   }
+
+  /** A LazyStream body is kept as it is: the server claims its bytes, and `body` makes its Web stream. */
+  static readonly [TAKES_LAZY_STREAMS] = true
 
   static [Symbol.hasInstance](x: unknown): boolean {
     return x instanceof GlobalResponse
@@ -290,7 +294,7 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
     lowercase = true // Headers iterate lowercase names
   }
   if (incoming.method === 'HEAD' || NULL_BODY_STATUS.has(status)) {
-    if (body instanceof ReadableStream) body.cancel().catch(() => {})
+    if (body instanceof ReadableStream || body instanceof LazyStream) webStream(body).cancel().catch(() => {})
     out.writeHead(status, headers)
     out.end()
     return
@@ -327,10 +331,10 @@ const isEventStream = (headers: OutgoingHttpHeaders) =>
  * A body that offers its bytes as callbacks (BYTE_SOURCE: a stream the gateway passes through)
  * is written from them, with no read of a Web stream between (see pipeBytes).
  */
-function pipeStream(body: ReadableStream<Uint8Array>, out: Streaming, headers: OutgoingHttpHeaders): Promise<void> {
+function pipeStream(body: StreamBody, out: Streaming, headers: OutgoingHttpHeaders): Promise<void> {
   const bytes = claimBytes(body)
   if (bytes) return pipeBytes(bytes, out, headers)
-  const reader = body.getReader()
+  const reader = webStream(body).getReader()
   return new Promise<void>((resolve) => {
     let finished = false
     // The head goes out with the first chunk when that is there at once (a stream's first content

@@ -16,7 +16,7 @@ import type { Dispatcher } from 'undici'
 // @ts-expect-error no type declarations for undici's internal modules
 import UndiciAgent from 'undici/lib/dispatcher/agent.js'
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib'
-import { offerBytes, type FetchLike } from '../../src/providers/types.ts'
+import { LAZY_BODY, LazyStream, offerBytes, type FetchLike } from '../../src/providers/types.ts'
 import { LiteAbortSignal } from './abort.ts'
 import { headersFromRaw } from './response.ts'
 
@@ -136,6 +136,13 @@ class BodySource {
       return this
     })
     return web
+  }
+  /** The body as a LazyStream: claimed by the gateway's own stream with no Web stream made. */
+  lazy(): LazyStream {
+    return new LazyStream(
+      () => this.stream(),
+      () => this,
+    )
   }
   /** Reads and drops the rest (a redirect's body, a body nobody will read). */
   discard(): void {
@@ -286,6 +293,7 @@ class UpstreamResponse {
   readonly #status: number
   #headers: Headers | undefined
   #web: ReadableStream<Uint8Array> | null | undefined
+  #lazy: LazyStream | null | undefined
   #used = false
 
   constructor(source: BodySource | null, status: number, raw: Buffer[], url: URL, redirected: boolean) {
@@ -326,12 +334,19 @@ class UpstreamResponse {
   }
 
   get body(): ReadableStream<Uint8Array<ArrayBuffer>> | null {
-    if (this.#web === undefined) this.#web = this.#source && !this.#used ? this.#source.stream() : null
+    if (this.#web === undefined) this.#web = this.#lazy !== undefined ? (this.#lazy?.stream ?? null) : this.#source && !this.#used ? this.#source.stream() : null
     // Node's chunks sit on ArrayBuffers; lib.dom's type wants to be told.
     return this.#web as ReadableStream<Uint8Array<ArrayBuffer>> | null
   }
 
+  /** The body as a LazyStream (src/providers/types.ts), the same one on each call; null for none. */
+  [LAZY_BODY](): LazyStream | null {
+    if (this.#lazy === undefined) this.#lazy = this.#web === undefined && this.#source && !this.#used ? this.#source.lazy() : null
+    return this.#lazy
+  }
+
   get bodyUsed(): boolean {
+    if (this.#lazy && this.#web === undefined) return this.#lazy.locked
     return this.#web ? this.#web.locked : this.#used
   }
 
@@ -371,6 +386,7 @@ class UpstreamResponse {
 
   #bytes(): Promise<Buffer> {
     if (this.bodyUsed) return Promise.reject(new TypeError('Body is unusable: Body has already been read'))
+    if (this.#lazy) void this.body // handed out as a LazyStream: read through its Web stream
     if (this.#web) return new GlobalResponse(this.#web).arrayBuffer().then((a) => Buffer.from(a))
     this.#used = true
     return this.#source ? this.#source.whole() : Promise.resolve(Buffer.alloc(0))

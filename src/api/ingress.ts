@@ -4,7 +4,7 @@
 // back into its client's shape. Routing, limits, attempts and accounting sit
 // between and never know which API the client spoke. A hub form means one
 // translator per API, not one per (API, backend) pair.
-import type { Operation } from '../providers/types.ts'
+import type { Operation, StreamBody } from '../providers/types.ts'
 import type { StateStore } from '../state/store.ts'
 import type { GatewayError } from './errors.ts'
 
@@ -62,7 +62,7 @@ export interface Ingress {
    * The internal SSE stream (OpenAI chunks, `data: [DONE]`, and `data: {"error":...}` for a
    * failure after the first content) as this API's event stream. The identity for OpenAI.
    */
-  stream(body: ReadableStream<Uint8Array>, request: IngressRequest, ctx: IngressContext): ReadableStream<Uint8Array>
+  stream(body: StreamBody, request: IngressRequest, ctx: IngressContext): StreamBody
   /** A gateway error (a refusal, or the last upstream failure) as a response in this API's shape and status, with err.headers (Retry-After, rate limits) and `headers`. */
   error(err: GatewayError, headers: Record<string, string>): Response
 }

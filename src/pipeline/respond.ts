@@ -4,7 +4,7 @@
 import { GatewayError, errorResponse } from '../api/errors.ts'
 import type { Ingress } from '../api/ingress.ts'
 import type { Answer } from '../resilience/attempts.ts'
-import type { Usage } from '../providers/types.ts'
+import { responseBody, type Usage } from '../providers/types.ts'
 import { costNano, formatNano } from '../usage/cost.ts'
 import { account, accountRefusal } from './account.ts'
 import type { Inference } from './inference.ts'
@@ -55,7 +55,7 @@ export function respond(s: Services, f: Inference, answer: Answer): Response | P
   )
   headers['content-type'] = 'text/event-stream; charset=utf-8'
   headers['cache-control'] = 'no-cache'
-  return new Response(answer.native ? answer.body : ingress.stream(answer.body, request, context), { status: 200, headers })
+  return new Response(responseBody(answer.native ? answer.body : ingress.stream(answer.body, request, context)), { status: 200, headers })
 }
 
 /**

@@ -1,7 +1,7 @@
 // The HTTP steps every provider shares: POST a JSON request upstream and
 // read a JSON answer, each failure classified the same way.
 import { UpstreamError, fromFetchError, fromResponse } from './errors.ts'
-import type { UpstreamCall } from './types.ts'
+import { bodyOf, type UpstreamCall } from './types.ts'
 
 /**
  * POSTs `body` as JSON; resolves to a 2xx response, throws UpstreamError for
@@ -26,8 +26,8 @@ export async function postJson(call: UpstreamCall, url: string, headers: Headers
   return res
 }
 
-/** True when the upstream answered a stream request with an event stream. */
-export const isEventStream = (res: Response) => (res.headers.get('content-type') ?? '').includes('text/event-stream') && res.body !== null
+/** True when the upstream answered a stream request with an event stream (its body not made a Web stream for this). */
+export const isEventStream = (res: Response) => (res.headers.get('content-type') ?? '').includes('text/event-stream') && bodyOf(res) !== null
 
 const utf8 = new TextDecoder()
 

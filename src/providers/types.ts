@@ -53,7 +53,7 @@ export type ProviderResult =
    * A failure inside the stream is an event `data: {"error":{...}}`; the core
    * decides whether it can still fail over.
    */
-  | { kind: 'stream'; body: ReadableStream<Uint8Array> }
+  | { kind: 'stream'; body: StreamBody }
 
 /**
  * How to read one protocol's event stream, for a native stream passed
@@ -131,7 +131,7 @@ export interface ByteSource {
 export const BYTE_SOURCE: unique symbol = Symbol.for('kortex.byteSource')
 
 /** The ByteSource behind `stream`, claimed (the stream is locked); undefined when there is none. */
-export function claimBytes(stream: ReadableStream<Uint8Array>): ByteSource | undefined {
+export function claimBytes(stream: StreamBody): ByteSource | undefined {
   const claim = (stream as { [BYTE_SOURCE]?: () => ByteSource | undefined })[BYTE_SOURCE]
   return typeof claim === 'function' ? claim.call(stream) : undefined
 }
@@ -139,4 +139,79 @@ export function claimBytes(stream: ReadableStream<Uint8Array>): ByteSource | und
 /** Offers `claim` on `stream` under BYTE_SOURCE. */
 export function offerBytes(stream: ReadableStream<Uint8Array>, claim: () => ByteSource | undefined): void {
   Object.defineProperty(stream, BYTE_SOURCE, { value: claim })
+}
+
+/**
+ * A stream body whose Web stream is made only when something reads it as
+ * one: a runtime's server that claims its bytes (BYTE_SOURCE) never has one
+ * made. Node 20 spends ~15 µs of CPU making each ReadableStream (its
+ * constructor's makeTransferable), and a chat stream passed through made
+ * two only to carry their claims: ~30 µs of a ~900 µs stream (CPU profile,
+ * scripts/bench-stream.ts load, 2026-12-06).
+ */
+export class LazyStream {
+  #make: (() => ReadableStream<Uint8Array>) | undefined
+  #claim: (() => ByteSource | undefined) | undefined
+  #web: ReadableStream<Uint8Array> | undefined
+
+  constructor(make: () => ReadableStream<Uint8Array>, claim: () => ByteSource | undefined) {
+    this.#make = make
+    this.#claim = claim
+  }
+
+  /** The Web stream, made on first use; once the bytes are claimed, a locked one. */
+  get stream(): ReadableStream<Uint8Array> {
+    if (!this.#web) {
+      const make = this.#make
+      this.#make = this.#claim = undefined
+      this.#web = make ? make() : new ReadableStream<Uint8Array>()
+      if (!make) this.#web.getReader()
+    }
+    return this.#web
+  }
+
+  /** Claimed already, or its Web stream read. */
+  get locked(): boolean {
+    return this.#web ? this.#web.locked : !this.#make
+  }
+
+  [BYTE_SOURCE](): ByteSource | undefined {
+    if (this.#web) return claimBytes(this.#web)
+    const claim = this.#claim
+    if (!claim) return undefined
+    const source = claim()
+    if (source) this.#make = this.#claim = undefined
+    return source
+  }
+}
+
+/** A streamed body: a Web stream, or one made only if read as one. */
+export type StreamBody = ReadableStream<Uint8Array> | LazyStream
+
+/** The Web stream of a streamed body. */
+export const webStream = (b: StreamBody): ReadableStream<Uint8Array> => (b instanceof LazyStream ? b.stream : b)
+
+/**
+ * Set on a runtime's Response class that takes a LazyStream as its body (and
+ * makes the Web stream only when its `body` is read); elsewhere a Response
+ * gets the Web stream.
+ */
+export const TAKES_LAZY_STREAMS: unique symbol = Symbol.for('kortex.takesLazyStreams')
+
+/** The body to build a Response with. */
+export function responseBody(b: StreamBody): ReadableStream<Uint8Array> {
+  const takes = (globalThis.Response as { [TAKES_LAZY_STREAMS]?: boolean })[TAKES_LAZY_STREAMS] === true
+  return (takes || !(b instanceof LazyStream) ? b : b.stream) as ReadableStream<Uint8Array>
+}
+
+/**
+ * Set on a runtime fetch's Response that can hand over its body as a
+ * LazyStream: `res[LAZY_BODY]()` (null for no body), the same one on every call.
+ */
+export const LAZY_BODY: unique symbol = Symbol.for('kortex.lazyBody')
+
+/** A Response's body as a StreamBody: lazily where the runtime's fetch allows, else its Web stream. */
+export function bodyOf(res: Response): StreamBody | null {
+  const lazy = (res as { [LAZY_BODY]?: () => LazyStream | null })[LAZY_BODY]
+  return typeof lazy === 'function' ? lazy.call(res) : res.body
 }

@@ -11,7 +11,7 @@
 import type { Backend, FailoverPolicy } from '../config/compile.ts'
 import { providers } from '../providers/index.ts'
 import { UpstreamError, toGatewayError, type FailureClass } from '../providers/errors.ts'
-import type { FetchLike, NativeProtocol, NativeRequest, NativeSupport, Operation, ProviderResult, Usage } from '../providers/types.ts'
+import type { FetchLike, NativeProtocol, NativeRequest, NativeSupport, Operation, ProviderResult, StreamBody, Usage } from '../providers/types.ts'
 import { GatewayError } from '../api/errors.ts'
 import { openStream, responseAsStream, type OpenedStream, type StreamOutcome } from './stream.ts'
 import { openNativeStream } from './native-stream.ts'
@@ -97,7 +97,7 @@ interface AnswerBase {
 export type Answer =
   | (AnswerBase & { kind: 'json'; native?: false; body: Record<string, unknown>; raw?: Uint8Array<ArrayBuffer> })
   | (AnswerBase & { kind: 'json'; native: true; body: Record<string, unknown>; raw: Uint8Array<ArrayBuffer>; usage?: Usage })
-  | (AnswerBase & { kind: 'stream'; native?: boolean; body: ReadableStream<Uint8Array>; done: Promise<StreamOutcome> })
+  | (AnswerBase & { kind: 'stream'; native?: boolean; body: StreamBody; done: Promise<StreamOutcome> })
 
 /** Failures that say the backend is in trouble (the breaker counts them); a client's bad request never does. */
 const BREAKER_CLASSES: ReadonlySet<FailureClass> = new Set(['server', 'timeout', 'connection', 'bad_response', 'rate_limit'])

@@ -6,7 +6,7 @@
 // end of a cut answer.
 import { SseSplitter, parseEventBlock } from '../api/sse.ts'
 import { UpstreamError, fromFetchError } from '../providers/errors.ts'
-import { claimBytes, offerBytes, type ByteReader, type ByteSource, type Usage } from '../providers/types.ts'
+import { LazyStream, claimBytes, webStream, type ByteReader, type ByteSource, type StreamBody, type Usage } from '../providers/types.ts'
 import { noScrubber, type Scrubber } from '../telemetry/scrub.ts'
 
 export interface StreamOutcome {
@@ -20,7 +20,7 @@ export interface StreamOutcome {
 }
 
 export interface OpenedStream {
-  body: ReadableStream<Uint8Array>
+  body: StreamBody
   /** Settles when the client's stream has ended, however it ended. */
   done: Promise<StreamOutcome>
 }
@@ -232,10 +232,10 @@ interface Out {
  * upstream chunk goes from the upstream's callback to the client's socket
  * with no Web stream and no promise between (see ByteSource for why).
  */
-export async function openStream(upstream: ReadableStream<Uint8Array>, opts: StreamOptions): Promise<OpenedStream> {
+export async function openStream(upstream: StreamBody, opts: StreamOptions): Promise<OpenedStream> {
   const source = claimBytes(upstream)
   const sourcePull = source && new SourcePull(source)
-  const reader: Pull = sourcePull ?? upstream.getReader()
+  const reader: Pull = sourcePull ?? webStream(upstream).getReader()
   const split = new EventSplitter()
   const held: string[] = []
   let queue: string[] = []
@@ -301,6 +301,7 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
   let resolveDone!: (o: StreamOutcome) => void
   const done = new Promise<StreamOutcome>((r) => (resolveDone = r))
   let ended = false
+  // Set when the body is claimed (direct.read) or its Web stream made: the upstream is not read before.
   let out!: Out
   /** What was held back and the first content, in one write, before anything else goes out. */
   let first: Uint8Array | undefined = enc.encode(held.map((b) => `${b}\n\n`).join(''))
@@ -469,7 +470,7 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
     cancel,
   }
 
-  const body = new ReadableStream<Uint8Array>(
+  const makeWeb = () => new ReadableStream<Uint8Array>(
     {
       start(ctrl) {
         out = {
@@ -508,13 +509,8 @@ export async function openStream(upstream: ReadableStream<Uint8Array>, opts: Str
     // Nothing is pulled before a read asks: the runtime's server may claim the bytes instead.
     { highWaterMark: 0 },
   )
-  let claimed = false
-  offerBytes(body, () => {
-    if (claimed || ended || body.locked) return undefined
-    claimed = true
-    body.getReader()
-    return direct
-  })
+  // The runtime's server claims the bytes (direct) before it would read a Web stream: none is made then.
+  const body = new LazyStream(makeWeb, () => (ended ? undefined : direct))
   watch(opts.idleTimeoutMs)
   return { body, done }
 }

@@ -4,6 +4,7 @@ import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createUpstreamFetch } from '../../adapters/node/upstream-fetch.ts'
 import { fromFetchError } from '../../src/providers/errors.ts'
+import { LazyStream, bodyOf, claimBytes } from '../../src/providers/types.ts'
 import { readJson, startServer, type TestServer } from '../helpers/server.ts'
 
 const f = createUpstreamFetch()
@@ -163,4 +164,25 @@ it('a gzip body read as a stream is decoded too', async () => {
   const reader = res.body!.getReader()
   for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value)
   expect(JSON.parse(Buffer.concat(chunks).toString())).toEqual({ zipped: true })
+})
+
+it('a streamed body handed over lazily: its bytes claimed by callbacks, or read as a Web stream made then', async () => {
+  const claimed = await f(`${srv.url}/big`)
+  const lazy = bodyOf(claimed)
+  expect(lazy).toBeInstanceOf(LazyStream)
+  expect(bodyOf(claimed)).toBe(lazy)
+  const src = claimBytes(lazy!)!
+  const text = await new Promise<string>((resolve, reject) => {
+    const parts: Buffer[] = []
+    src.read({ data: (c) => (parts.push(Buffer.from(c)), true), end: () => resolve(Buffer.concat(parts).toString()), error: reject })
+  })
+  expect(text).toBe(BIG)
+  expect(claimed.bodyUsed).toBe(true)
+  await expect(claimed.text()).rejects.toThrow(TypeError)
+
+  // Handed over, then read whole: through the same body.
+  const read = await f(`${srv.url}/big`)
+  expect(bodyOf(read)).toBeInstanceOf(LazyStream)
+  expect(await read.text()).toBe(BIG)
+  expect(bodyOf((await f(`${srv.url}/none`)) as Response)).toBeNull()
 })

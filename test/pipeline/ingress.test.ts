@@ -12,6 +12,7 @@ import { sha256Hex } from '../../src/auth/hash.ts'
 import { silentLogger } from '../../src/telemetry/log.ts'
 import { echoConfig } from '../helpers/configs.ts'
 import { backendsYaml, fakeClock, fakeFleet, keyedGateway, openGateway, routeYaml, type FakeFleet } from '../helpers/fake-fleet.ts'
+import { webStream } from '../../src/providers/types.ts'
 
 const scopes: string[] = []
 const dialect: Ingress = {
@@ -28,7 +29,7 @@ const dialect: Ingress = {
   stream(body) {
     const prefix = new TextEncoder().encode('event: dialect\n')
     let first = true
-    return body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    return webStream(body).pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, c) {
         if (first) c.enqueue(prefix)
         first = false

@@ -10,6 +10,7 @@ import { UpstreamError } from '../../src/providers/errors.ts'
 import type { ProviderResult } from '../../src/providers/types.ts'
 import { openStream } from '../../src/resilience/stream.ts'
 import { MESSAGE_ID, TOOL_USE_ID, WEATHER_INPUT, startAnthropicUpstream, type AnthropicUpstream } from '../upstreams/anthropic.ts'
+import { webStream } from '../../src/providers/types.ts'
 
 const KEY = 'test-anthropic-key-0123456789'
 const MODEL = 'claude-sonnet-4-5-20250929'
@@ -357,7 +358,7 @@ describe('the provider against an Anthropic upstream', () => {
     const r = await send(backend(up.base('ok')), hello, true)
     const ctl = new AbortController()
     const opened = await openStream((r as { body: ReadableStream<Uint8Array> }).body, { stripUsage: true, idleTimeoutMs: 5000, abort: (x) => ctl.abort(x), signal: ctl.signal })
-    const text = await new Response(opened.body).text()
+    const text = await new Response(webStream(opened.body)).text()
     expect(text).toContain('"content":" ok"')
     expect(text).not.toContain('"usage"')
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true)

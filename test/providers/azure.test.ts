@@ -8,7 +8,7 @@ import { parseConfigText } from '../../src/config/load.ts'
 import { compileConfig, type Backend } from '../../src/config/compile.ts'
 import { azureOpenAI, azureTakesStreamOptions, azureUrl } from '../../src/providers/azure/index.ts'
 import { UpstreamError, toGatewayError } from '../../src/providers/errors.ts'
-import type { Operation } from '../../src/providers/types.ts'
+import { webStream, type Operation, type StreamBody } from '../../src/providers/types.ts'
 import { AZURE_API_KEY, startAzureUpstream, type AzureUpstream } from '../upstreams/azure.ts'
 import { startTestKortex, type TestKortex } from '../helpers/kortex.ts'
 
@@ -33,7 +33,8 @@ const SECRET = 'apiKeySecret: { name: azure-credentials, key: api-key }'
 const send = (b: Backend, op: Operation, body: Record<string, unknown>, stream = false) =>
   azureOpenAI.send({ backend: b, op, body: { ...body, ...(stream ? { stream: true } : {}) }, stream, signal: new AbortController().signal, fetch, requestId: 'req-az' })
 
-async function readAll(s: ReadableStream<Uint8Array>): Promise<string> {
+async function readAll(body: StreamBody): Promise<string> {
+  const s = webStream(body)
   return new Response(s).text()
 }
 const events = (sse: string) =>

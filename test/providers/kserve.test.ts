@@ -12,6 +12,7 @@ import { kserve } from '../../src/providers/kserve/index.ts'
 import { kservePassthrough, kserveReady, matchKservePath } from '../../src/providers/kserve/passthrough.ts'
 import type { Operation } from '../../src/providers/types.ts'
 import { MODEL, SLOW_MODEL, SLOW_MS, startKServeUpstream, type KServeUpstream } from '../upstreams/kserve.ts'
+import { webStream } from '../../src/providers/types.ts'
 
 const backendDoc = (name: string, kserveSpec: string, extra = '', ns?: string) => `---
 apiVersion: gateway.kortex.io/v1alpha1
@@ -94,7 +95,7 @@ describe('kserve provider, OpenAI-compatible runtimes', () => {
     expect(hf.last().body.stream_options).toEqual({ include_usage: true })
     expect(r.kind).toBe('stream')
     if (r.kind !== 'stream') return
-    const ev = events(await new Response(r.body).text())
+    const ev = events(await new Response(webStream(r.body)).text())
     expect(ev.at(-1)).toBe('[DONE]')
     const chunks = ev.slice(0, -1).map((e) => JSON.parse(e))
     expect(chunks.every((c) => c.object === 'chat.completion.chunk')).toBe(true)
@@ -119,7 +120,7 @@ describe('kserve provider, OpenAI-compatible runtimes', () => {
     expect(r.kind === 'json' && (r.body as any).choices[0].message.content).toBe('kserve /v1/chat/completions')
     const s = await call(b, 'chat', { model: 'llama', messages: [{ role: 'user', content: 'hi' }] }, true)
     expect(s.kind).toBe('stream')
-    if (s.kind === 'stream') expect(events(await new Response(s.body).text()).at(-1)).toBe('[DONE]')
+    if (s.kind === 'stream') expect(events(await new Response(webStream(s.body)).text()).at(-1)).toBe('[DONE]')
   })
 
   it('the wrong prefix for the runtime is the runtime\'s 404, a client-side error', async () => {

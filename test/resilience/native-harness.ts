@@ -10,6 +10,7 @@ import { Fleet } from '../../src/resilience/fleet.ts'
 import { Scrubber } from '../../src/telemetry/scrub.ts'
 import type { NativeRequest } from '../../src/providers/types.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
+import { webStream, type StreamBody } from '../../src/providers/types.ts'
 
 export const KEY = 'test-ours-0123456789abcdef'
 export const CLIENT_KEY = 'test-ant-client-key-should-never-travel'
@@ -123,4 +124,4 @@ export function run(config: CompiledConfig, r: Run): Promise<Answer> {
   })
 }
 
-export const text = (s: ReadableStream<Uint8Array>) => new Response(s).text()
+export const text = (s: StreamBody) => new Response(webStream(s)).text()

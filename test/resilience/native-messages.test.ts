@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { CLIENT_KEY, KEY, configWith, run, sse, startUpstream, text, type Upstream } from './native-harness.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
+import { webStream } from '../../src/providers/types.ts'
 
 let up: Upstream
 beforeAll(async () => (up = await startUpstream()))
@@ -192,7 +193,7 @@ describe('a streamed Messages request to an Anthropic backend', () => {
     const client = new AbortController()
     const answer = await run(cfg, { ...messages(true), signal: client.signal })
     if (answer.kind !== 'stream') throw new Error('expected a stream')
-    const reader = answer.body.getReader()
+    const reader = webStream(answer.body).getReader()
     expect(new TextDecoder().decode((await reader.read()).value)).toContain('message_start')
     const closed = up.closed('a')
     await reader.cancel()

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { KEY, configWith, run, sse, startUpstream, text, type Upstream } from './native-harness.ts'
 import type { CompiledConfig } from '../../src/config/compile.ts'
+import { webStream } from '../../src/providers/types.ts'
 
 let up: Upstream
 beforeAll(async () => (up = await startUpstream()))
@@ -139,7 +140,7 @@ describe('a Responses request to a backend that serves /v1/responses natively', 
     const answer = await run(cfg, { ...responses(true), signal: client.signal })
     if (answer.kind !== 'stream') throw new Error('expected a stream')
     const closed = up.closed('a')
-    await answer.body.cancel()
+    await webStream(answer.body).cancel()
     client.abort()
     await closed
     expect(await answer.done).toMatchObject({ cancelled: true })

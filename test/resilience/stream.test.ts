@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { openStream, plainEvents, type StreamOptions } from '../../src/resilience/stream.ts'
 import { UpstreamError } from '../../src/providers/errors.ts'
 import { Scrubber } from '../../src/telemetry/scrub.ts'
-import { claimBytes, offerBytes, type ByteReader } from '../../src/providers/types.ts'
+import { claimBytes, offerBytes, webStream, type ByteReader, type StreamBody } from '../../src/providers/types.ts'
 
 const enc = new TextEncoder()
 const chunk = (delta: object, finish: string | null = null, extra: object = {}) =>
@@ -105,7 +105,7 @@ function bytesUpstream(pieces: Array<string | Uint8Array>, end: End = 'close'): 
 }
 
 /** The client's side read by callbacks, as the Node server does; a slow client says "enough" after each chunk and resumes `slowMs` later. */
-function readClaimed(body: ReadableStream<Uint8Array>, slowMs = 0): Promise<string> {
+function readClaimed(body: StreamBody, slowMs = 0): Promise<string> {
   const src = claimBytes(body)
   if (!src) throw new Error('the body offers no bytes')
   const dec = new TextDecoder()
@@ -140,7 +140,7 @@ const MODES = [
 
 describe.each(MODES)('openStream, $name', (mode) => {
   const upstream = (pieces: Array<string | Uint8Array>, end: End = 'close') => (mode.bytes ? bytesUpstream : webUpstream)(pieces, end)
-  const readAll = (body: ReadableStream<Uint8Array>) => (mode.claim ? readClaimed(body) : new Response(body).text())
+  const readAll = (body: StreamBody) => (mode.claim ? readClaimed(body) : new Response(webStream(body)).text())
   it('passes every event on unchanged, each event sent whole, whatever the reads', async () => {
     const text = [...answer, usageChunk, DONE].join('')
     for (const pieces of [answer.concat(usageChunk, DONE), ...cuts(text)]) {
@@ -214,7 +214,7 @@ describe.each(MODES)('openStream, $name', (mode) => {
     let text = ''
     if (mode.claim) text = await readClaimed(s.body, 60)
     else {
-      const reader = s.body.getReader()
+      const reader = webStream(s.body).getReader()
       for (let r = await reader.read(); !r.done; r = await reader.read()) {
         text += new TextDecoder().decode(r.value)
         await new Promise((res) => setTimeout(res, 60))
@@ -232,7 +232,7 @@ describe.each(MODES)('openStream, $name', (mode) => {
       await new Promise<void>((first) => src.read({ data: () => (first(), true), end() {}, error() {} }))
       src.cancel(new Error('gone'))
     } else {
-      const reader = s.body.getReader()
+      const reader = webStream(s.body).getReader()
       await reader.read()
       await reader.cancel(new Error('gone'))
     }

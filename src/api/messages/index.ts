@@ -16,6 +16,7 @@ import { toMessage } from './response.ts'
 import { quickMessages } from './quick-check.ts'
 import { messagesRequest, validateMessages } from './schema.ts'
 import { toMessagesStream } from './stream.ts'
+import { webStream } from '../../providers/types.ts'
 
 export { countTokens } from './count-tokens.ts'
 export { errorResponse as messagesError } from './errors.ts'
@@ -46,7 +47,7 @@ export function messagesIngress(): Ingress {
     },
     stream(body, request) {
       const inputEstimate = estimatePromptTokens(request.body, request.model).tokens
-      return toMessagesStream(body, { model: request.model, stopSequences: stateOf(request).stopSequences, inputEstimate })
+      return toMessagesStream(webStream(body), { model: request.model, stopSequences: stateOf(request).stopSequences, inputEstimate })
     },
     error: errorResponse,
   }

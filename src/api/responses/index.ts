@@ -13,6 +13,7 @@ import { toResponse } from './response.ts'
 import { toResponsesStream } from './stream.ts'
 import { conversationAfter, loadResponse, saveResponse, type StoredResponse } from './store.ts'
 import { randomHex, type Echo, type Turn } from './turn.ts'
+import { webStream } from '../../providers/types.ts'
 
 export { responsesRoute } from './routes.ts'
 
@@ -84,7 +85,7 @@ export function responsesIngress(opts: ResponsesOptions): Ingress {
 
     stream(body, request, ctx) {
       const t = request.state as Turn
-      return toResponsesStream(body, t, { now: () => ctx.now(), finished: (response) => keep(t, response, ctx) })
+      return toResponsesStream(webStream(body), t, { now: () => ctx.now(), finished: (response) => keep(t, response, ctx) })
     },
 
     error(err, headers) {

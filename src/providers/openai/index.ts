@@ -4,7 +4,7 @@
 // byte for byte.
 import type { Backend } from '../../config/compile.ts'
 import { isEventStream, postJson, readJsonObject } from '../http.ts'
-import type { Operation, Provider, ProviderResult, UpstreamCall } from '../types.ts'
+import { bodyOf, type Operation, type Provider, type ProviderResult, type UpstreamCall } from '../types.ts'
 import { openAIHeaders } from './headers.ts'
 import { responsesNative } from './responses-native.ts'
 
@@ -50,7 +50,7 @@ export function withStreamUsage(body: Record<string, unknown>, op: Operation, st
 export async function sendOpenAI(call: UpstreamCall, req: OpenAIRequest): Promise<ProviderResult> {
   const sent = req.streamUsage === false ? call.body : withStreamUsage(call.body, call.op, call.stream)
   const res = await postJson(call, req.url, req.headers, sent)
-  if (call.stream && isEventStream(res)) return { kind: 'stream', body: res.body! }
+  if (call.stream && isEventStream(res)) return { kind: 'stream', body: bodyOf(res)! }
   // Some servers answer 200 with an error body.
   const { raw, body } = await readJsonObject(call, res, (o) => Boolean(o.error))
   // Asked for a stream, got a whole response: legal for some servers; the core turns it into chunks.

@@ -2,6 +2,7 @@
 import { MemoryStore } from '../../../src/state/memory.ts'
 import type { IngressContext, IngressRequest } from '../../../src/api/ingress.ts'
 import { messagesIngress } from '../../../src/api/messages/index.ts'
+import { webStream, type StreamBody } from '../../../src/providers/types.ts'
 
 export const ingress = messagesIngress()
 
@@ -37,7 +38,8 @@ export const chunk = (delta: Record<string, unknown>, finish: string | null = nu
 export const usageChunk = (u: Record<string, unknown>) => ({ id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: 'gpt-4o-2024-08-06', choices: [], usage: u })
 
 /** Anthropic's events as [event name, data] pairs. */
-export async function events(stream: ReadableStream<Uint8Array>): Promise<Array<[string, any]>> {
+export async function events(body: StreamBody): Promise<Array<[string, any]>> {
+  const stream = webStream(body)
   const text = await new Response(stream).text()
   return text
     .split('\n\n')

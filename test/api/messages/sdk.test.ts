@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { GatewayError } from '../../../src/api/errors.ts'
 import { readText, startServer, type TestServer } from '../../helpers/server.ts'
 import { chunk, ctx, ingress, internalStream, usageChunk } from './helpers.ts'
+import { webStream } from '../../../src/providers/types.ts'
 
 const usage = { prompt_tokens: 50, completion_tokens: 12, total_tokens: 62, prompt_tokens_details: { cached_tokens: 20 } }
 
@@ -71,7 +72,7 @@ beforeAll(async () => {
       const r = await ingress.parse(json, text, new Request('http://gw/v1/messages', { method: 'POST', body: text }), ctx)
       if (refusals[r.model]) throw refusals[r.model]
       const s = scenarios[r.model]!
-      if (r.stream) return sendWeb(new Response(ingress.stream(internalStream(s.chunks), r, ctx), { headers: { 'content-type': 'text/event-stream', ...headers } }), res)
+      if (r.stream) return sendWeb(new Response(webStream(ingress.stream(internalStream(s.chunks), r, ctx)), { headers: { 'content-type': 'text/event-stream', ...headers } }), res)
       const completion = { id: 'chatcmpl-1', object: 'chat.completion', created: 1, model: 'gpt-4o-mini', choices: [{ index: 0, message: s.message, finish_reason: s.finish }], usage }
       return sendWeb(Response.json(await ingress.respond(completion, r, ctx), { headers }), res)
     } catch (err) {

@@ -1,6 +1,7 @@
 // The internal chat stream as Anthropic's event sequence.
 import { expect, it } from 'vitest'
 import { chunk, ctx, events, ingress, internalStream, parse, usageChunk } from './helpers.ts'
+import { webStream } from '../../../src/providers/types.ts'
 
 const request = (extra: Record<string, unknown> = {}) => parse({ model: 'claude-x', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'hi' }], ...extra })
 const usage = { prompt_tokens: 30, completion_tokens: 7, total_tokens: 37, prompt_tokens_details: { cached_tokens: 10 } }
@@ -121,7 +122,7 @@ it('cancelling the client stream cancels the internal one', async () => {
       cancelled(reason)
     },
   }, { highWaterMark: 0 })
-  const reader = ingress.stream(body, await request(), ctx).getReader()
+  const reader = webStream(ingress.stream(body, await request(), ctx)).getReader()
   await reader.read()
   await reader.cancel('client gone')
   expect(await gone).toBe('client gone')

@@ -8,6 +8,7 @@ import type { IngressContext } from '../../../src/api/ingress.ts'
 import { responsesIngress, responsesRoute } from '../../../src/api/responses/index.ts'
 import { MemoryStore } from '../../../src/state/memory.ts'
 import { readText, startServer, type TestServer } from '../../helpers/server.ts'
+import { webStream, type StreamBody } from '../../../src/providers/types.ts'
 
 type Obj = Record<string, any>
 
@@ -63,7 +64,7 @@ export async function startHarness(answer: (chat: Obj) => Answer): Promise<Harne
         const a = answer(r.body)
         if (r.stream) {
           if (!('events' in a)) throw new Error('the script answered JSON to a stream')
-          return send(res, new Response(ingress.stream(sseStream(a.events), r, ctx), { headers: { 'content-type': 'text/event-stream' } }))
+          return send(res, new Response(webStream(ingress.stream(sseStream(a.events), r, ctx)), { headers: { 'content-type': 'text/event-stream' } }))
         }
         if (!('json' in a)) throw new Error('the script answered a stream to a JSON request')
         return send(res, Response.json(await ingress.respond(a.json, r, ctx)))
@@ -91,7 +92,8 @@ async function send(res: ServerResponse, r: Response): Promise<void> {
 }
 
 /** The typed events of a Responses SSE body, checking each `event:` line names its data's type. */
-export async function readEvents(body: ReadableStream<Uint8Array>): Promise<Obj[]> {
+export async function readEvents(stream: StreamBody): Promise<Obj[]> {
+  const body = webStream(stream)
   const text = await new Response(body).text()
   return text
     .split('\n\n')

@@ -3,6 +3,7 @@ import type { IngressRequest } from '../../../src/api/ingress.ts'
 import { responsesIngress } from '../../../src/api/responses/index.ts'
 import { MemoryStore } from '../../../src/state/memory.ts'
 import { MODEL, chunk, context, readEvents, sseStream, usageChunk } from './harness.ts'
+import { webStream } from '../../../src/providers/types.ts'
 
 type Obj = Record<string, any>
 const ingress = responsesIngress({ retentionSeconds: 60 })
@@ -146,7 +147,7 @@ describe('chat SSE -> Responses events', () => {
     const upstream = new ReadableStream<Uint8Array>({ start: (c) => void (up = c) })
     const ctx = context()
     const r = await ingress.parse({ model: 'm', input: 'x', stream: true }, '', new Request('http://x/'), ctx)
-    const reader = ingress.stream(upstream, r, ctx).pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>).getReader()
+    const reader = webStream(ingress.stream(upstream, r, ctx)).pipeThrough(new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>).getReader()
     up.enqueue(new TextEncoder().encode(`data: ${JSON.stringify(chunk({ content: 'first' }))}\n\n`))
     let seen = ''
     while (!seen.includes('"delta":"first"')) seen += (await reader.read()).value
