@@ -161,6 +161,14 @@ describe.each(MODES)('openStream, $name', (mode) => {
     }
   })
 
+  it("drops a BOM at the stream's start, whether it comes whole with the first events or byte by byte", async () => {
+    const text = ['\uFEFF' + answer[0], ...answer.slice(1), DONE].join('')
+    for (const pieces of [[text], [...enc.encode(text)].map((b) => new Uint8Array([b]))]) {
+      const s = await openStream(upstream(pieces), options())
+      expect(await readAll(s.body)).toBe([...answer, DONE].join(''))
+    }
+  })
+
   it('normalises CRLF events, as before', async () => {
     const crlf = [...answer, DONE].join('').replaceAll('\n', '\r\n')
     for (const pieces of cuts(crlf)) {

@@ -64,10 +64,11 @@ function rawWithStreamUsage(raw: string): string | undefined {
 
 /** POST an OpenAI-protocol request and read the result; shared by openai, azure-openai and kserve. */
 export async function sendOpenAI(call: UpstreamCall, req: OpenAIRequest): Promise<ProviderResult> {
-  const sent = req.streamUsage === false ? call.body : withStreamUsage(call.body, call.op, call.stream)
+  const askUsage = req.streamUsage !== false && call.stream && call.op !== 'embeddings'
   // The client's text still goes as it was written, with usage asked for spliced in.
-  const text = sent !== call.body && call.raw !== undefined && !('stream_options' in call.body) ? rawWithStreamUsage(call.raw) : undefined
-  const res = await postJson(text === undefined ? call : { ...call, body: sent, raw: text }, req.url, req.headers, sent)
+  const text = askUsage && call.raw !== undefined && !('stream_options' in call.body) ? rawWithStreamUsage(call.raw) : undefined
+  const sent = text !== undefined || !askUsage ? call.body : withStreamUsage(call.body, call.op, call.stream)
+  const res = await postJson(text === undefined ? call : { ...call, raw: text }, req.url, req.headers, sent)
   if (call.stream && isEventStream(res)) return { kind: 'stream', body: bodyOf(res)! }
   // Some servers answer 200 with an error body.
   const { raw, body } = await readJsonObject(call, res, (o) => Boolean(o.error))
