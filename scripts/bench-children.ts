@@ -103,3 +103,13 @@ export async function measureWindow(pid: number, warmupSeconds: number, seconds:
   counting(false)
   return { cpu: cpuSeconds(pid) - cpu0, seconds: (performance.now() - t0) / 1000 }
 }
+
+const user = 'Summarise the following text in one sentence: ' + 'lorem ipsum dolor sit amet '.repeat(22)
+const system = 'You are a helpful assistant. '.repeat(10)
+/** Each client API's streamed request for the same conversation, and the plain request (the raw proxy only speaks chat). */
+export const TARGETS: Record<string, { path: string; body: string }> = {
+  chat: { path: '/v1/chat/completions', body: JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'system', content: system }, { role: 'user', content: user }], temperature: 0.2, max_tokens: 256 }) },
+  responses: { path: '/v1/responses', body: JSON.stringify({ model: 'bench-model', stream: true, instructions: system, input: user, temperature: 0.2, max_output_tokens: 256 }) },
+  messages: { path: '/v1/messages', body: JSON.stringify({ model: 'bench-model', stream: true, system, messages: [{ role: 'user', content: user }], temperature: 0.2, max_tokens: 256 }) },
+  plain: { path: '/v1/chat/completions', body: BENCH_BODY },
+}

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // @ts-expect-error autocannon ships no types
 import autocannon from 'autocannon'
-import { BENCH_BODY, benchConfig, hasTaskset, measureWindow, pin, pinSelf, start, startFlags } from './bench-children.ts'
+import { TARGETS, benchConfig, hasTaskset, measureWindow, pin, pinSelf, start, startFlags } from './bench-children.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 2)
@@ -30,15 +30,6 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3))
 const EVENTS = 20 // data events per answer the client sees (bench-upstream.ts)
 pinSelf()
 
-const user = 'Summarise the following text in one sentence: ' + 'lorem ipsum dolor sit amet '.repeat(22)
-const system = 'You are a helpful assistant. '.repeat(10)
-/** Each client API's streamed request for the same conversation; the raw proxy only speaks chat. */
-const TARGETS: Record<string, { path: string; body: string }> = {
-  chat: { path: '/v1/chat/completions', body: JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'system', content: system }, { role: 'user', content: user }], temperature: 0.2, max_tokens: 256 }) },
-  responses: { path: '/v1/responses', body: JSON.stringify({ model: 'bench-model', stream: true, instructions: system, input: user, temperature: 0.2, max_output_tokens: 256 }) },
-  messages: { path: '/v1/messages', body: JSON.stringify({ model: 'bench-model', stream: true, system, messages: [{ role: 'user', content: user }], temperature: 0.2, max_tokens: 256 }) },
-  plain: { path: '/v1/chat/completions', body: BENCH_BODY },
-}
 /** What the raw proxy runs as the reference for each: a stream, or the plain request. */
 const refOf = (p: string) => (p === 'plain' ? 'plain' : 'chat')
 const paths = (process.env.BENCH_PATHS ?? 'chat').split(',').map((s) => s.trim()).filter(Boolean)
