@@ -18,6 +18,9 @@ export interface ErrorBody {
 }
 
 export class GatewayError extends Error {
+  /** The HTTP status the last upstream answered, for a client API that words an upstream's trouble its own way; never sent. */
+  upstreamStatus?: number
+
   constructor(
     readonly status: number,
     message: string,

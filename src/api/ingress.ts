@@ -63,6 +63,8 @@ export interface Ingress {
    * failure after the first content) as this API's event stream. The identity for OpenAI.
    */
   stream(body: StreamBody, request: IngressRequest, ctx: IngressContext): StreamBody
+  /** The status this API answers `err` with where it is not err.status (the access line and metrics record the same). */
+  status?(err: GatewayError): number
   /** A gateway error (a refusal, or the last upstream failure) as a response in this API's shape and status, with err.headers (Retry-After, rate limits) and `headers`. */
   error(err: GatewayError, headers: Record<string, string>): Response
 }

@@ -150,8 +150,10 @@ export function accountFailure(s: Services, f: Inference, e: unknown): unknown {
   const attempts = Number(err.headers['x-kortex-attempts'] ?? 0)
   const errorType = err.code ?? err.type
   s.afterAttempts.add(err)
-  if (config.gateway.accessLog) accessLog(s, f, { status: err.status, error: errorType, attempts })
-  if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: s.now(), stream, status: err.status, errorType, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name }, f.traced)
+  // The status the client gets, which its API may word differently (a Messages client gets Anthropic's 529 for an upstream's overload).
+  const status = f.ingress.status?.(err) ?? err.status
+  if (config.gateway.accessLog) accessLog(s, f, { status, error: errorType, attempts })
+  if (telemetryOn()) recordRequest({ op, requestModel: model, route: route.name, startTime: started, endTime: s.now(), stream, status, errorType, attempts, requestId, team: principal.team, experiment: plan.experiment?.exp.name, variant: plan.experiment?.variant.name }, f.traced)
   const upstreamFault = err.status >= 500 || err.status === 429
   s.waitUntil(f.ctx, settle(s, f, { ok: false }))
   if (plan.experiment && upstreamFault) s.waitUntil(f.ctx, s.recorder.record(plan.experiment.exp, plan.experiment.variant.name, requestId, { ok: false, latencyMs: s.now() - started }))

@@ -62,7 +62,9 @@ export function scrubError(err: GatewayError, s: Scrubber): GatewayError {
   const code = err.code && s.scrub(err.code)
   const param = err.param && s.scrub(err.param)
   if (message === err.message && code === err.code && param === err.param) return err
-  return new GatewayError(err.status, message, err.type, code, param, err.headers)
+  const clean = new GatewayError(err.status, message, err.type, code, param, err.headers)
+  clean.upstreamStatus = err.upstreamStatus
+  return clean
 }
 
 /** Warnings and errors with secrets masked in their fields; records (the access log) are scrubbed where they are built. */

@@ -74,8 +74,11 @@ export function toGatewayError(e: UpstreamError, backend: string): GatewayError 
       return t(502, 'upstream_error', 'upstream_connection_failed', `${at} could not be reached: ${e.message}`)
     case 'bad_response':
       return t(502, 'upstream_error', 'upstream_bad_response', `${at} sent an invalid response: ${e.message}`)
-    case 'server':
-      return t(502, 'upstream_error', 'upstream_server_error', `${at} failed${e.upstreamStatus ? ` with HTTP ${e.upstreamStatus}` : ''}: ${e.message}`)
+    case 'server': {
+      const g = t(502, 'upstream_error', 'upstream_server_error', `${at} failed${e.upstreamStatus ? ` with HTTP ${e.upstreamStatus}` : ''}: ${e.message}`)
+      g.upstreamStatus = e.upstreamStatus
+      return g
+    }
   }
 }
 

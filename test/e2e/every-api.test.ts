@@ -238,14 +238,16 @@ describe.each(APIS)('through the %s API', (api) => {
     expect([second.headers.get('x-kortex-backend'), second.headers.get('x-kortex-attempts')]).toEqual(['an-ok', '1'])
   })
 
-  it("with every backend failing, a 502 that names the upstream's failure, in the API's shape, and the access line", async () => {
+  // An upstream's 503 is overload: a Messages client gets Anthropic's answer to it, 529 overloaded_error, and the access line says so.
+  it("with every backend failing, a 502 (Messages: 529) that names the upstream's failure, in the API's shape, and the access line", async () => {
+    const status = api === 'messages' ? 529 : 502
     const res = await send(api, 'every-down')
-    expect(res.status).toBe(502)
+    expect(res.status).toBe(status)
     expect(res.headers.get('x-kortex-attempts')).toBe('1')
     const body = (await res.json()) as any
-    if (api === 'messages') expect(body).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringContaining('HTTP 503') } })
+    if (api === 'messages') expect(body).toMatchObject({ type: 'error', error: { type: 'overloaded_error', message: expect.stringContaining('HTTP 503') } })
     else expect(body.error).toMatchObject({ code: 'upstream_server_error', message: expect.stringContaining('HTTP 503') })
-    expect(await recordOf('access', res.headers.get('x-request-id'))).toMatchObject({ status: 502, error: 'upstream_server_error', path: PATHS[api], route: 'every-down', model: 'every-down', attempts: 1 })
+    expect(await recordOf('access', res.headers.get('x-request-id'))).toMatchObject({ status, error: 'upstream_server_error', path: PATHS[api], route: 'every-down', model: 'every-down', attempts: 1 })
   })
 
   it("a rate limit refuses the third request in the API's own shape, with Retry-After", async () => {

@@ -17,14 +17,17 @@ let openaiUp: OpenAIUpstream
 let k: TestKortex
 let client: Anthropic
 
-const backend = (name: string, url: string, provider: string) => `---
+const backend = (name: string, url: string, provider: string, extra = '') => `---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceBackend
 metadata: { name: ${name} }
 spec:
   type: external
   external: { url: ${url}, provider: ${provider}, apiKeySecret: { name: ${provider}, key: key } }
-`
+${extra}`
+// For the failing backends: every request reaches the upstream, whatever ran before.
+const noBreaker = '  circuitBreaker: { enabled: false }\n'
+
 const route = (model: string, to: string, extra = '') => `---
 apiVersion: gateway.kortex.io/v1alpha1
 kind: InferenceRoute
@@ -35,7 +38,8 @@ spec:
 ${extra}`
 
 // claude-* routes go to the Anthropic upstream, gpt-* to the OpenAI one (Chat Completions);
-// the suffix is the upstream's behaviour. claude-limited allows one request a minute.
+// the suffix is the upstream's behaviour (529: overloaded_error; 503: the engine is overloaded;
+// badjson: a 200 that is not JSON). claude-limited allows one request a minute.
 const config = () =>
   `apiVersion: gateway.kortex.io/v1alpha1
 kind: GatewayConfig
@@ -47,6 +51,8 @@ spec:
 ` +
   ['ok', 'tool', 'thinking'].map((m) => backend(`anthropic-${m}`, anthropic.base(m), 'anthropic') + route(`claude-${m}`, `anthropic-${m}`)).join('') +
   ['ok', 'tool'].map((m) => backend(`openai-${m}`, openaiUp.base(m), 'openai') + route(`gpt-${m}`, `openai-${m}`)).join('') +
+  ['529', 'badjson'].map((m) => backend(`anthropic-${m}`, anthropic.base(m), 'anthropic', noBreaker) + route(`claude-${m}`, `anthropic-${m}`)).join('') +
+  ['503', 'badjson'].map((m) => backend(`openai-${m}`, openaiUp.base(m), 'openai', noBreaker) + route(`gpt-${m}`, `openai-${m}`)).join('') +
   route('claude-limited', 'anthropic-ok', '  rateLimit: { requestsPerMinute: 1 }\n')
 
 beforeAll(async () => {
@@ -269,6 +275,46 @@ describe('Messages API errors, in Anthropic\'s shape and statuses', () => {
     expect(err).toBeInstanceOf(Anthropic.RateLimitError)
     expect(err.error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } })
     expect(Number(err.headers.get('retry-after'))).toBeGreaterThan(0)
+  })
+})
+
+// Anthropic answers overload with 529 overloaded_error; so does the gateway when its backends are
+// overloaded or unavailable, whatever protocol they speak. The OpenAI and Responses APIs keep their 502.
+describe.each([
+  { name: "an Anthropic backend's 529 overloaded_error", model: 'claude-529', status: 'HTTP 529', upstream: () => anthropic.requests },
+  { name: "an OpenAI-compatible backend's 503", model: 'gpt-503', status: 'HTTP 503', upstream: () => openaiUp.requests },
+])('Messages API over $name', ({ model, status, upstream }) => {
+  const hi = { model, max_tokens: 16, messages: [{ role: 'user' as const, content: 'hi' }] }
+
+  it('messages.create raises the SDK\'s OverloadedError: 529, overloaded_error, the request id', async () => {
+    const before = upstream().length
+    const err = await client.messages.create(hi).catch((e) => e)
+    expect(upstream().length).toBe(before + 1) // the upstream was asked, once
+    expect(err).toBeInstanceOf(Anthropic.OverloadedError)
+    expect(err.status).toBe(529)
+    expect(err.error).toMatchObject({ type: 'error', error: { type: 'overloaded_error', message: expect.stringContaining(status) } })
+    expect(err.requestID).toBe(err.headers.get('x-request-id'))
+    expect(err.requestID).toBeTruthy()
+  })
+
+  it('a streamed request fails the same way, before any event', async () => {
+    const events: string[] = []
+    const stream = client.messages.stream(hi)
+    stream.on('streamEvent', (e) => events.push(e.type))
+    const err = await stream.finalMessage().catch((e) => e)
+    expect(err).toBeInstanceOf(Anthropic.OverloadedError)
+    expect(err.status).toBe(529)
+    expect(err.error).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } })
+    expect(events).toEqual([])
+  })
+})
+
+describe('Messages API: an upstream fault that is not overload stays a 502 api_error', () => {
+  it.each(['claude-badjson', 'gpt-badjson'])('%s: a 200 whose body is not JSON', async (model) => {
+    const err = await client.messages.create({ model, max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }).catch((e) => e)
+    expect(err).toBeInstanceOf(Anthropic.InternalServerError)
+    expect(err.status).toBe(502)
+    expect(err.error).toMatchObject({ type: 'error', error: { type: 'api_error' } })
   })
 })
 

@@ -1,7 +1,10 @@
 // Errors in Anthropic's shape: {"type":"error","error":{"type","message"},"request_id"},
 // with the status codes of docs.anthropic.com/en/api/errors. The status the
-// gateway chose is kept (so access logs, metrics and proxies agree with the
-// client); only the type is Anthropic's word for it.
+// gateway chose is kept, and only the type is Anthropic's word for it, with
+// one exception: an upstream that answered 503 or 529 (overloaded,
+// unavailable) is what Anthropic answers overload with, 529 overloaded_error
+// (the SDK's OverloadedError), where the other APIs answer 502. The access
+// line and metrics record the status the client gets (Ingress.status).
 import type { GatewayError } from '../errors.ts'
 
 export type AnthropicErrorType =
@@ -17,11 +20,11 @@ export type AnthropicErrorType =
   | 'overloaded_error'
 
 /**
- * 503 is overloaded_error: every 503 the gateway gives (no backend available,
- * a backend unavailable, limits store down, no config yet) is Anthropic's
- * "temporarily overloaded, try again" — the type Anthropic clients (Claude
- * Code among them) treat as transient. It stays 503, not 529: 529 is
- * Anthropic's private code, and the SDKs retry any 5xx alike.
+ * 503 is overloaded_error: every 503 the gateway gives of its own (no backend
+ * available, a backend unavailable, limits store down, no config yet) is
+ * Anthropic's "temporarily overloaded, try again" — the type Anthropic clients
+ * (Claude Code among them) treat as transient. It stays 503: that is the
+ * gateway's own state, not an upstream's overload (see statusOf).
  */
 export function errorType(status: number): AnthropicErrorType {
   switch (status) {
@@ -56,13 +59,22 @@ export function errorBody(type: AnthropicErrorType, message: string, requestId?:
   return body
 }
 
+/** Upstream statuses that say "overloaded or unavailable, try later": Anthropic's 529, anyone's 503. */
+const OVERLOADED = new Set([503, 529])
+
+/** The status a Messages client gets for `err`: 529 for an upstream's overload, else the gateway's. */
+export function statusOf(err: GatewayError): number {
+  return err.code === 'upstream_server_error' && err.upstreamStatus !== undefined && OVERLOADED.has(err.upstreamStatus) ? 529 : err.status
+}
+
 /** A gateway error as Anthropic's response: its status, its headers (retry-after, x-ratelimit-*), the request id. */
 export function errorResponse(err: GatewayError, headers: Record<string, string> = {}): Response {
   const requestId = headers['x-request-id'] ?? err.headers['x-request-id']
   const h: Record<string, string> = { 'content-type': 'application/json', ...err.headers, ...headers }
   // The Anthropic SDKs read the request id from `request-id`.
   if (requestId) h['request-id'] = requestId
-  return new Response(JSON.stringify(errorBody(errorType(err.status), err.message, requestId)), { status: err.status, headers: h })
+  const status = statusOf(err)
+  return new Response(JSON.stringify(errorBody(errorType(status), err.message, requestId)), { status, headers: h })
 }
 
 /**

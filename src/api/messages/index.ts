@@ -10,7 +10,7 @@
 // (src/auth/authenticate.ts takes both).
 import type { Ingress, IngressRequest } from '../ingress.ts'
 import { estimatePromptTokens } from '../../usage/tokens.ts'
-import { errorResponse } from './errors.ts'
+import { errorResponse, statusOf } from './errors.ts'
 import { toChatRequest } from './request.ts'
 import { toMessage } from './response.ts'
 import { quickMessages } from './quick-check.ts'
@@ -49,6 +49,7 @@ export function messagesIngress(): Ingress {
       const inputEstimate = estimatePromptTokens(request.body, request.model).tokens
       return toMessagesStream(webStream(body), { model: request.model, stopSequences: stateOf(request).stopSequences, inputEstimate })
     },
+    status: statusOf,
     error: errorResponse,
   }
 }

@@ -1,6 +1,7 @@
 // Gateway errors (refusals and upstream failures) in Anthropic's shape and status.
 import { expect, it } from 'vitest'
 import { GatewayError } from '../../../src/api/errors.ts'
+import { UpstreamError, toGatewayError } from '../../../src/providers/errors.ts'
 import { ingress } from './helpers.ts'
 
 const cases: Array<[GatewayError, string]> = [
@@ -33,4 +34,30 @@ it("a rate limit keeps its retry-after and x-ratelimit-* headers, and the reques
   expect(res.headers.get('x-request-id')).toBe('req-8')
   expect(res.headers.get('request-id')).toBe('req-8')
   expect(res.headers.get('x-kortex-route')).toBe('r')
+})
+
+// The last upstream failure as the attempts hand it over (toGatewayError, which the OpenAI and Responses
+// ingresses answer with as it is): an upstream's overload is Anthropic's 529; any other fault keeps its 502.
+const upstream: Array<[string, UpstreamError, number, string]> = [
+  ["an Anthropic backend's 529 overloaded_error", new UpstreamError('server', 'Overloaded', 529, undefined, 'overloaded_error'), 529, 'overloaded_error'],
+  ["an OpenAI-compatible backend's 503", new UpstreamError('server', 'The engine is currently overloaded, please try again later', 503, undefined, 'server_error'), 529, 'overloaded_error'],
+  ["a backend's 500", new UpstreamError('server', 'The server had an error while processing your request.', 500), 502, 'api_error'],
+  ['a 504 from a proxy in front of the backend', new UpstreamError('server', 'HTTP 504', 504), 502, 'api_error'],
+  ["a 200 that is not the protocol's answer", new UpstreamError('bad_response', 'not an Anthropic message object', 200), 502, 'api_error'],
+  ['no connection', new UpstreamError('connection', 'ECONNREFUSED'), 502, 'api_error'],
+  ["an upstream message that only reads like a 503 (no status)", new UpstreamError('server', 'failed with HTTP 503: looks like one'), 502, 'api_error'],
+]
+
+it.each(upstream)('%s: the client gets %i %s, the message kept', async (_, e, status, type) => {
+  const err = toGatewayError(e, 'b-1')
+  expect(err.status).toBe(502) // what the other APIs answer, unchanged
+  const res = ingress.error(err, { 'x-request-id': 'req-9' })
+  expect(res.status).toBe(status)
+  expect(await res.json()).toEqual({ type: 'error', error: { type, message: err.message }, request_id: 'req-9' })
+})
+
+it("a 503 the gateway gives of its own (a backend it will not try) stays 503, overloaded_error", async () => {
+  const res = ingress.error(toGatewayError(new UpstreamError('unavailable', 'circuit open or at its concurrency limit'), 'b-1'), {})
+  expect(res.status).toBe(503)
+  expect(((await res.json()) as any).error.type).toBe('overloaded_error')
 })
