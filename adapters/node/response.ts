@@ -16,6 +16,7 @@ type LiteBody = string | Uint8Array | ReadableStream<Uint8Array> | LazyStream | 
 type LiteState = { status: number; body: LiteBody; init: Record<string, string> | undefined; headers: Headers | undefined }
 
 const BAD_VALUE = /[\0\r\n]/
+const isStream = (b: unknown): b is StreamBody => b instanceof ReadableStream || b instanceof LazyStream
 
 function headerValue(value: string): string {
   let v = String(value)
@@ -119,7 +120,7 @@ export class LiteResponse {
   constructor(body?: BodyInit | null, init?: ResponseInit) {
     const status = init?.status ?? 200
     if (
-      (body == null || typeof body === 'string' || body instanceof Uint8Array || ((body instanceof ReadableStream || body instanceof LazyStream) && !body.locked)) &&
+      (body == null || typeof body === 'string' || body instanceof Uint8Array || (isStream(body) && !body.locked)) &&
       (init === undefined || (init.statusText === undefined && (init.headers === undefined || isRecord(init.headers)))) &&
       Number.isInteger(status) &&
       status >= 200 &&
@@ -187,7 +188,7 @@ export class LiteResponse {
   get bodyUsed(): boolean {
     const l = this.#lite
     if (!l) return this.#spec!.bodyUsed
-    return l.body instanceof ReadableStream || l.body instanceof LazyStream ? l.body.locked : false
+    return isStream(l.body) ? l.body.locked : false
   }
 
   arrayBuffer() {
@@ -294,7 +295,7 @@ export function writeResponse(res: Response, out: ServerResponse, incoming: Inco
     lowercase = true // Headers iterate lowercase names
   }
   if (incoming.method === 'HEAD' || NULL_BODY_STATUS.has(status)) {
-    if (body instanceof ReadableStream || body instanceof LazyStream) webStream(body).cancel().catch(() => {})
+    if (isStream(body)) webStream(body).cancel().catch(() => {})
     out.writeHead(status, headers)
     out.end()
     return

@@ -334,20 +334,21 @@ class UpstreamResponse {
   }
 
   get body(): ReadableStream<Uint8Array<ArrayBuffer>> | null {
-    if (this.#web === undefined) this.#web = this.#lazy !== undefined ? (this.#lazy?.stream ?? null) : this.#source && !this.#used ? this.#source.stream() : null
+    // Made through the LazyStream, which then knows its bytes are the Web stream's.
+    if (this.#web === undefined) this.#web = this[LAZY_BODY]()?.stream ?? null
     // Node's chunks sit on ArrayBuffers; lib.dom's type wants to be told.
     return this.#web as ReadableStream<Uint8Array<ArrayBuffer>> | null
   }
 
   /** The body as a LazyStream (src/providers/types.ts), the same one on each call; null for none. */
   [LAZY_BODY](): LazyStream | null {
-    if (this.#lazy === undefined) this.#lazy = this.#web === undefined && this.#source && !this.#used ? this.#source.lazy() : null
+    if (this.#lazy === undefined) this.#lazy = this.#source && !this.#used ? this.#source.lazy() : null
     return this.#lazy
   }
 
   get bodyUsed(): boolean {
-    if (this.#lazy && this.#web === undefined) return this.#lazy.locked
-    return this.#web ? this.#web.locked : this.#used
+    if (this.#web) return this.#web.locked
+    return this.#lazy ? this.#lazy.locked : this.#used
   }
 
   arrayBuffer(): Promise<ArrayBuffer> {

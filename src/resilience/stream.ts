@@ -83,13 +83,21 @@ class EventSplitter {
   /** Nothing is held back: no part of an event, no part of a character. */
   atBoundary = true
 
-  /** The complete event blocks `bytes` brings. */
-  push(bytes: Uint8Array): string[] {
-    const ends = endsEvent(bytes)
-    // Whole events after whole events: decoded alone (the stream's first chunk dropping a BOM, as the stream's decoder would).
-    const text = this.atBoundary && ends ? (this.started ? passDecoder : firstDecoder).decode(bytes) : (this.decoder ??= new TextDecoder()).decode(bytes, { stream: true })
+  /** `bytes` decoded alone when they are whole events after whole events (the stream's first dropping a BOM, as its decoder would); else undefined. */
+  whole(bytes: Uint8Array): string | undefined {
+    if (!this.atBoundary || !endsEvent(bytes)) return undefined
+    const text = (this.started ? passDecoder : firstDecoder).decode(bytes)
     this.started = true
-    this.atBoundary = ends
+    return text
+  }
+
+  /** The complete event blocks `bytes` brings (`text`: what whole() made of them). */
+  push(bytes: Uint8Array, text = this.whole(bytes)): string[] {
+    if (text === undefined) {
+      text = (this.decoder ??= new TextDecoder()).decode(bytes, { stream: true })
+      this.started = true
+    }
+    this.atBoundary = endsEvent(bytes)
     return this.splitter.push(text)
   }
 
@@ -119,9 +127,11 @@ const LOOK = /\r|\[DONE\]|"(?:error"|usage"\s*:\s*[^n\s])/
  * text is searched instead.
  */
 export function plainEvents(bytes: Uint8Array): number {
-  const len = bytes.length
-  if (len < 2 || bytes[len - 1] !== 10 || bytes[len - 2] !== 10) return -1
-  const text = passDecoder.decode(bytes)
+  return endsEvent(bytes) ? plainEventsIn(passDecoder.decode(bytes)) : -1
+}
+
+/** plainEvents for text decoded already. */
+function plainEventsIn(text: string): number {
   if (!text.startsWith('data:') || LOOK.test(text)) return -1
   let n = 0
   for (let i = text.indexOf('\n\n'); ; i = text.indexOf('\n\n', i)) {
@@ -378,14 +388,15 @@ export async function openStream(upstream: StreamBody, opts: StreamOptions): Pro
   }
   /** One upstream chunk: true when it went on as it came (whole plain events), else its blocks are queued. */
   const take = (bytes: Uint8Array): boolean => {
-    // Whole plain events after whole events: on as they came, not decoded, split and encoded again.
-    const n = split.atBoundary ? plainEvents(bytes) : -1
+    // Whole plain events after whole events: on as they came, not split and encoded again.
+    const text = split.whole(bytes)
+    const n = text === undefined ? -1 : plainEventsIn(text)
     if (n >= 0) {
       outcome.chunks += n
       flowing = put(bytes)
       return true
     }
-    queue = split.push(bytes)
+    queue = split.push(bytes, text)
     return false
   }
   /** The upstream ended. */

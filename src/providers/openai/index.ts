@@ -35,23 +35,27 @@ export function openAIUrl(backend: Backend, op: Operation): string {
 }
 
 /**
- * Ask for usage on streams (so every streamed call can be priced) unless the
- * client already decided; the core strips the extra chunk when the client
- * did not ask for it.
+ * The call with usage asked for on a stream (so every streamed call can be
+ * priced) unless the client already decided; the core strips the extra
+ * chunk when the client did not ask for it. Where the client sent no
+ * stream_options, the member is spliced into its own JSON text, so the
+ * upstream gets the request as written and the body is not written out
+ * again (JSON.stringify of a chat request took ~8 µs of a stream's CPU in a
+ * profile under bench:stream load, 2026-12-06).
  */
-export function withStreamUsage(body: Record<string, unknown>, op: Operation, stream: boolean): Record<string, unknown> {
-  if (!stream || op === 'embeddings') return body
+export function withStreamUsage(call: UpstreamCall): UpstreamCall {
+  const { body, raw } = call
+  if (!call.stream || call.op === 'embeddings') return call
+  if (!('stream_options' in body)) {
+    const text = raw === undefined ? undefined : rawWithStreamUsage(raw)
+    if (text !== undefined) return { ...call, raw: text }
+  }
   const so = body.stream_options as Record<string, unknown> | null | undefined
-  if (so && so.include_usage != null) return body
-  return { ...body, stream_options: { ...so, include_usage: true } }
+  if (so && so.include_usage != null) return call
+  return { ...call, body: { ...body, stream_options: { ...so, include_usage: true } }, raw: undefined }
 }
 
-/**
- * The client's JSON text with stream_options.include_usage added, when it had no stream_options: the
- * text is spliced, not the body written out again (JSON.stringify of a chat request took ~8 µs of a
- * stream's CPU in a profile under bench:stream load, 2026-12-06). Undefined when the text does not
- * end as an object with members.
- */
+/** `raw` with "stream_options" added as its last member; undefined when it does not end as an object with members. */
 function rawWithStreamUsage(raw: string): string | undefined {
   let end = raw.length - 1
   while (end > 0 && /\s/.test(raw[end]!)) end--
@@ -64,11 +68,8 @@ function rawWithStreamUsage(raw: string): string | undefined {
 
 /** POST an OpenAI-protocol request and read the result; shared by openai, azure-openai and kserve. */
 export async function sendOpenAI(call: UpstreamCall, req: OpenAIRequest): Promise<ProviderResult> {
-  const askUsage = req.streamUsage !== false && call.stream && call.op !== 'embeddings'
-  // The client's text still goes as it was written, with usage asked for spliced in.
-  const text = askUsage && call.raw !== undefined && !('stream_options' in call.body) ? rawWithStreamUsage(call.raw) : undefined
-  const sent = text !== undefined || !askUsage ? call.body : withStreamUsage(call.body, call.op, call.stream)
-  const res = await postJson(text === undefined ? call : { ...call, raw: text }, req.url, req.headers, sent)
+  const sent = req.streamUsage === false ? call : withStreamUsage(call)
+  const res = await postJson(sent, req.url, req.headers, sent.body)
   if (call.stream && isEventStream(res)) return { kind: 'stream', body: bodyOf(res)! }
   // Some servers answer 200 with an error body.
   const { raw, body } = await readJsonObject(call, res, (o) => Boolean(o.error))
